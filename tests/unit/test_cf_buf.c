@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for common/: cf_buf, cf_path and cf_file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cf_buf.h"
+#include "cf_file.h"
+#include "cf_path.h"
+
+static void test_cf_buf__append_keeps_nul(void **state)
+{
+	struct cf_buf b;
+
+	(void)state;
+	cf_buf_init(&b, 100);
+	assert_string_equal(b.data, "");
+	assert_int_equal(cf_buf_append(&b, "ab", 2), 0);
+	assert_int_equal(cf_buf_appendf(&b, "%d-%s", 42, "x"), 0);
+	assert_int_equal(b.len, 6);
+	assert_string_equal(b.data, "ab42-x");
+	cf_buf_reset(&b);
+	assert_string_equal(b.data, "");
+	cf_buf_release(&b);
+}
+
+static void test_cf_buf__cap_is_enforced(void **state)
+{
+	struct cf_buf b;
+	char big[64];
+
+	(void)state;
+	memset(big, 'a', sizeof(big));
+	cf_buf_init(&b, 10);
+	assert_int_equal(cf_buf_append(&b, big, 10), 0);
+	assert_int_equal(cf_buf_append(&b, big, 1), -EMSGSIZE);
+	assert_int_equal(b.len, 10);
+	assert_int_equal(cf_buf_appendf(&b, "%s", "z"), -EMSGSIZE);
+	assert_int_equal(cf_buf_grow(&b, SIZE_MAX), -EMSGSIZE);
+	cf_buf_release(&b);
+}
+
+static void test_cf_buf__detach_hands_over(void **state)
+{
+	struct cf_buf b;
+	size_t size;
+	char *p;
+
+	(void)state;
+	cf_buf_init(&b, 100);
+	p = cf_buf_detach(&b, &size);
+	assert_non_null(p);
+	assert_int_equal(size, 0);
+	free(p);
+	assert_int_equal(cf_buf_append(&b, "bin\0ary", 7), 0);
+	p = cf_buf_detach(&b, &size);
+	assert_int_equal(size, 7);
+	assert_memory_equal(p, "bin\0ary", 7);
+	assert_int_equal(b.len, 0);
+	free(p);
+	cf_buf_release(&b);
+}
+
+static void test_cf_path__names(void **state)
+{
+	char long_name[300];
+
+	(void)state;
+	memset(long_name, 'n', sizeof(long_name));
+	assert_int_equal(cf_name_check("a", 1), 0);
+	assert_int_equal(cf_name_check("...", 3), 0);
+	assert_int_equal(cf_name_check(".", 1), -EINVAL);
+	assert_int_equal(cf_name_check("..", 2), -EINVAL);
+	assert_int_equal(cf_name_check("", 0), -EINVAL);
+	assert_int_equal(cf_name_check("a/b", 3), -EINVAL);
+	assert_int_equal(cf_name_check("a\0b", 3), -EINVAL);
+	assert_int_equal(cf_name_check(long_name, 255), 0);
+	assert_int_equal(cf_name_check(long_name, 256), -ENAMETOOLONG);
+}
+
+static void test_cf_path__paths(void **state)
+{
+	const char *name;
+	size_t pos = 0, len;
+	char *p = malloc(5000);
+
+	(void)state;
+	assert_int_equal(cf_path_check("/", 1), 0);
+	assert_int_equal(cf_path_check("/a//b/", 6), 0);
+	assert_int_equal(cf_path_check("a/b", 3), -EINVAL);
+	assert_int_equal(cf_path_check("/a/../b", 7), -EINVAL);
+	memset(p, 'x', 5000);
+	p[0] = '/';
+	for (int i = 200; i < 5000; i += 200)
+		p[i] = '/';
+	assert_int_equal(cf_path_check(p, 4096), 0);
+	assert_int_equal(cf_path_check(p, 4097), -ENAMETOOLONG);
+	free(p);
+	assert_int_equal(cf_path_next("//ab/c", 6, &pos, &name, &len), 1);
+	assert_int_equal(len, 2);
+	assert_memory_equal(name, "ab", 2);
+	assert_int_equal(cf_path_next("//ab/c", 6, &pos, &name, &len), 1);
+	assert_memory_equal(name, "c", 1);
+	assert_int_equal(cf_path_next("//ab/c", 6, &pos, &name, &len), 0);
+}
+
+static void test_cf_file__durable_write(void **state)
+{
+	char dir[] = "/tmp/cf-test-XXXXXX";
+	struct cf_buf b;
+	int dfd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	assert_int_equal(cf_file_write_durable(dfd, "f", "hello", 5, 0600, 0), 0);
+	assert_int_equal(cf_file_write_durable(dfd, "f", "x", 1, 0600,
+					       CF_DURABLE_NOREPLACE),
+			 -EEXIST);
+	cf_buf_init(&b, 100);
+	assert_int_equal(cf_file_read_all(dfd, "f", &b), 0);
+	assert_string_equal(b.data, "hello");
+	cf_buf_release(&b);
+	cf_buf_init(&b, 3);
+	assert_int_equal(cf_file_read_all(dfd, "f", &b), -EMSGSIZE);
+	cf_buf_release(&b);
+	assert_int_equal(cf_file_write_durable(dfd, "f", "bye", 3, 0600, 0), 0);
+	cf_buf_init(&b, 100);
+	assert_int_equal(cf_file_read_all(dfd, "f", &b), 0);
+	assert_string_equal(b.data, "bye");
+	cf_buf_release(&b);
+	/* no temp file is left behind */
+	assert_int_equal(unlinkat(dfd, "f", 0), 0);
+	close(dfd);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cf_buf__append_keeps_nul),
+		cmocka_unit_test(test_cf_buf__cap_is_enforced),
+		cmocka_unit_test(test_cf_buf__detach_hands_over),
+		cmocka_unit_test(test_cf_path__names),
+		cmocka_unit_test(test_cf_path__paths),
+		cmocka_unit_test(test_cf_file__durable_write),
+	};
+
+	return cmocka_run_group_tests_name("cf_buf", tests, NULL, NULL);
+}
