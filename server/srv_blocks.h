@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Block store interface: where block blobs live, namespaced per account.
+ * The embedded default is a local directory (srv_blocks_local.c,
+ * blocks/<account>/<id[0:2]>/<id>); an S3-compatible store is a second
+ * implementation of the same ops, not an edit elsewhere.
+ *
+ * Contract: put returns only when the blob is durable (invariant 1 of
+ * DESIGN.md: file and directory fsync'd, or the object store said 200); put
+ * of an id that exists succeeds after verifying the stored bytes hash to
+ * the id (a corrupt copy is replaced). The store checks nothing else: the
+ * API verifies blobs before put. All ops are thread-safe and block.
+ */
+#ifndef CLOUDFS_SRV_BLOCKS_H
+#define CLOUDFS_SRV_BLOCKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blk/proto.h"
+#include "cf_buf.h"
+
+struct srv_blocks;
+
+/* Called by srv_blocks_list for every stored block; non-zero stops. */
+typedef int (*srv_blocks_list_fn)(void *arg, int64_t user_id,
+				  const struct blk_id *id, uint64_t size);
+
+struct srv_blocks_ops {
+	int (*put)(struct srv_blocks *bs, int64_t user_id,
+		   const struct blk_id *id, const void *data, size_t size);
+	/* Append the blob to out (capped by out->max): -ENOENT, -EMSGSIZE, -EIO. */
+	int (*get)(struct srv_blocks *bs, int64_t user_id,
+		   const struct blk_id *id, struct cf_buf *out);
+	/* 0 and *out_size when stored, -ENOENT when not. */
+	int (*stat)(struct srv_blocks *bs, int64_t user_id,
+		    const struct blk_id *id, uint64_t *out_size);
+	/* Remove durably; -ENOENT when absent. */
+	int (*remove)(struct srv_blocks *bs, int64_t user_id,
+		      const struct blk_id *id);
+	/* Every stored block of every account (user_id < 0) or of one. */
+	int (*list)(struct srv_blocks *bs, int64_t user_id,
+		    srv_blocks_list_fn fn, void *arg);
+	void (*free)(struct srv_blocks *bs);
+};
+
+/* Implementations embed this as their first member. */
+struct srv_blocks {
+	const struct srv_blocks_ops *ops;
+};
+
+/*
+ * The local-directory store rooted at dir (created if missing, mode 0700).
+ * -ENOMEM, -errno from mkdir/open. Caller owns; free with srv_blocks_free.
+ */
+int srv_blocks_local_open(const char *dir, struct srv_blocks **out);
+
+static inline int srv_blocks_put(struct srv_blocks *bs, int64_t user_id,
+				 const struct blk_id *id, const void *data,
+				 size_t size)
+{
+	return bs->ops->put(bs, user_id, id, data, size);
+}
+
+static inline int srv_blocks_get(struct srv_blocks *bs, int64_t user_id,
+				 const struct blk_id *id, struct cf_buf *out)
+{
+	return bs->ops->get(bs, user_id, id, out);
+}
+
+static inline int srv_blocks_stat(struct srv_blocks *bs, int64_t user_id,
+				  const struct blk_id *id, uint64_t *out_size)
+{
+	return bs->ops->stat(bs, user_id, id, out_size);
+}
+
+static inline int srv_blocks_remove(struct srv_blocks *bs, int64_t user_id,
+				    const struct blk_id *id)
+{
+	return bs->ops->remove(bs, user_id, id);
+}
+
+static inline int srv_blocks_list(struct srv_blocks *bs, int64_t user_id,
+				  srv_blocks_list_fn fn, void *arg)
+{
+	return bs->ops->list(bs, user_id, fn, arg);
+}
+
+static inline void srv_blocks_free(struct srv_blocks *bs)
+{
+	if (bs)
+		bs->ops->free(bs);
+}
+
+#endif /* CLOUDFS_SRV_BLOCKS_H */
+
