@@ -1,0 +1,629 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The local-directory block store: DATA/blocks/<user_id>/<id[0:2]>/<id>,
+ * one file per block, written with cf_file_write_durable (temp file, fsync,
+ * rename without replacing, directory fsync). A put that finds the name
+ * taken re-hashes the existing file: a good copy makes the put a success
+ * (git's finalize_object_file), a corrupt one is replaced atomically.
+ *
+ * Directories are created on demand. A directory entry is durable only
+ * once its parent is fsync'd, and a concurrent put may have created the
+ * directory a moment ago without having fsync'd the parent yet, so the
+ * first put into each (user, prefix) directory in a process always fsyncs
+ * the parents, whoever created them; ->known remembers which are done.
+ *
+ * Lock order: ->lock is a leaf (held only around ->known, never over I/O).
+ */
+#include "srv_blocks.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define CF_LOG_SUBSYS "blocks"
+#include "cf_file.h"
+#include "cf_log.h"
+
+/* Room for "<int64>/<xx>/<64 hex>" and a NUL. */
+#define REL_PATH_SIZE 128
+
+/* Which directories of one account are known durable in this process. */
+struct known_dirs {
+	int64_t user_id;     /* -1 = free slot */
+	bool user_dir;       /* <user>/ exists and its parent was fsync'd */
+	uint64_t prefix[4];  /* bit b: <user>/<b as hex>/ likewise */
+};
+
+struct local_store {
+	struct srv_blocks base;     /* first: the vtable */
+	int rootfd;                 /* owned: DATA/blocks */
+	char *root;                 /* owned: its path, for logs */
+	pthread_mutex_t lock;
+	struct known_dirs *known;   /* owned; protected by ->lock */
+	size_t known_cap;           /* power of two; protected by ->lock */
+	size_t known_count;         /* protected by ->lock */
+};
+
+static struct local_store *to_local(struct srv_blocks *bs)
+{
+	return (struct local_store *)bs;
+}
+
+static int user_path(int64_t user_id, char *out, size_t out_size)
+{
+	int n = snprintf(out, out_size, "%" PRId64, user_id);
+
+	if (n < 0 || (size_t)n >= out_size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int prefix_path(int64_t user_id, const struct blk_id *id, char *out,
+		       size_t out_size)
+{
+	int n = snprintf(out, out_size, "%" PRId64 "/%02x", user_id,
+			 id->bytes[0]);
+
+	if (n < 0 || (size_t)n >= out_size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int block_path(int64_t user_id, const struct blk_id *id, char *out,
+		      size_t out_size)
+{
+	char hex[BLK_ID_HEX_SIZE];
+	int n;
+
+	blk_id_to_hex(id, hex);
+	n = snprintf(out, out_size, "%" PRId64 "/%.2s/%s", user_id, hex, hex);
+	if (n < 0 || (size_t)n >= out_size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ----- the known-durable directory set ----- */
+
+static size_t known_slot(const struct known_dirs *tab, size_t cap,
+			 int64_t user_id)
+{
+	uint64_t h = (uint64_t)user_id * 0x9e3779b97f4a7c15ull;
+	size_t i = (size_t)(h >> 32) & (cap - 1);
+
+	while (tab[i].user_id != -1 && tab[i].user_id != user_id)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+/* Find or add user_id's row; NULL on -ENOMEM. Caller holds ->lock. */
+static struct known_dirs *known_get(struct local_store *st, int64_t user_id)
+{
+	struct known_dirs *tab;
+	size_t i, cap;
+
+	if (st->known_cap) {
+		i = known_slot(st->known, st->known_cap, user_id);
+		if (st->known[i].user_id == user_id)
+			return &st->known[i];
+	}
+	if ((st->known_count + 1) * 2 > st->known_cap) {
+		cap = st->known_cap ? st->known_cap * 2 : 64;
+		tab = malloc(cap * sizeof(*tab));
+		if (!tab)
+			return NULL;
+		for (i = 0; i < cap; i++)
+			tab[i] = (struct known_dirs){ .user_id = -1 };
+		for (i = 0; i < st->known_cap; i++) {
+			if (st->known[i].user_id != -1)
+				tab[known_slot(tab, cap, st->known[i].user_id)] =
+					st->known[i];
+		}
+		free(st->known);
+		st->known = tab;
+		st->known_cap = cap;
+	}
+	i = known_slot(st->known, st->known_cap, user_id);
+	st->known[i] = (struct known_dirs){ .user_id = user_id };
+	st->known_count++;
+	return &st->known[i];
+}
+
+/* 0 nothing known, 1 user dir known, 2 user and prefix dirs known. */
+static int known_level(struct local_store *st, int64_t user_id, uint8_t b)
+{
+	struct known_dirs *k;
+	size_t i;
+	int level = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->known_cap) {
+		i = known_slot(st->known, st->known_cap, user_id);
+		k = &st->known[i];
+		if (k->user_id == user_id && k->user_dir)
+			level = (k->prefix[b >> 6] >> (b & 63)) & 1 ? 2 : 1;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return level;
+}
+
+static int known_mark(struct local_store *st, int64_t user_id, int level,
+		      uint8_t b)
+{
+	struct known_dirs *k;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->lock);
+	k = known_get(st, user_id);
+	if (!k) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	k->user_dir = true;
+	if (level >= 2)
+		k->prefix[b >> 6] |= 1ull << (b & 63);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+/* mkdir dirfd/name (0 when it exists) and fsync dirfd. */
+static int mkdir_durable(int dirfd, const char *name)
+{
+	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return cf_fsync_dir(dirfd);
+}
+
+/* Make <user>/<prefix>/ exist durably. */
+static int ensure_dirs(struct local_store *st, int64_t user_id,
+		       const struct blk_id *id)
+{
+	char path[REL_PATH_SIZE];
+	uint8_t b = id->bytes[0];
+	int level, userfd = -1, rc;
+
+	level = known_level(st, user_id, b);
+	if (level == 2)
+		return 0;
+	rc = user_path(user_id, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	if (level == 0) {
+		rc = mkdir_durable(st->rootfd, path);
+		if (rc < 0)
+			goto out;
+	}
+	userfd = openat(st->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (userfd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = snprintf(path, sizeof(path), "%02x", b) == 2 ? 0 : -EIO;
+	if (rc < 0)
+		goto out;
+	rc = mkdir_durable(userfd, path);
+	if (rc < 0)
+		goto out;
+	rc = known_mark(st, user_id, 2, b);
+out:
+	if (userfd >= 0)
+		close(userfd);
+	if (rc < 0)
+		cf_err("cannot create block directory for user %" PRId64
+		       " prefix %02x: %s",
+		       user_id, b, strerror(-rc));
+	return rc;
+}
+
+/* SHA-256 of dirfd/name, streamed: 0, -ENOENT, -EIO, -errno. */
+static int hash_file(int dirfd, const char *name, struct blk_id *out)
+{
+	uint8_t chunk[65536];
+	EVP_MD_CTX *md = NULL;
+	unsigned int n = 0;
+	ssize_t got;
+	int fd, rc = 0;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	md = EVP_MD_CTX_new();
+	if (!md) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		rc = -EIO;
+		goto out;
+	}
+	for (;;) {
+		got = cf_read_full(fd, chunk, sizeof(chunk));
+		if (got < 0) {
+			rc = (int)got;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		if (!EVP_DigestUpdate(md, chunk, (size_t)got)) {
+			rc = -EIO;
+			goto out;
+		}
+		if ((size_t)got < sizeof(chunk))
+			break;
+	}
+	if (!EVP_DigestFinal_ex(md, out->bytes, &n) || n != BLK_ID_SIZE)
+		rc = -EIO;
+out:
+	EVP_MD_CTX_free(md);
+	close(fd);
+	return rc;
+}
+
+static int local_put(struct srv_blocks *bs, int64_t user_id,
+		     const struct blk_id *id, const void *data, size_t size)
+{
+	struct local_store *st = to_local(bs);
+	char path[REL_PATH_SIZE], hex[BLK_ID_HEX_SIZE];
+	struct blk_id have;
+	int dirfd = -1, rc;
+
+	if (user_id < 0)
+		return -EINVAL;
+	blk_id_to_hex(id, hex);
+	rc = ensure_dirs(st, user_id, id);
+	if (rc < 0)
+		return rc;
+	rc = prefix_path(user_id, id, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	dirfd = openat(st->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = cf_file_write_durable(dirfd, hex, data, size, 0600,
+				   CF_DURABLE_NOREPLACE);
+	if (rc != -EEXIST)
+		goto out;
+
+	/* Stored before: a success only if that copy is intact. */
+	rc = hash_file(dirfd, hex, &have);
+	if (rc == 0 && blk_id_equal(&have, id))
+		goto out;
+	if (rc < 0 && rc != -ENOENT)
+		goto out;
+	cf_warn("replacing corrupt copy of block %.12s of user %" PRId64, hex,
+		user_id);
+	rc = cf_file_write_durable(dirfd, hex, data, size, 0600, 0);
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	if (rc < 0)
+		cf_err("cannot store block %.12s of user %" PRId64 " in %s: %s",
+		       hex, user_id, st->root, strerror(-rc));
+	return rc;
+}
+
+static int local_get(struct srv_blocks *bs, int64_t user_id,
+		     const struct blk_id *id, struct cf_buf *out)
+{
+	struct local_store *st = to_local(bs);
+	char path[REL_PATH_SIZE];
+	struct stat sb;
+	ssize_t got;
+	size_t size;
+	int fd = -1, rc;
+
+	if (user_id < 0)
+		return -ENOENT;
+	rc = block_path(user_id, id, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	fd = openat(st->rootfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (sb.st_size < 0 || (uint64_t)sb.st_size > SIZE_MAX) {
+		rc = -EMSGSIZE;
+		goto out;
+	}
+	size = (size_t)sb.st_size;
+	rc = cf_buf_grow(out, size);
+	if (rc < 0)
+		goto out;
+	got = cf_read_full(fd, out->data + out->len, size);
+	if (got < 0) {
+		rc = (int)got;
+		goto out;
+	}
+	if ((size_t)got != size) { /* shrank under us: not a stored block */
+		rc = -EIO;
+		goto out;
+	}
+	out->len += size;
+	out->data[out->len] = '\0';
+out:
+	close(fd);
+	return rc;
+}
+
+static int local_stat(struct srv_blocks *bs, int64_t user_id,
+		      const struct blk_id *id, uint64_t *out_size)
+{
+	struct local_store *st = to_local(bs);
+	char path[REL_PATH_SIZE];
+	struct stat sb;
+	int rc;
+
+	if (user_id < 0)
+		return -ENOENT;
+	rc = block_path(user_id, id, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	if (fstatat(st->rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISREG(sb.st_mode))
+		return -ENOENT;
+	*out_size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+static int local_remove(struct srv_blocks *bs, int64_t user_id,
+			const struct blk_id *id)
+{
+	struct local_store *st = to_local(bs);
+	char path[REL_PATH_SIZE], hex[BLK_ID_HEX_SIZE];
+	int dirfd, rc;
+
+	if (user_id < 0)
+		return -ENOENT;
+	rc = prefix_path(user_id, id, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	dirfd = openat(st->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	blk_id_to_hex(id, hex);
+	if (unlinkat(dirfd, hex, 0) < 0)
+		rc = -errno;
+	else
+		rc = cf_fsync_dir(dirfd);
+	close(dirfd);
+	return rc;
+}
+
+static bool is_lower_hex(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* Call fn for every block file in one <user>/<xx>/ directory. */
+static int list_prefix(int userfd, const char *prefix, int64_t user_id,
+		       srv_blocks_list_fn fn, void *arg)
+{
+	struct dirent *de;
+	struct blk_id id;
+	struct stat sb;
+	DIR *d = NULL;
+	size_t len;
+	int fd, rc = 0;
+
+	fd = openat(userfd, prefix, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len != 2 * BLK_ID_SIZE || !is_lower_hex(de->d_name, len) ||
+		    memcmp(de->d_name, prefix, 2) != 0)
+			continue; /* temp files and strays */
+		if (blk_id_from_hex(de->d_name, len, &id) < 0)
+			continue;
+		if (fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* removed meanwhile */
+			rc = -errno;
+			goto out;
+		}
+		if (!S_ISREG(sb.st_mode))
+			continue;
+		rc = fn(arg, user_id, &id, (uint64_t)sb.st_size);
+		if (rc != 0)
+			goto out;
+	}
+	if (errno != 0)
+		rc = -errno;
+out:
+	closedir(d);
+	return rc;
+}
+
+static int list_user(struct local_store *st, int64_t user_id,
+		     srv_blocks_list_fn fn, void *arg)
+{
+	char path[REL_PATH_SIZE], prefix[3];
+	int userfd, rc = 0;
+	unsigned b;
+
+	rc = user_path(user_id, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	userfd = openat(st->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (userfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	for (b = 0; b < 256 && rc == 0; b++) {
+		if (snprintf(prefix, sizeof(prefix), "%02x", b) != 2) {
+			rc = -EIO;
+			break;
+		}
+		rc = list_prefix(userfd, prefix, user_id, fn, arg);
+	}
+	close(userfd);
+	return rc;
+}
+
+/* A directory name that is a user id: decimal digits, no sign or zeros. */
+static int parse_user_dir(const char *name, int64_t *out)
+{
+	unsigned long long v;
+	char *end = NULL;
+
+	if (name[0] < '0' || name[0] > '9' || (name[0] == '0' && name[1]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(name, &end, 10);
+	if (errno == ERANGE || *end != '\0' || v > INT64_MAX)
+		return -EINVAL;
+	*out = (int64_t)v;
+	return 0;
+}
+
+static int local_list(struct srv_blocks *bs, int64_t user_id,
+		      srv_blocks_list_fn fn, void *arg)
+{
+	struct local_store *st = to_local(bs);
+	struct dirent *de;
+	int64_t uid;
+	DIR *d;
+	int fd, rc = 0;
+
+	if (user_id >= 0)
+		return list_user(st, user_id, fn, arg);
+	fd = openat(st->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (parse_user_dir(de->d_name, &uid) < 0)
+			continue;
+		rc = list_user(st, uid, fn, arg);
+		if (rc != 0)
+			goto out;
+	}
+	if (errno != 0)
+		rc = -errno;
+out:
+	closedir(d);
+	return rc;
+}
+
+static void local_free(struct srv_blocks *bs)
+{
+	struct local_store *st = to_local(bs);
+
+	if (st->rootfd >= 0)
+		close(st->rootfd);
+	pthread_mutex_destroy(&st->lock);
+	free(st->known);
+	free(st->root);
+	free(st);
+}
+
+static const struct srv_blocks_ops local_ops = {
+	.put = local_put,
+	.get = local_get,
+	.stat = local_stat,
+	.remove = local_remove,
+	.list = local_list,
+	.free = local_free,
+};
+
+/* fsync the directory holding path, so a just-made path is durable. */
+static int fsync_parent(const char *path)
+{
+	struct cf_buf b;
+	char *slash;
+	int rc;
+
+	cf_buf_init(&b, 4096);
+	rc = cf_buf_appends(&b, path);
+	if (rc < 0)
+		goto out;
+	while (b.len > 1 && b.data[b.len - 1] == '/')
+		b.data[--b.len] = '\0';
+	slash = strrchr(b.data, '/');
+	if (!slash)
+		rc = cf_fsync_dir_path(".");
+	else if (slash == b.data)
+		rc = cf_fsync_dir_path("/");
+	else {
+		*slash = '\0';
+		rc = cf_fsync_dir_path(b.data);
+	}
+out:
+	cf_buf_release(&b);
+	return rc == -EMSGSIZE ? -ENAMETOOLONG : rc;
+}
+
+int srv_blocks_local_open(const char *dir, struct srv_blocks **out)
+{
+	struct local_store *st = NULL;
+	int rc;
+
+	*out = NULL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->base.ops = &local_ops;
+	st->rootfd = -1;
+	rc = pthread_mutex_init(&st->lock, NULL);
+	if (rc != 0) {
+		free(st);
+		return -rc;
+	}
+	st->root = strdup(dir);
+	if (!st->root) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = cf_mkdir_p(dir, 0700);
+	if (rc == 0)
+		rc = fsync_parent(dir);
+	if (rc < 0) {
+		cf_err("cannot create block directory %s: %s", dir,
+		       strerror(-rc));
+		goto out;
+	}
+	st->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->rootfd < 0) {
+		rc = -errno;
+		cf_err("cannot open block directory %s: %s", dir,
+		       strerror(-rc));
+		goto out;
+	}
+	*out = &st->base;
+	st = NULL;
+out:
+	if (st)
+		local_free(&st->base);
+	return rc;
+}
