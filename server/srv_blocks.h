@@ -14,6 +14,7 @@
 #ifndef CLOUDFS_SRV_BLOCKS_H
 #define CLOUDFS_SRV_BLOCKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,9 @@ struct srv_blocks;
 /* Called by srv_blocks_list for every stored block; non-zero stops. */
 typedef int (*srv_blocks_list_fn)(void *arg, int64_t user_id,
 				  const struct blk_id *id, uint64_t size);
+
+/* Asked by remove_unless whether the block must stay after all. */
+typedef bool (*srv_blocks_keep_fn)(void *arg);
 
 struct srv_blocks_ops {
 	int (*put)(struct srv_blocks *bs, int64_t user_id,
@@ -41,6 +45,17 @@ struct srv_blocks_ops {
 	/* Every stored block of every account (user_id < 0) or of one. */
 	int (*list)(struct srv_blocks *bs, int64_t user_id,
 		    srv_blocks_list_fn fn, void *arg);
+	/*
+	 * Garbage collection's remove, safe against a concurrent re-upload
+	 * of the same block (possibly from another process): take the block
+	 * out of sight, then call keep(arg); when it returns true (the index
+	 * names the block again) put it back, else delete it durably.
+	 * 0 deleted, 1 kept, -ENOENT, -EIO. A crash in between leaves the
+	 * block to be put back at the next open: never lost, at worst kept.
+	 */
+	int (*remove_unless)(struct srv_blocks *bs, int64_t user_id,
+			     const struct blk_id *id,
+			     srv_blocks_keep_fn keep, void *arg);
 	void (*free)(struct srv_blocks *bs);
 };
 
@@ -84,6 +99,14 @@ static inline int srv_blocks_list(struct srv_blocks *bs, int64_t user_id,
 				  srv_blocks_list_fn fn, void *arg)
 {
 	return bs->ops->list(bs, user_id, fn, arg);
+}
+
+static inline int srv_blocks_remove_unless(struct srv_blocks *bs,
+					   int64_t user_id,
+					   const struct blk_id *id,
+					   srv_blocks_keep_fn keep, void *arg)
+{
+	return bs->ops->remove_unless(bs, user_id, id, keep, arg);
 }
 
 static inline void srv_blocks_free(struct srv_blocks *bs)

@@ -12,6 +12,11 @@
  * first put into each (user, prefix) directory in a process always fsyncs
  * the parents, whoever created them; ->known remembers which are done.
  *
+ * Garbage collection removes through remove_unless, which parks the file
+ * in DATA/blocks/.aside/<user>-<id> while it asks the index a last time,
+ * so a re-upload racing it (even from another process) is never lost;
+ * open puts back anything a crash left parked.
+ *
  * Lock order: ->lock is a leaf (held only around ->known, never over I/O).
  */
 #include "srv_blocks.h"
@@ -46,6 +51,7 @@ struct known_dirs {
 struct local_store {
 	struct srv_blocks base;     /* first: the vtable */
 	int rootfd;                 /* owned: DATA/blocks */
+	int asidefd;                /* owned: DATA/blocks/.aside */
 	char *root;                 /* owned: its path, for logs */
 	pthread_mutex_t lock;
 	struct known_dirs *known;   /* owned; protected by ->lock */
@@ -404,6 +410,138 @@ static int local_remove(struct srv_blocks *bs, int64_t user_id,
 	return rc;
 }
 
+static int parse_user_dir(const char *name, int64_t *out);
+
+/* Where remove_unless parks a block while it asks: "<user>-<id>". */
+static int aside_name(int64_t user_id, const struct blk_id *id, char *out,
+		      size_t out_size)
+{
+	char hex[BLK_ID_HEX_SIZE];
+	int n;
+
+	blk_id_to_hex(id, hex);
+	n = snprintf(out, out_size, "%" PRId64 "-%s", user_id, hex);
+	if (n < 0 || (size_t)n >= out_size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * Move the parked block back under its name in dirfd, unless a newer copy
+ * took the name meanwhile (then the parked one goes). 0 or -errno.
+ */
+static int aside_restore(struct local_store *st, const char *aside, int dirfd,
+			 const char *name)
+{
+	if (renameat2(st->asidefd, aside, dirfd, name, RENAME_NOREPLACE) < 0) {
+		if (errno == EEXIST) {
+			unlinkat(st->asidefd, aside, 0);
+			return 0;
+		}
+		if (errno != ENOENT) /* ENOENT: someone restored it already */
+			return -errno;
+	}
+	return cf_fsync_dir(dirfd);
+}
+
+static int local_remove_unless(struct srv_blocks *bs, int64_t user_id,
+			       const struct blk_id *id,
+			       srv_blocks_keep_fn keep, void *arg)
+{
+	struct local_store *st = to_local(bs);
+	char path[REL_PATH_SIZE], hex[BLK_ID_HEX_SIZE], aside[REL_PATH_SIZE];
+	int dirfd, rc;
+
+	if (user_id < 0)
+		return -ENOENT;
+	rc = prefix_path(user_id, id, path, sizeof(path));
+	if (rc == 0)
+		rc = aside_name(user_id, id, aside, sizeof(aside));
+	if (rc < 0)
+		return rc;
+	dirfd = openat(st->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	blk_id_to_hex(id, hex);
+	if (renameat(dirfd, hex, st->asidefd, aside) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = cf_fsync_dir(dirfd);
+	if (rc == 0 && !keep(arg)) {
+		if (unlinkat(st->asidefd, aside, 0) < 0 && errno != ENOENT)
+			rc = -errno;
+		goto out;
+	}
+	/* Kept (an upload re-indexed it), or the removal failed: undo. */
+	if (aside_restore(st, aside, dirfd, hex) < 0) {
+		cf_err("cannot put block %.12s of user %" PRId64
+		       " back from %s/.aside: it is restored at next start",
+		       hex, user_id, st->root);
+		rc = -EIO;
+	}
+	if (rc == 0)
+		rc = 1;
+out:
+	close(dirfd);
+	return rc;
+}
+
+/* Put back whatever a crashed remove_unless left parked. */
+static int aside_recover(struct local_store *st)
+{
+	char path[REL_PATH_SIZE], *dash;
+	struct blk_id id;
+	struct dirent *de;
+	int64_t user_id;
+	DIR *d;
+	int fd, dirfd, rc = 0;
+
+	fd = openat(st->asidefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		dash = strchr(de->d_name, '-');
+		if (!dash || strlen(dash + 1) != 2 * BLK_ID_SIZE ||
+		    blk_id_from_hex(dash + 1, 2 * BLK_ID_SIZE, &id) < 0)
+			continue;
+		*dash = '\0';
+		if (parse_user_dir(de->d_name, &user_id) < 0)
+			continue;
+		*dash = '-';
+		rc = ensure_dirs(st, user_id, &id);
+		if (rc == 0)
+			rc = prefix_path(user_id, &id, path, sizeof(path));
+		if (rc < 0)
+			break;
+		dirfd = openat(st->rootfd, path,
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dirfd < 0) {
+			rc = -errno;
+			break;
+		}
+		rc = aside_restore(st, de->d_name, dirfd, dash + 1);
+		close(dirfd);
+		if (rc < 0)
+			break;
+		cf_info("restored block %.12s of user %" PRId64
+			" left aside by an interrupted gc",
+			dash + 1, user_id);
+	}
+	if (rc == 0 && errno != 0)
+		rc = -errno;
+	closedir(d);
+	return rc;
+}
+
 static bool is_lower_hex(const char *s, size_t len)
 {
 	size_t i;
@@ -542,6 +680,8 @@ static void local_free(struct srv_blocks *bs)
 
 	if (st->rootfd >= 0)
 		close(st->rootfd);
+	if (st->asidefd >= 0)
+		close(st->asidefd);
 	pthread_mutex_destroy(&st->lock);
 	free(st->known);
 	free(st->root);
@@ -554,6 +694,7 @@ static const struct srv_blocks_ops local_ops = {
 	.stat = local_stat,
 	.remove = local_remove,
 	.list = local_list,
+	.remove_unless = local_remove_unless,
 	.free = local_free,
 };
 
@@ -595,6 +736,7 @@ int srv_blocks_local_open(const char *dir, struct srv_blocks **out)
 		return -ENOMEM;
 	st->base.ops = &local_ops;
 	st->rootfd = -1;
+	st->asidefd = -1;
 	rc = pthread_mutex_init(&st->lock, NULL);
 	if (rc != 0) {
 		free(st);
@@ -618,6 +760,19 @@ int srv_blocks_local_open(const char *dir, struct srv_blocks **out)
 		rc = -errno;
 		cf_err("cannot open block directory %s: %s", dir,
 		       strerror(-rc));
+		goto out;
+	}
+	rc = mkdir_durable(st->rootfd, ".aside");
+	if (rc == 0) {
+		st->asidefd = openat(st->rootfd, ".aside",
+				     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (st->asidefd < 0)
+			rc = -errno;
+	}
+	if (rc == 0)
+		rc = aside_recover(st);
+	if (rc < 0) {
+		cf_err("cannot prepare %s/.aside: %s", dir, strerror(-rc));
 		goto out;
 	}
 	*out = &st->base;

@@ -390,6 +390,94 @@ static void test_srv_blocks__concurrent_puts(void **state)
 	free(blob);
 }
 
+static bool keep_no(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+static bool keep_yes(void *arg)
+{
+	(void)arg;
+	return true;
+}
+
+struct reupload {
+	struct srv_blocks *bs;
+	const struct blk_id *id;
+	const uint8_t *blob;
+	size_t size;
+};
+
+/* A client re-uploads the block while GC has it parked. */
+static bool keep_after_reupload(void *arg)
+{
+	struct reupload *r = arg;
+
+	assert_int_equal(srv_blocks_put(r->bs, 1, r->id, r->blob, r->size), 0);
+	return true;
+}
+
+static void test_srv_blocks__remove_unless(void **state)
+{
+	struct fixture *f = *state;
+	struct blk_id id;
+	uint8_t *blob = make_blob(11, 3000, &id);
+	struct reupload r = { f->bs, &id, blob, 3000 };
+	struct seen s = { 0 };
+	struct cf_buf b;
+	uint64_t size;
+
+	assert_int_equal(srv_blocks_remove_unless(f->bs, 1, &id, keep_no, NULL),
+			 -ENOENT);
+	assert_int_equal(srv_blocks_put(f->bs, 1, &id, blob, 3000), 0);
+	assert_int_equal(
+		srv_blocks_remove_unless(f->bs, 1, &id, keep_yes, NULL), 1);
+	cf_buf_init(&b, 4000);
+	assert_int_equal(srv_blocks_get(f->bs, 1, &id, &b), 0);
+	assert_memory_equal(b.data, blob, 3000);
+	cf_buf_release(&b);
+
+	assert_int_equal(srv_blocks_remove_unless(f->bs, 1, &id,
+						  keep_after_reupload, &r),
+			 1);
+	assert_int_equal(srv_blocks_stat(f->bs, 1, &id, &size), 0);
+	assert_int_equal(size, 3000);
+
+	assert_int_equal(srv_blocks_remove_unless(f->bs, 1, &id, keep_no, NULL),
+			 0);
+	assert_int_equal(srv_blocks_stat(f->bs, 1, &id, &size), -ENOENT);
+	/* Nothing stays parked. */
+	assert_int_equal(srv_blocks_list(f->bs, -1, count_cb, &s), 0);
+	assert_int_equal(s.count, 0);
+	free(blob);
+}
+
+static void test_srv_blocks__parked_block_comes_back(void **state)
+{
+	struct fixture *f = *state;
+	struct blk_id id;
+	uint8_t *blob = make_blob(12, 500, &id);
+	char from[512], to[512], hex[BLK_ID_HEX_SIZE];
+	uint64_t size;
+
+	assert_int_equal(srv_blocks_put(f->bs, 4, &id, blob, 500), 0);
+	/* What a gc killed between parking and deciding leaves behind. */
+	block_file(f, 4, &id, from, sizeof(from));
+	blk_id_to_hex(&id, hex);
+	snprintf(to, sizeof(to), "%s/.aside/4-%s", f->blocks, hex);
+	assert_int_equal(rename(from, to), 0);
+	assert_int_equal(srv_blocks_stat(f->bs, 4, &id, &size), -ENOENT);
+
+	srv_blocks_free(f->bs);
+	f->bs = NULL;
+	assert_int_equal(srv_blocks_local_open(f->blocks, &f->bs), 0);
+	assert_int_equal(srv_blocks_stat(f->bs, 4, &id, &size), 0);
+	assert_int_equal(size, 500);
+	assert_int_equal(access(to, F_OK), -1);
+	free(blob);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +504,11 @@ int main(void)
 			test_srv_blocks__open_fails_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_srv_blocks__concurrent_puts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srv_blocks__remove_unless,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_srv_blocks__parked_block_comes_back, setup,
+			teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
