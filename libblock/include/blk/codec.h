@@ -61,7 +61,8 @@ struct blk_blob {
 };
 
 /*
- * Encode size bytes of chunk (borrowed; size <= max_chunk_size, may be 0).
+ * Encode size bytes of chunk (borrowed; size <= max_chunk_size, may be 0;
+ * it may be a chunk the codec decoded, but not its own blob).
  * Deterministic: the same chunk under the same keys and options gives the
  * same blob and id. 0, -EINVAL (too large), -ENOMEM, -EIO.
  */
@@ -69,9 +70,10 @@ int blk_codec_encode(struct blk_codec *c, const void *chunk, size_t size,
 		     struct blk_blob *out);
 
 /*
- * Decode blob_size bytes of blob (borrowed), which must have id expected.
- * On success *out_chunk (borrowed from the codec until its next call) holds
- * *out_size plaintext bytes. Errors: BLK_ERR_* above, -ENOMEM, -EIO.
+ * Decode blob_size bytes of blob (borrowed; it may be the codec's own last
+ * encoded blob), which must have id expected. On success *out_chunk
+ * (borrowed from the codec until its next call) holds *out_size plaintext
+ * bytes. Errors: BLK_ERR_* above, -EINVAL, -ENOMEM, -EIO.
  */
 int blk_codec_decode(struct blk_codec *c, const void *blob, size_t blob_size,
 		     const struct blk_id *expected, const uint8_t **out_chunk,
@@ -81,7 +83,8 @@ int blk_codec_decode(struct blk_codec *c, const void *blob, size_t blob_size,
  * The checks a server can make without keys: size within limits, header
  * well-formed (magic, version, codec, flags, declared size <= max_chunk_size,
  * compressed payload no larger than the declared size), id = SHA-256.
- * 0 or a BLK_ERR_* code.
+ * 0 or a BLK_ERR_* code; -EINVAL when max_chunk_size > BLK_CHUNK_MAX_LIMIT.
+ * Thread-safe.
  */
 int blk_blob_check(const void *blob, size_t blob_size,
 		   const struct blk_id *expected, uint32_t max_chunk_size);
