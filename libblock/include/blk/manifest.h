@@ -23,18 +23,26 @@ struct blk_manifest_entry {
 	uint32_t size; /* plaintext bytes, 1 .. BLK_CHUNK_MAX_LIMIT */
 };
 
-/* A parsed or to-be-encoded manifest. Value type: fields are public. */
+/*
+ * A parsed or to-be-encoded manifest. Value type: fields are public.
+ * Invariants: count <= alloc; entries is NULL when alloc is 0. Grow it
+ * with blk_manifest_add only, so alloc stays true.
+ */
 struct blk_manifest {
 	uint64_t file_size;
 	size_t count;
-	struct blk_manifest_entry *entries; /* owned, count elements */
+	struct blk_manifest_entry *entries; /* owned, alloc elements */
+	size_t alloc;                       /* entries allocated */
 };
 
 /* Initialise an empty manifest (size 0, no entries). */
 void blk_manifest_init(struct blk_manifest *m);
 
-/* Append one entry, growing the array. -EINVAL (size 0 or too big, or
- * too many entries), -ENOMEM. file_size grows by size. */
+/*
+ * Append one entry, growing the array. -EINVAL (size 0 or too big, too
+ * many entries, or file_size past BLK_FILE_SIZE_MAX), -ENOMEM; m is
+ * unchanged on failure. file_size grows by size.
+ */
 int blk_manifest_add(struct blk_manifest *m, const struct blk_id *id,
 		     uint32_t size);
 
@@ -48,7 +56,8 @@ void blk_manifest_release(struct blk_manifest *m);
 int blk_manifest_encode(const struct blk_manifest *m, struct cf_buf *out);
 
 /*
- * Parse size bytes of data (borrowed) into out (caller releases it).
+ * Parse size bytes of data (borrowed) into out (caller releases it; it
+ * need not be initialised and is left empty on failure).
  * -EPROTO bad magic, reserved bytes or inconsistent sizes;
  * -EPROTONOSUPPORT unknown version; -ENODATA truncated or trailing bytes
  * mismatch; -E2BIG too many entries or too large a file; -ENOMEM.
