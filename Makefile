@@ -94,6 +94,17 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(DIR_CFLAGS) -MMD -MP -c -o $@ $<
 
+# The client schema, embedded the same way (schema/embed-client.awk):
+# schema/client.sql is version 1, then schema/client-NNNN-*.sql.
+FC_SCHEMA_SQL = schema/client.sql $(sort $(wildcard schema/client-[0-9]*.sql))
+$(BUILD)/gen/fc_schema.c: schema/embed-client.awk $(FC_SCHEMA_SQL)
+	@mkdir -p $(@D)
+	awk -f schema/embed-client.awk $(FC_SCHEMA_SQL) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/fc_schema.o: $(BUILD)/gen/fc_schema.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(LIBCLI): $(BUILD)/obj/gen/fc_schema.o
+
 $(LIBCF): $(call obj,$(COMMON_SRC))
 $(LIBBLK): $(call obj,$(BLK_SRC))
 $(LIBSRV): $(call obj,$(SRV_SRC))

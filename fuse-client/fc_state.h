@@ -175,14 +175,18 @@ struct fc_create {
 	const char *target;      /* FC_KIND_SYMLINK */
 	size_t target_len;       /* 1 .. CF_PATH_MAX */
 	int64_t now_ns;          /* atime = mtime = ctime of the new node */
+	bool writing;            /* files: opened for writing by the creator
+				  * (queued at fc_state_write_done), else
+				  * queued for upload at due_ns */
+	int64_t due_ns;
 };
 
 /*
  * Create a node of any kind (fresh random id) and its entry; the parent's
  * mtime/ctime become now, and its nlink grows for a directory. A new file
- * starts dirty and "being written" (not queued for upload until
- * fc_state_write_done), so an empty file created and closed still gets a
- * first version. Appends FC_OP_CREATE. -ENOENT (no parent), -ENOTDIR,
+ * starts dirty, so an empty file still gets a first version: "being
+ * written" when req->writing (queued by fc_state_write_done), else queued
+ * at req->due_ns. Appends FC_OP_CREATE. -ENOENT (no parent), -ENOTDIR,
  * -EEXIST (name taken), -ENAMETOOLONG, -EINVAL (bad name, kind or
  * target), -ENOMEM, -EIO.
  */
@@ -247,6 +251,8 @@ struct fc_setattr {
 	uint64_t size;
 	int64_t atime_ns, mtime_ns, ctime_ns;
 	int64_t now_ns;          /* ctime when FC_SET_CTIME is not set */
+	int64_t due_ns;          /* FC_SET_SIZE outside a write epoch: queue
+				  * the upload at this time */
 };
 
 /*

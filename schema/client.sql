@@ -43,10 +43,11 @@ CREATE TABLE nodes (
 	due INTEGER,                      -- NULL: not queued
 	claimed INTEGER NOT NULL DEFAULT 0,
 	attempts INTEGER NOT NULL DEFAULT 0,
-	last_error INTEGER NOT NULL DEFAULT 0
+	last_error INTEGER NOT NULL DEFAULT 0,
+	unlinked INTEGER NOT NULL DEFAULT 0         -- lost its last entry
 );
 CREATE INDEX nodes_due ON nodes(due) WHERE due IS NOT NULL;
-CREATE INDEX nodes_orphan ON nodes(nlink) WHERE nlink = 0;
+CREATE INDEX nodes_orphan ON nodes(ino) WHERE unlinked = 1;
 CREATE INDEX nodes_lru ON nodes(used) WHERE dirty = 0 AND pinned = 0;
 
 -- The tree: (parent, name) -> node. Several entries may name one node (hard

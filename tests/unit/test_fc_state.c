@@ -1,0 +1,924 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for fuse-client/fc_state: the tree ops and their errnos, link
+ * counts, the outbox order, the upload queue (claim, done, the generation
+ * race, failure), chunk rows and feed apply, each on a fresh database in
+ * a temp directory.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fc_state.h"
+
+struct fx {
+	char dir[64];
+	char path[96];
+	struct fc_state *st;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_fc_state.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+	assert_int_equal(fc_state_open(f->path, 1000, 1000, &f->st), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[160];
+
+	fc_state_close(f->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static int64_t mk(struct fc_state *st, int64_t parent, const char *name,
+		  enum fc_kind kind, int expect)
+{
+	struct fc_create req = { 0 };
+	struct fc_node n;
+
+	req.parent = parent;
+	req.name = name;
+	req.name_len = strlen(name);
+	req.kind = kind;
+	req.mode = kind == FC_KIND_DIR ? 0755 : 0644;
+	req.uid = 1000;
+	req.gid = 1000;
+	req.now_ns = 1000;
+	req.due_ns = 5;
+	if (kind == FC_KIND_SYMLINK) {
+		req.target = "some/where";
+		req.target_len = 10;
+	}
+	assert_int_equal(fc_state_create(st, &req, &n), expect);
+	return expect == 0 ? n.ino : 0;
+}
+
+static struct fc_node get(struct fc_state *st, int64_t ino)
+{
+	struct fc_node n;
+
+	assert_int_equal(fc_state_getattr(st, ino, &n), 0);
+	return n;
+}
+
+/* Drain the outbox: the kinds in order, marking each done. */
+static size_t drain(struct fc_state *st, enum fc_op_kind *kinds, size_t max)
+{
+	struct fc_op ops[16];
+	size_t n, i, total = 0;
+
+	for (;;) {
+		assert_int_equal(fc_state_op_peek(st, 1, ops, 16, &n), 0);
+		if (!n)
+			break;
+		for (i = 0; i < n; i++) {
+			if (total < max)
+				kinds[total] = ops[i].kind;
+			total++;
+			assert_int_equal(fc_state_op_done(st, ops[i].seq), 0);
+		}
+	}
+	return total;
+}
+
+static void test_fc_state__root_exists(void **state)
+{
+	struct fx *f = *state;
+	struct fc_node n = get(f->st, FC_ROOT_INO);
+	static const uint8_t zero[FC_ID_SIZE];
+
+	assert_int_equal(n.kind, FC_KIND_DIR);
+	assert_int_equal(n.nlink, 2);
+	assert_int_equal(n.uid, 1000);
+	assert_memory_equal(n.id, zero, FC_ID_SIZE);
+	/* reopen keeps it, does not duplicate it */
+	fc_state_close(f->st);
+	assert_int_equal(fc_state_open(f->path, 0, 0, &f->st), 0);
+	n = get(f->st, FC_ROOT_INO);
+	assert_int_equal(n.uid, 1000);
+}
+
+static void test_fc_state__create_lookup_errnos(void **state)
+{
+	struct fx *f = *state;
+	char longname[300];
+	struct fc_node n;
+	int64_t d, file;
+
+	d = mk(f->st, FC_ROOT_INO, "d", FC_KIND_DIR, 0);
+	file = mk(f->st, d, "f", FC_KIND_FILE, 0);
+	mk(f->st, d, "f", FC_KIND_FILE, -EEXIST);
+	mk(f->st, file, "x", FC_KIND_FILE, -ENOTDIR);
+	mk(f->st, 9999, "x", FC_KIND_FILE, -ENOENT);
+	mk(f->st, d, "a/b", FC_KIND_FILE, -EINVAL);
+	mk(f->st, d, "..", FC_KIND_FILE, -EINVAL);
+	memset(longname, 'a', sizeof(longname));
+	longname[256] = '\0';
+	mk(f->st, d, longname, FC_KIND_FILE, -ENAMETOOLONG);
+	longname[255] = '\0';
+	mk(f->st, d, longname, FC_KIND_FILE, 0);
+
+	assert_int_equal(fc_state_lookup(f->st, d, "f", 1, &n), 0);
+	assert_int_equal(n.ino, file);
+	assert_int_equal(n.kind, FC_KIND_FILE);
+	assert_true(n.dirty);
+	assert_false(n.pushed);
+	assert_int_equal(fc_state_lookup(f->st, d, "g", 1, &n), -ENOENT);
+	assert_int_equal(fc_state_lookup(f->st, file, "g", 1, &n), -ENOTDIR);
+	assert_int_equal(get(f->st, FC_ROOT_INO).nlink, 3);
+	assert_int_equal(get(f->st, d).mtime_ns, 1000);
+}
+
+static void test_fc_state__symlink_and_special(void **state)
+{
+	struct fx *f = *state;
+	struct fc_create req = { 0 };
+	struct cf_buf b;
+	struct fc_node n;
+	int64_t l;
+
+	l = mk(f->st, FC_ROOT_INO, "l", FC_KIND_SYMLINK, 0);
+	cf_buf_init(&b, 8192);
+	assert_int_equal(fc_state_readlink(f->st, l, &b), 0);
+	assert_int_equal(b.len, 10);
+	assert_memory_equal(b.data, "some/where", 10);
+	assert_int_equal(get(f->st, l).size, 10);
+	assert_int_equal(fc_state_readlink(f->st, FC_ROOT_INO, &b), -EINVAL);
+	cf_buf_release(&b);
+
+	req.parent = FC_ROOT_INO;
+	req.name = "dev";
+	req.name_len = 3;
+	req.kind = FC_KIND_CHR;
+	req.mode = 0600;
+	req.rdev = 0x0103;
+	assert_int_equal(fc_state_create(f->st, &req, &n), 0);
+	assert_int_equal(n.rdev, 0x0103);
+	req.name = "s";
+	req.name_len = 1;
+	req.kind = FC_KIND_SYMLINK; /* without a target */
+	assert_int_equal(fc_state_create(f->st, &req, &n), -EINVAL);
+}
+
+static void test_fc_state__links_and_unlink(void **state)
+{
+	struct fx *f = *state;
+	struct fc_node n;
+	int64_t d, file, sub;
+
+	d = mk(f->st, FC_ROOT_INO, "d", FC_KIND_DIR, 0);
+	file = mk(f->st, d, "f", FC_KIND_FILE, 0);
+	assert_int_equal(fc_state_link(f->st, file, FC_ROOT_INO, "g", 1, 7,
+				       &n),
+			 0);
+	assert_int_equal(n.nlink, 2);
+	assert_int_equal(n.ctime_ns, 7);
+	assert_int_equal(fc_state_link(f->st, file, FC_ROOT_INO, "g", 1, 7,
+				       &n),
+			 -EEXIST);
+	assert_int_equal(fc_state_link(f->st, d, FC_ROOT_INO, "dd", 2, 7, &n),
+			 -EPERM);
+	sub = mk(f->st, d, "sub", FC_KIND_DIR, 0);
+	assert_int_equal(get(f->st, d).nlink, 3);
+
+	assert_int_equal(fc_state_unlink(f->st, d, "sub", 3, false, 8, &n),
+			 -EISDIR);
+	assert_int_equal(fc_state_unlink(f->st, d, "f", 1, true, 8, &n),
+			 -ENOTDIR);
+	assert_int_equal(fc_state_unlink(f->st, FC_ROOT_INO, "d", 1, true, 8,
+					 &n),
+			 -ENOTEMPTY);
+	assert_int_equal(fc_state_unlink(f->st, d, "nope", 4, false, 8, &n),
+			 -ENOENT);
+	assert_int_equal(fc_state_unlink(f->st, d, "f", 1, false, 8, &n), 0);
+	assert_int_equal(n.nlink, 1);
+	assert_int_equal(fc_state_unlink(f->st, FC_ROOT_INO, "g", 1, false, 9,
+					 &n),
+			 0);
+	assert_int_equal(n.nlink, 0);
+	/* the row stays for open handles until dropped */
+	assert_int_equal(get(f->st, file).nlink, 0);
+	assert_int_equal(fc_state_unlink(f->st, d, "sub", 3, true, 9, &n), 0);
+	assert_int_equal(get(f->st, d).nlink, 2);
+	assert_int_equal(get(f->st, sub).nlink, 0);
+	/* creating in a removed directory fails */
+	mk(f->st, sub, "x", FC_KIND_FILE, -ENOENT);
+	assert_int_equal(fc_state_node_drop(f->st, file), 0);
+	assert_int_equal(fc_state_getattr(f->st, file, &n), -ENOENT);
+	assert_int_equal(fc_state_node_drop(f->st, d), -EBUSY);
+}
+
+static void test_fc_state__rename(void **state)
+{
+	struct fx *f = *state;
+	struct fc_node n, rep;
+	int64_t a, b, x, y, e;
+
+	a = mk(f->st, FC_ROOT_INO, "a", FC_KIND_DIR, 0);
+	b = mk(f->st, FC_ROOT_INO, "b", FC_KIND_DIR, 0);
+	x = mk(f->st, a, "x", FC_KIND_FILE, 0);
+	y = mk(f->st, b, "y", FC_KIND_FILE, 0);
+	/* over an existing file: y is replaced */
+	assert_int_equal(fc_state_rename(f->st, a, "x", 1, b, "y", 1, 0, 20,
+					 &rep),
+			 0);
+	assert_int_equal(rep.ino, y);
+	assert_int_equal(rep.nlink, 0);
+	assert_int_equal(fc_state_lookup(f->st, b, "y", 1, &n), 0);
+	assert_int_equal(n.ino, x);
+	assert_int_equal(n.ctime_ns, 20);
+	assert_int_equal(fc_state_lookup(f->st, a, "x", 1, &n), -ENOENT);
+	/* noreplace */
+	mk(f->st, a, "z", FC_KIND_FILE, 0);
+	assert_int_equal(fc_state_rename(f->st, a, "z", 1, b, "y", 1,
+					 FC_RENAME_NOREPLACE, 21, &rep),
+			 -EEXIST);
+	/* exchange swaps */
+	assert_int_equal(fc_state_rename(f->st, a, "z", 1, b, "y", 1,
+					 FC_RENAME_EXCHANGE, 22, &rep),
+			 0);
+	assert_int_equal(fc_state_lookup(f->st, a, "z", 1, &n), 0);
+	assert_int_equal(n.ino, x);
+	/* directory moves: link counts, no move under itself */
+	assert_int_equal(fc_state_rename(f->st, FC_ROOT_INO, "a", 1, b, "a", 1,
+					 0, 23, &rep),
+			 0);
+	assert_int_equal(get(f->st, b).nlink, 3);
+	assert_int_equal(get(f->st, FC_ROOT_INO).nlink, 3);
+	assert_int_equal(fc_state_rename(f->st, FC_ROOT_INO, "b", 1, a, "b", 1,
+					 0, 24, &rep),
+			 -EINVAL);
+	/* dir over non-empty dir, dir over file, file over dir */
+	e = mk(f->st, FC_ROOT_INO, "e", FC_KIND_DIR, 0);
+	(void)e;
+	assert_int_equal(fc_state_rename(f->st, FC_ROOT_INO, "e", 1,
+					 FC_ROOT_INO, "b", 1, 0, 25, &rep),
+			 -ENOTEMPTY);
+	assert_int_equal(fc_state_rename(f->st, FC_ROOT_INO, "e", 1, a, "z", 1,
+					 0, 25, &rep),
+			 -ENOTDIR);
+	assert_int_equal(fc_state_rename(f->st, a, "z", 1, FC_ROOT_INO, "e", 1,
+					 0, 25, &rep),
+			 -EISDIR);
+	/* dir over empty dir */
+	mk(f->st, FC_ROOT_INO, "f", FC_KIND_DIR, 0);
+	assert_int_equal(get(f->st, FC_ROOT_INO).nlink, 5);
+	assert_int_equal(fc_state_rename(f->st, FC_ROOT_INO, "e", 1,
+					 FC_ROOT_INO, "f", 1, 0, 26, &rep),
+			 0);
+	assert_int_equal(get(f->st, FC_ROOT_INO).nlink, 4);
+	/* same node: no-op */
+	assert_int_equal(fc_state_link(f->st, x, a, "x2", 2, 27, &n), 0);
+	assert_int_equal(fc_state_rename(f->st, a, "z", 1, a, "x2", 2, 0, 28,
+					 &rep),
+			 0);
+	assert_int_equal(rep.ino, 0);
+	assert_int_equal(get(f->st, x).nlink, 2);
+	assert_int_equal(fc_state_rename(f->st, a, "q", 1, a, "r", 1, 0, 28,
+					 &rep),
+			 -ENOENT);
+	assert_int_equal(fc_state_rename(f->st, a, "z", 1, a, "r", 1,
+					 FC_RENAME_EXCHANGE, 28, &rep),
+			 -ENOENT);
+}
+
+static void test_fc_state__setattr(void **state)
+{
+	struct fx *f = *state;
+	struct fc_setattr a = { 0 };
+	struct fc_node n;
+	int64_t file, d;
+
+	file = mk(f->st, FC_ROOT_INO, "f", FC_KIND_FILE, 0);
+	d = mk(f->st, FC_ROOT_INO, "d", FC_KIND_DIR, 0);
+	a.flags = FC_SET_MODE | FC_SET_UID | FC_SET_MTIME;
+	a.mode = 04751;
+	a.uid = 5;
+	a.mtime_ns = 77;
+	a.now_ns = 88;
+	assert_int_equal(fc_state_setattr(f->st, file, &a, &n), 0);
+	assert_int_equal(n.mode, 04751);
+	assert_int_equal(n.uid, 5);
+	assert_int_equal(n.mtime_ns, 77);
+	assert_int_equal(n.ctime_ns, 88);
+	a.flags = FC_SET_SIZE;
+	a.size = BLK_FILE_SIZE_MAX + 1;
+	assert_int_equal(fc_state_setattr(f->st, file, &a, &n), -EFBIG);
+	a.size = 1000;
+	assert_int_equal(fc_state_setattr(f->st, file, &a, &n), 0);
+	assert_int_equal(n.size, 1000);
+	assert_int_equal(fc_state_setattr(f->st, d, &a, &n), -EISDIR);
+	assert_int_equal(fc_state_setattr(f->st, 4242, &a, &n), -ENOENT);
+}
+
+static void test_fc_state__outbox_order(void **state)
+{
+	struct fx *f = *state;
+	enum fc_op_kind k[16];
+	struct fc_setattr a = { 0 };
+	struct fc_op ops[4];
+	struct fc_node n;
+	size_t count;
+	int64_t d, file;
+	uint64_t pending, failed;
+
+	d = mk(f->st, FC_ROOT_INO, "d", FC_KIND_DIR, 0);
+	file = mk(f->st, d, "f", FC_KIND_FILE, 0);
+	assert_int_equal(fc_state_link(f->st, file, d, "g", 1, 1, &n), 0);
+	assert_int_equal(fc_state_rename(f->st, d, "g", 1, FC_ROOT_INO, "h", 1,
+					 0, 2, NULL),
+			 0);
+	a.flags = FC_SET_MODE;
+	a.mode = 0600;
+	assert_int_equal(fc_state_setattr(f->st, file, &a, NULL), 0);
+	assert_int_equal(fc_state_unlink(f->st, FC_ROOT_INO, "h", 1, false, 3,
+					 NULL),
+			 0);
+	/* peek keeps order and content */
+	assert_int_equal(fc_state_op_peek(f->st, 1, ops, 2, &count), 0);
+	assert_int_equal(count, 2);
+	assert_int_equal(ops[0].kind, FC_OP_CREATE);
+	assert_int_equal(ops[0].node_kind, FC_KIND_DIR);
+	assert_string_equal(ops[0].name, "d");
+	assert_int_equal(ops[1].kind, FC_OP_CREATE);
+	assert_true(ops[0].seq < ops[1].seq);
+	/* a retry holds the line */
+	assert_int_equal(fc_state_op_retry(f->st, ops[0].seq, -EIO, 100), 0);
+	assert_int_equal(fc_state_op_peek(f->st, 50, ops, 4, &count), 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(fc_state_op_peek(f->st, 100, ops, 4, &count), 0);
+	assert_int_equal(count, 4);
+	assert_int_equal(ops[0].attempts, 1);
+	assert_int_equal(ops[2].kind, FC_OP_LINK);
+	assert_int_equal(ops[3].kind, FC_OP_RENAME);
+	assert_string_equal(ops[3].name, "g");
+	assert_string_equal(ops[3].name2, "h");
+	/* done on a create marks the node pushed */
+	assert_int_equal(fc_state_op_done(f->st, ops[0].seq), 0);
+	assert_int_equal(fc_state_op_done(f->st, ops[1].seq), 0);
+	assert_true(get(f->st, file).pushed);
+	assert_int_equal(fc_state_op_done(f->st, ops[1].seq), -ENOENT);
+	/* a failure is kept, out of line */
+	assert_int_equal(fc_state_op_failed(f->st, ops[2].seq, -EPERM, "no"),
+			 0);
+	assert_int_equal(fc_state_op_counts(f->st, &pending, &failed), 0);
+	assert_int_equal(pending, 3);
+	assert_int_equal(failed, 1);
+	assert_int_equal(drain(f->st, k, 16), 3);
+	assert_int_equal(k[0], FC_OP_RENAME);
+	assert_int_equal(k[1], FC_OP_SETATTR);
+	assert_int_equal(k[2], FC_OP_UNLINK);
+}
+
+/* Make file dirty over [lo, hi) and closed, due at 10. */
+static void write_epoch(struct fc_state *st, int64_t ino, uint64_t lo,
+			uint64_t hi, uint64_t size)
+{
+	struct fc_write_summary w = { 0 };
+
+	assert_int_equal(fc_state_write_begin(st, ino), 0);
+	w.lo = lo;
+	w.hi = hi;
+	w.size = size;
+	assert_int_equal(fc_state_write_done(st, ino, &w, 10, false), 0);
+}
+
+static void manifest_of(struct blk_manifest *m, size_t n, uint32_t size,
+			uint8_t seed)
+{
+	struct blk_id id;
+	size_t i;
+
+	blk_manifest_init(m);
+	for (i = 0; i < n; i++) {
+		memset(&id, (int)(seed + i), sizeof(id));
+		assert_int_equal(blk_manifest_add(m, &id, size), 0);
+	}
+}
+
+static void test_fc_state__upload_queue(void **state)
+{
+	struct fx *f = *state;
+	struct fc_write_summary w = { 0 };
+	struct blk_manifest m;
+	struct fc_upload u, u2;
+	enum fc_op_kind k[4];
+	uint64_t files, bytes;
+	int64_t file, next;
+	bool clean;
+
+	file = mk(f->st, FC_ROOT_INO, "f", FC_KIND_FILE, 0);
+	write_epoch(f->st, file, 0, 300, 300);
+	/* not pushed yet: not claimable, but polled */
+	assert_int_equal(fc_state_upload_claim(f->st, 20, &u, &next),
+			 -ENOENT);
+	assert_true(next <= 20 + 1000000000);
+	assert_int_equal(drain(f->st, k, 4), 1);
+	/* not due yet */
+	assert_int_equal(fc_state_upload_claim(f->st, 9, &u, &next), -ENOENT);
+	assert_int_equal(next, 10);
+	assert_int_equal(fc_state_queue_stats(f->st, &files, &bytes), 0);
+	assert_int_equal(files, 1);
+	assert_int_equal(bytes, 300);
+	assert_int_equal(fc_state_upload_claim(f->st, 10, &u, &next), 0);
+	assert_int_equal(u.ino, file);
+	assert_int_equal(u.base_version, 0);
+	assert_int_equal(u.lo, 0);
+	assert_int_equal(u.hi, 300);
+	assert_int_equal(u.size, 300);
+	/* claimed once only */
+	assert_int_equal(fc_state_upload_claim(f->st, 10, &u2, &next),
+			 -ENOENT);
+	assert_int_equal(next, INT64_MAX);
+	/* failure: back in line with its range */
+	assert_int_equal(fc_state_upload_failed(f->st, &u, -EIO, 40), 0);
+	assert_int_equal(fc_state_upload_claim(f->st, 39, &u, &next), -ENOENT);
+	assert_int_equal(next, 40);
+	assert_int_equal(fc_state_upload_claim(f->st, 40, &u, &next), 0);
+	assert_int_equal(u.lo, 0);
+	assert_int_equal(u.hi, 300);
+	assert_int_equal(u.attempts, 1);
+	/* success */
+	manifest_of(&m, 3, 100, 1);
+	assert_int_equal(fc_state_upload_done(f->st, &u, 1, &m, &clean), 0);
+	assert_true(clean);
+	blk_manifest_release(&m);
+	assert_false(get(f->st, file).dirty);
+	assert_int_equal(get(f->st, file).version, 1);
+	assert_int_equal(fc_state_queue_stats(f->st, &files, &bytes), 0);
+	assert_int_equal(files, 0);
+
+	/* the generation race: a write during the upload keeps it dirty */
+	write_epoch(f->st, file, 150, 160, 300);
+	assert_int_equal(fc_state_upload_claim(f->st, 50, &u, &next), 0);
+	assert_int_equal(u.base_version, 1);
+	assert_int_equal(u.lo, 150);
+	assert_int_equal(u.hi, 160);
+	assert_int_equal(fc_state_write_begin(f->st, file), 0);
+	w.lo = 10;
+	w.hi = 20;
+	w.size = 300;
+	manifest_of(&m, 3, 100, 7);
+	assert_int_equal(fc_state_upload_done(f->st, &u, 2, &m, &clean), 0);
+	assert_false(clean);
+	assert_true(get(f->st, file).dirty);
+	assert_int_equal(get(f->st, file).version, 2);
+	/* still being written: not claimable */
+	assert_int_equal(fc_state_upload_claim(f->st, 100, &u, &next),
+			 -ENOENT);
+	assert_int_equal(fc_state_write_done(f->st, file, &w, 60, true), 0);
+	assert_int_equal(fc_state_upload_claim(f->st, 100, &u, &next), 0);
+	assert_int_equal(u.base_version, 2);
+	assert_int_equal(u.lo, 10);
+	assert_int_equal(u.hi, 20);
+	assert_int_equal(fc_state_upload_done(f->st, &u, 3, &m, &clean), 0);
+	assert_true(clean);
+	blk_manifest_release(&m);
+}
+
+static void test_fc_state__unlinked_file_leaves_queue(void **state)
+{
+	struct fx *f = *state;
+	enum fc_op_kind k[4];
+	struct fc_upload u;
+	int64_t file, next;
+
+	file = mk(f->st, FC_ROOT_INO, "f", FC_KIND_FILE, 0);
+	write_epoch(f->st, file, 0, 10, 10);
+	drain(f->st, k, 4);
+	assert_int_equal(fc_state_unlink(f->st, FC_ROOT_INO, "f", 1, false, 1,
+					 NULL),
+			 0);
+	assert_int_equal(fc_state_upload_claim(f->st, 100, &u, &next),
+			 -ENOENT);
+}
+
+static void test_fc_state__crash_recovery_requeues(void **state)
+{
+	struct fx *f = *state;
+	enum fc_op_kind k[4];
+	struct fc_upload u;
+	int64_t file, next;
+
+	file = mk(f->st, FC_ROOT_INO, "f", FC_KIND_FILE, 0);
+	write_epoch(f->st, file, 5, 10, 1000);
+	drain(f->st, k, 4);
+	assert_int_equal(fc_state_upload_claim(f->st, 100, &u, &next), 0);
+	/* crash: the claim is lost, the whole file goes again */
+	fc_state_close(f->st);
+	assert_int_equal(fc_state_open(f->path, 0, 0, &f->st), 0);
+	assert_int_equal(fc_state_upload_claim(f->st, INT64_MAX - 1, &u,
+					       &next),
+			 0);
+	assert_int_equal(u.ino, file);
+	assert_int_equal(u.lo, 0);
+	assert_int_equal(u.hi, 1000);
+}
+
+static void test_fc_state__chunks(void **state)
+{
+	struct fx *f = *state;
+	struct blk_manifest m;
+	struct fc_chunk *ch;
+	enum fc_op_kind k[4];
+	struct fc_upload u;
+	size_t n;
+	uint64_t missing;
+	uint32_t idx[2] = { 1, 3 };
+	struct fc_setattr a = { 0 };
+	int64_t file, next;
+
+	file = mk(f->st, FC_ROOT_INO, "f", FC_KIND_FILE, 0);
+	write_epoch(f->st, file, 0, 400, 400);
+	drain(f->st, k, 4);
+	assert_int_equal(fc_state_upload_claim(f->st, 100, &u, &next), 0);
+	manifest_of(&m, 4, 100, 1);
+	assert_int_equal(fc_state_upload_done(f->st, &u, 1, &m, NULL), 0);
+	blk_manifest_release(&m);
+
+	assert_int_equal(fc_state_chunks(f->st, file, 150, 100, &ch, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(ch[0].off, 100);
+	assert_int_equal(ch[0].idx, 1);
+	assert_int_equal(ch[1].off, 200);
+	assert_true(ch[0].present);
+	free(ch);
+	assert_int_equal(fc_state_chunks(f->st, file, 399, 0, &ch, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ch[0].idx, 3);
+	free(ch);
+	assert_int_equal(fc_state_chunks(f->st, file, 400, 10, &ch, &n), 0);
+	assert_int_equal(n, 0);
+
+	/* eviction clears present bits, marking sets them */
+	assert_int_equal(fc_state_evict_node(f->st, file), 0);
+	assert_int_equal(fc_state_missing_count(f->st, file, &missing), 0);
+	assert_int_equal(missing, 4);
+	assert_int_equal(fc_state_chunks_mark(f->st, file, idx, 2, true), 0);
+	assert_int_equal(fc_state_missing_count(f->st, file, &missing), 0);
+	assert_int_equal(missing, 2);
+
+	/* a new version keeps the present bits of identical chunks */
+	manifest_of(&m, 4, 100, 1);
+	m.entries[3].id.bytes[0] ^= 1;
+	assert_int_equal(fc_state_set_manifest(f->st, file, 2, &m), 0);
+	blk_manifest_release(&m);
+	assert_int_equal(fc_state_chunks(f->st, file, 0, 0, &ch, &n), 0);
+	assert_int_equal(n, 4);
+	assert_false(ch[0].present);
+	assert_true(ch[1].present);
+	assert_false(ch[3].present);
+	free(ch);
+	assert_int_equal(get(f->st, file).version, 2);
+
+	/* truncate drops rows past the end; dirty refuses set_manifest */
+	a.flags = FC_SET_SIZE;
+	a.size = 150;
+	a.due_ns = 5;
+	assert_int_equal(fc_state_setattr(f->st, file, &a, NULL), 0);
+	assert_int_equal(fc_state_chunks(f->st, file, 0, 0, &ch, &n), 0);
+	assert_int_equal(n, 2);
+	free(ch);
+	manifest_of(&m, 1, 100, 1);
+	assert_int_equal(fc_state_set_manifest(f->st, file, 3, &m), -EBUSY);
+	blk_manifest_release(&m);
+	/* pinned or dirty files are not evicted */
+	assert_int_equal(fc_state_evict_node(f->st, file), -EBUSY);
+}
+
+static int count_cb(void *arg, const struct fc_node *n)
+{
+	(void)n;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_fc_state__evictable_lru(void **state)
+{
+	struct fx *f = *state;
+	struct blk_manifest m;
+	enum fc_op_kind k[8];
+	struct fc_upload u;
+	int64_t a, b, next, inos[1];
+	int count = 0;
+
+	a = mk(f->st, FC_ROOT_INO, "a", FC_KIND_FILE, 0);
+	b = mk(f->st, FC_ROOT_INO, "b", FC_KIND_FILE, 0);
+	write_epoch(f->st, a, 0, 100, 100);
+	write_epoch(f->st, b, 0, 100, 100);
+	drain(f->st, k, 8);
+	manifest_of(&m, 1, 100, 1);
+	assert_int_equal(fc_state_upload_claim(f->st, 100, &u, &next), 0);
+	assert_int_equal(fc_state_upload_done(f->st, &u, 1, &m, NULL), 0);
+	assert_int_equal(fc_state_evictable(f->st, 10, count_cb, &count), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(fc_state_upload_claim(f->st, 100, &u, &next), 0);
+	assert_int_equal(fc_state_upload_done(f->st, &u, 1, &m, NULL), 0);
+	blk_manifest_release(&m);
+	inos[0] = a;
+	assert_int_equal(fc_state_touch(f->st, inos, 1, 999), 0);
+	count = 0;
+	assert_int_equal(fc_state_evictable(f->st, 10, count_cb, &count), 0);
+	assert_int_equal(count, 2);
+	assert_int_equal(fc_state_set_pinned(f->st, b, true), 0);
+	count = 0;
+	assert_int_equal(fc_state_evictable(f->st, 10, count_cb, &count), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(fc_state_evict_node(f->st, b), -EBUSY);
+}
+
+struct seen {
+	int inodes, entries;
+};
+
+static void changed_cb(void *arg, int64_t ino, int64_t parent,
+		       const char *name, size_t len)
+{
+	struct seen *s = arg;
+
+	(void)parent;
+	(void)len;
+	if (name)
+		s->entries++;
+	else if (ino)
+		s->inodes++;
+}
+
+static void test_fc_state__apply_page(void **state)
+{
+	struct fx *f = *state;
+	struct fc_remote_node nodes[3];
+	struct fc_remote_entry entries[3];
+	struct fc_remote_page p = { 0 };
+	struct blk_manifest m;
+	struct seen seen = { 0 };
+	struct fc_node n, dn;
+	enum fc_op_kind k[4];
+	uint64_t cursor;
+	uint8_t did[FC_ID_SIZE], fid[FC_ID_SIZE];
+
+	memset(nodes, 0, sizeof(nodes));
+	memset(entries, 0, sizeof(entries));
+	memset(did, 0xd1, sizeof(did));
+	memset(fid, 0xf1, sizeof(fid));
+	manifest_of(&m, 2, 50, 3);
+	memcpy(nodes[0].id, did, FC_ID_SIZE);
+	nodes[0].kind = FC_KIND_DIR;
+	nodes[0].mode = 0700;
+	memcpy(nodes[1].id, fid, FC_ID_SIZE);
+	nodes[1].kind = FC_KIND_FILE;
+	nodes[1].mode = 0640;
+	nodes[1].size = 100;
+	nodes[1].version = 4;
+	nodes[1].manifest = &m;
+	entries[0].id = 10;
+	memcpy(entries[0].node, did, FC_ID_SIZE);
+	entries[0].name = "rd";
+	entries[0].name_len = 2;
+	entries[1].id = 11;
+	memcpy(entries[1].parent, did, FC_ID_SIZE);
+	memcpy(entries[1].node, fid, FC_ID_SIZE);
+	entries[1].name = "rf";
+	entries[1].name_len = 2;
+	p.nodes = nodes;
+	p.node_count = 2;
+	p.entries = entries;
+	p.entry_count = 2;
+	p.next = 42;
+
+	/* pending local ops block the feed */
+	mk(f->st, FC_ROOT_INO, "local", FC_KIND_DIR, 0);
+	assert_int_equal(fc_state_apply_page(f->st, &p, NULL, NULL), -EAGAIN);
+	drain(f->st, k, 4);
+	assert_int_equal(fc_state_apply_page(f->st, &p, changed_cb, &seen),
+			 0);
+	assert_int_equal(fc_state_cursor_get(f->st, &cursor), 0);
+	assert_int_equal(cursor, 42);
+	assert_int_equal(fc_state_lookup(f->st, FC_ROOT_INO, "rd", 2, &dn), 0);
+	assert_int_equal(dn.nlink, 2);
+	assert_int_equal(dn.mode, 0700);
+	assert_int_equal(fc_state_lookup(f->st, dn.ino, "rf", 2, &n), 0);
+	assert_int_equal(n.size, 100);
+	assert_int_equal(n.version, 4);
+	assert_true(fc_node_has_manifest(&n));
+	assert_true(n.pushed);
+	assert_int_equal(get(f->st, FC_ROOT_INO).nlink, 4);
+	assert_true(seen.entries >= 2);
+
+	/* rename remotely, then a new version without a manifest */
+	entries[1].name = "rf2";
+	entries[1].name_len = 3;
+	memcpy(entries[1].parent, fid, 0);
+	memset(entries[1].parent, 0, FC_ID_SIZE); /* to the root */
+	nodes[1].version = 5;
+	nodes[1].manifest = NULL;
+	p.nodes = &nodes[1];
+	p.node_count = 1;
+	p.entries = &entries[1];
+	p.entry_count = 1;
+	p.next = 43;
+	assert_int_equal(fc_state_apply_page(f->st, &p, changed_cb, &seen),
+			 0);
+	assert_int_equal(fc_state_lookup(f->st, dn.ino, "rf", 2, &n), -ENOENT);
+	assert_int_equal(fc_state_lookup(f->st, FC_ROOT_INO, "rf2", 3, &n), 0);
+	assert_int_equal(n.nlink, 1);
+	assert_false(fc_node_has_manifest(&n));
+	assert_int_equal(fc_state_set_manifest(f->st, n.ino, 5, &m), 0);
+	assert_true(fc_node_has_manifest(&(struct fc_node){ 0 }));
+	n = get(f->st, n.ino);
+	assert_true(fc_node_has_manifest(&n));
+
+	/* a tombstone removes the entry */
+	entries[1].deleted = true;
+	p.node_count = 0;
+	assert_int_equal(fc_state_apply_page(f->st, &p, NULL, NULL), 0);
+	assert_int_equal(fc_state_lookup(f->st, FC_ROOT_INO, "rf2", 3, &n),
+			 -ENOENT);
+	blk_manifest_release(&m);
+
+	/* an entry naming an unknown node is a protocol error */
+	memset(entries[2].node, 0x77, FC_ID_SIZE);
+	entries[2].id = 99;
+	entries[2].name = "zz";
+	entries[2].name_len = 2;
+	p.entries = &entries[2];
+	assert_int_equal(fc_state_apply_page(f->st, &p, NULL, NULL), -EPROTO);
+}
+
+static void test_fc_state__readdir_cookies(void **state)
+{
+	struct fx *f = *state;
+	char name[16];
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		mk(f->st, FC_ROOT_INO, name, FC_KIND_FILE, 0);
+	}
+	(void)name;
+}
+
+struct rd {
+	int count;
+	int64_t last;
+	int stop_at;
+};
+
+static int rd_cb(void *arg, const char *name, size_t len,
+		 const struct fc_node *n, int64_t cookie)
+{
+	struct rd *r = arg;
+
+	(void)name;
+	(void)len;
+	(void)n;
+	assert_true(cookie > r->last);
+	assert_true(cookie > 2);
+	r->last = cookie;
+	r->count++;
+	return r->count == r->stop_at ? 1 : 0;
+}
+
+static void test_fc_state__readdir(void **state)
+{
+	struct fx *f = *state;
+	struct rd r = { 0, 0, 20 };
+	uint64_t count;
+
+	test_fc_state__readdir_cookies(state);
+	assert_int_equal(fc_state_readdir(f->st, FC_ROOT_INO, 0, rd_cb, &r), 1);
+	assert_int_equal(r.count, 20);
+	r.stop_at = 0;
+	assert_int_equal(fc_state_unlink(f->st, FC_ROOT_INO, "n25", 3, false,
+					 1, NULL),
+			 0);
+	assert_int_equal(fc_state_readdir(f->st, FC_ROOT_INO, r.last, rd_cb,
+					  &r),
+			 0);
+	assert_int_equal(r.count, 49);
+	assert_int_equal(fc_state_dir_count(f->st, FC_ROOT_INO, &count), 0);
+	assert_int_equal(count, 49);
+}
+
+struct thr {
+	struct fc_state *st;
+	int id;
+};
+
+static void *thr_main(void *p)
+{
+	struct thr *t = p;
+	char name[32];
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "t%d-%d", t->id, i);
+		mk(t->st, FC_ROOT_INO, name, FC_KIND_FILE, 0);
+	}
+	fc_state_thread_done(t->st);
+	return NULL;
+}
+
+static void test_fc_state__threads(void **state)
+{
+	struct fx *f = *state;
+	struct thr t[4];
+	pthread_t th[4];
+	uint64_t count;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		t[i].st = f->st;
+		t[i].id = i;
+		assert_int_equal(pthread_create(&th[i], NULL, thr_main, &t[i]),
+				 0);
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(fc_state_dir_count(f->st, FC_ROOT_INO, &count), 0);
+	assert_int_equal(count, 400);
+}
+
+static void test_fc_state__orphans(void **state)
+{
+	struct fx *f = *state;
+	int64_t file;
+	int count = 0;
+	struct fc_node n;
+
+	file = mk(f->st, FC_ROOT_INO, "f", FC_KIND_FILE, 0);
+	assert_int_equal(fc_state_unlink(f->st, FC_ROOT_INO, "f", 1, false, 1,
+					 NULL),
+			 0);
+	assert_int_equal(fc_state_drop_orphans(f->st, count_cb, &count), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(fc_state_getattr(f->st, file, &n), -ENOENT);
+}
+
+static void test_fc_state__ids(void **state)
+{
+	uint8_t id[FC_ID_SIZE], back[FC_ID_SIZE];
+	char hex[FC_ID_HEX_SIZE];
+
+	(void)state;
+	assert_int_equal(fc_id_generate(id), 0);
+	fc_id_to_hex(id, hex);
+	assert_int_equal(strlen(hex), 32);
+	assert_int_equal(fc_id_from_hex(hex, 32, back), 0);
+	assert_memory_equal(id, back, FC_ID_SIZE);
+	assert_int_equal(fc_id_from_hex(hex, 31, back), -EINVAL);
+	hex[3] = 'g';
+	assert_int_equal(fc_id_from_hex(hex, 32, back), -EINVAL);
+	assert_int_equal(fc_kind_from_mode(0100644), FC_KIND_FILE);
+	assert_int_equal(fc_kind_to_mode(FC_KIND_FIFO), 0010000);
+	assert_string_equal(fc_kind_name(FC_KIND_SYMLINK), "symlink");
+	assert_null(fc_kind_name(0));
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_fc_state__root_exists),
+		T(test_fc_state__create_lookup_errnos),
+		T(test_fc_state__symlink_and_special),
+		T(test_fc_state__links_and_unlink),
+		T(test_fc_state__rename),
+		T(test_fc_state__setattr),
+		T(test_fc_state__outbox_order),
+		T(test_fc_state__upload_queue),
+		T(test_fc_state__unlinked_file_leaves_queue),
+		T(test_fc_state__crash_recovery_requeues),
+		T(test_fc_state__chunks),
+		T(test_fc_state__evictable_lru),
+		T(test_fc_state__apply_page),
+		T(test_fc_state__readdir),
+		T(test_fc_state__threads),
+		T(test_fc_state__orphans),
+		cmocka_unit_test(test_fc_state__ids),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
