@@ -242,7 +242,7 @@ enum fc_set_flags {
 	FC_SET_SIZE = 1u << 3,   /* files only: truncate or extend */
 	FC_SET_ATIME = 1u << 4,
 	FC_SET_MTIME = 1u << 5,
-	FC_SET_CTIME = 1u << 6,  /* explicit ctime (else ctime = now) */
+	FC_SET_CTIME = 1u << 6,  /* explicit ctime, else now */
 };
 
 struct fc_setattr {
