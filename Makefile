@@ -105,9 +105,20 @@ $(BUILD)/obj/gen/fc_schema.o: $(BUILD)/gen/fc_schema.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 $(LIBCLI): $(BUILD)/obj/gen/fc_schema.o
 
+# The server schema is embedded in the binary: schema/server.sql is version
+# 1, then schema/server-NNNN-*.sql in order (schema/embed.awk checks it).
+SCHEMA_SQL = schema/server.sql $(sort $(wildcard schema/server-[0-9]*.sql))
+SCHEMA_GEN = $(BUILD)/gen/srv_schema.c
+$(SCHEMA_GEN): schema/embed.awk $(SCHEMA_SQL)
+	@mkdir -p $(@D)
+	awk -f schema/embed.awk $(SCHEMA_SQL) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/srv_schema.o: $(SCHEMA_GEN)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Iserver -MMD -MP -c -o $@ $<
+
 $(LIBCF): $(call obj,$(COMMON_SRC))
 $(LIBBLK): $(call obj,$(BLK_SRC))
-$(LIBSRV): $(call obj,$(SRV_SRC))
+$(LIBSRV): $(call obj,$(SRV_SRC)) $(BUILD)/obj/gen/srv_schema.o
 $(LIBCLI): $(call obj,$(CLI_SRC))
 $(LIBCF) $(LIBBLK) $(LIBSRV) $(LIBCLI):
 	@mkdir -p $(@D)
@@ -151,7 +162,7 @@ FUZZ_FLAGS = -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -O1 -g -pthread \
 $(BUILD)/fuzz/fuzz_blk_%: tests/fuzz/fuzz_blk_%.c $(COMMON_SRC) $(BLK_SRC)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(call pkg_cflags,$(PKG_BLK)) -o $@ $^ $(call pkg_libs,$(PKG_BLK))
-$(BUILD)/fuzz/fuzz_srv_%: tests/fuzz/fuzz_srv_%.c $(COMMON_SRC) $(BLK_SRC) $(SRV_SRC)
+$(BUILD)/fuzz/fuzz_srv_%: tests/fuzz/fuzz_srv_%.c $(COMMON_SRC) $(BLK_SRC) $(SRV_SRC) $(SCHEMA_GEN)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(call pkg_cflags,$(PKG_SRV)) -o $@ $^ $(call pkg_libs,$(PKG_SRV))
 
