@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for server/srv_notify.c: the queueing and fan-out logic,
+ * driven without sockets (the transport's side is played by the test:
+ * take_ready and pop, as the lws service thread would).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "srv_notify.h"
+
+struct wake_count {
+	int wakes;
+};
+
+static void count_wake(void *arg)
+{
+	struct wake_count *w = arg;
+
+	__atomic_fetch_add(&w->wakes, 1, __ATOMIC_RELAXED);
+}
+
+/* What the fake transport saw in one take_ready round. */
+struct ready_log {
+	void *owners[16];
+	bool dropped[16];
+	size_t count;
+};
+
+static void log_ready(void *arg, void *owner, bool dropped)
+{
+	struct ready_log *l = arg;
+
+	assert_true(l->count < 16);
+	l->owners[l->count] = owner;
+	l->dropped[l->count] = dropped;
+	l->count++;
+}
+
+static bool logged(const struct ready_log *l, void *owner, bool *dropped)
+{
+	size_t i;
+
+	for (i = 0; i < l->count; i++) {
+		if (l->owners[i] == owner) {
+			if (dropped)
+				*dropped = l->dropped[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+static void test_srv_notify__fan_out_per_account(void **state)
+{
+	struct srv_notify_conn *a1, *a2, *b1;
+	struct wake_count w = { 0 };
+	struct ready_log log = { 0 };
+	struct srv_notify *n;
+	char buf[SRV_NOTIFY_MSG_MAX];
+	int o1, o2, o3;
+
+	(void)state;
+	assert_int_equal(srv_notify_new(8, count_wake, &w, &n), 0);
+	assert_int_equal(srv_notify_register(n, 1, &o1, &a1), 0);
+	assert_int_equal(srv_notify_register(n, 1, &o2, &a2), 0);
+	assert_int_equal(srv_notify_register(n, 2, &o3, &b1), 0);
+	assert_int_equal(srv_notify_count(n, 1), 2);
+	assert_int_equal(srv_notify_count(n, 2), 1);
+	assert_int_equal(srv_notify_count(n, -1), 3);
+
+	srv_notify_changed(n, 1, 42);
+	assert_int_equal(w.wakes, 1);
+	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 2);
+	assert_true(logged(&log, &o1, NULL));
+	assert_true(logged(&log, &o2, NULL));
+	assert_false(logged(&log, &o3, NULL));
+
+	assert_int_equal(srv_notify_pop(n, a1, buf, sizeof(buf)),
+			 strlen("{\"type\":\"changed\",\"cursor\":42}"));
+	assert_string_equal(buf, "{\"type\":\"changed\",\"cursor\":42}");
+	assert_int_equal(srv_notify_pop(n, a1, buf, sizeof(buf)), 0);
+	assert_true(srv_notify_pop(n, a2, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "{\"type\":\"changed\",\"cursor\":42}");
+	assert_int_equal(srv_notify_pop(n, b1, buf, sizeof(buf)), 0);
+
+	srv_notify_unregister(n, a1);
+	srv_notify_unregister(n, a2);
+	srv_notify_unregister(n, b1);
+	assert_int_equal(srv_notify_count(n, -1), 0);
+	srv_notify_free(n);
+}
+
+static void test_srv_notify__accounts_are_isolated(void **state)
+{
+	static const uint8_t node[16] = { 0xab, 0x01, [15] = 0xff };
+	struct srv_notify_conn *a, *b;
+	struct wake_count w = { 0 };
+	struct ready_log log = { 0 };
+	struct srv_notify *n;
+	char buf[SRV_NOTIFY_MSG_MAX];
+	int oa, ob;
+
+	(void)state;
+	assert_int_equal(srv_notify_new(8, count_wake, &w, &n), 0);
+	assert_int_equal(srv_notify_register(n, 10, &oa, &a), 0);
+	assert_int_equal(srv_notify_register(n, 11, &ob, &b), 0);
+
+	srv_notify_pending(n, 11, node, 7);
+	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 1);
+	assert_true(logged(&log, &ob, NULL));
+	assert_int_equal(srv_notify_queued(n, a), 0);
+	assert_int_equal(srv_notify_pop(n, a, buf, sizeof(buf)), 0);
+	assert_true(srv_notify_pop(n, b, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "{\"type\":\"pending\",\"node\":"
+				 "\"ab0100000000000000000000000000ff\","
+				 "\"device\":7}");
+
+	/* an account nobody listens to: no wake, nothing queued */
+	w.wakes = 0;
+	srv_notify_changed(n, 12, 1);
+	assert_int_equal(w.wakes, 0);
+	assert_int_equal(srv_notify_queued(n, a), 0);
+	assert_int_equal(srv_notify_queued(n, b), 0);
+
+	srv_notify_unregister(n, a);
+	srv_notify_unregister(n, b);
+	srv_notify_free(n);
+}
+
+static void test_srv_notify__overflow_drops_connection(void **state)
+{
+	static const uint8_t node[16] = { 1 };
+	struct srv_notify_conn *slow, *fast;
+	struct ready_log log = { 0 };
+	struct srv_notify *n;
+	char buf[SRV_NOTIFY_MSG_MAX];
+	bool dropped = false;
+	int os, of, i;
+
+	(void)state;
+	assert_int_equal(srv_notify_new(3, NULL, NULL, &n), 0);
+	assert_int_equal(srv_notify_register(n, 5, &os, &slow), 0);
+	assert_int_equal(srv_notify_register(n, 5, &of, &fast), 0);
+
+	/* fast drains as it goes, slow never reads */
+	for (i = 0; i < 5; i++) {
+		srv_notify_pending(n, 5, node, i);
+		assert_true(srv_notify_pop(n, fast, buf, sizeof(buf)) > 0);
+	}
+	assert_int_equal(srv_notify_pop(n, fast, buf, sizeof(buf)), 0);
+	assert_int_equal(srv_notify_pop(n, slow, buf, sizeof(buf)), -EPIPE);
+	assert_int_equal(srv_notify_queued(n, slow), 0);
+
+	srv_notify_take_ready(n, log_ready, &log);
+	assert_true(logged(&log, &os, &dropped));
+	assert_true(dropped);
+
+	/* the dropped one stays dropped; the other keeps working */
+	srv_notify_changed(n, 5, 9);
+	assert_int_equal(srv_notify_pop(n, slow, buf, sizeof(buf)), -EPIPE);
+	assert_true(srv_notify_pop(n, fast, buf, sizeof(buf)) > 0);
+
+	srv_notify_unregister(n, slow);
+	srv_notify_unregister(n, fast);
+	srv_notify_free(n);
+}
+
+static void test_srv_notify__queue_keeps_order_up_to_cap(void **state)
+{
+	static const uint8_t node[16] = { 2 };
+	struct srv_notify_conn *c;
+	struct srv_notify *n;
+	char buf[SRV_NOTIFY_MSG_MAX], want[SRV_NOTIFY_MSG_MAX];
+	int o, i;
+
+	(void)state;
+	assert_int_equal(srv_notify_new(4, NULL, NULL, &n), 0);
+	assert_int_equal(srv_notify_register(n, 1, &o, &c), 0);
+	for (i = 0; i < 4; i++)
+		srv_notify_pending(n, 1, node, i);
+	assert_int_equal(srv_notify_queued(n, c), 4);
+	for (i = 0; i < 4; i++) {
+		assert_true(srv_notify_pop(n, c, buf, sizeof(buf)) > 0);
+		snprintf(want, sizeof(want),
+			 "{\"type\":\"pending\",\"node\":"
+			 "\"02000000000000000000000000000000\",\"device\":%d}",
+			 i);
+		assert_string_equal(buf, want);
+	}
+	/* wrap around the ring after partial drains */
+	for (i = 0; i < 10; i++) {
+		srv_notify_pending(n, 1, node, i);
+		srv_notify_pending(n, 1, node, i + 100);
+		assert_true(srv_notify_pop(n, c, buf, sizeof(buf)) > 0);
+		assert_true(srv_notify_pop(n, c, buf, sizeof(buf)) > 0);
+	}
+	assert_int_equal(srv_notify_pop(n, c, buf, sizeof(buf)), 0);
+	assert_int_equal(srv_notify_pop(n, c, buf, 10), -EINVAL);
+	srv_notify_unregister(n, c);
+	srv_notify_free(n);
+}
+
+static void test_srv_notify__changed_coalesces(void **state)
+{
+	static const uint8_t node[16] = { 3 };
+	struct srv_notify_conn *c;
+	struct wake_count w = { 0 };
+	struct srv_notify *n;
+	char buf[SRV_NOTIFY_MSG_MAX];
+	int o, i;
+
+	(void)state;
+	assert_int_equal(srv_notify_new(2, count_wake, &w, &n), 0);
+	assert_int_equal(srv_notify_register(n, 1, &o, &c), 0);
+	/* many changes never overflow: only the newest cursor matters */
+	for (i = 1; i <= 100; i++)
+		srv_notify_changed(n, 1, (uint64_t)i);
+	assert_int_equal(w.wakes, 1);
+	assert_int_equal(srv_notify_queued(n, c), 1);
+	srv_notify_pending(n, 1, node, 4);
+	srv_notify_changed(n, 1, 101);
+	assert_int_equal(srv_notify_pop(n, c, buf, sizeof(buf)), -EPIPE);
+
+	srv_notify_unregister(n, c);
+	assert_int_equal(srv_notify_register(n, 1, &o, &c), 0);
+	srv_notify_changed(n, 1, 5);
+	srv_notify_pending(n, 1, node, 4);
+	srv_notify_changed(n, 1, 6); /* not merged across a pending */
+	assert_int_equal(srv_notify_pop(n, c, buf, sizeof(buf)), -EPIPE);
+	srv_notify_unregister(n, c);
+
+	assert_int_equal(srv_notify_register(n, 1, &o, &c), 0);
+	srv_notify_changed(n, 1, 5);
+	srv_notify_changed(n, 1, 6);
+	assert_true(srv_notify_pop(n, c, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "{\"type\":\"changed\",\"cursor\":6}");
+	srv_notify_unregister(n, c);
+	srv_notify_free(n);
+}
+
+static void test_srv_notify__ready_once_per_transition(void **state)
+{
+	struct srv_notify_conn *c;
+	struct ready_log log = { 0 };
+	struct srv_notify *n;
+	char buf[SRV_NOTIFY_MSG_MAX];
+	int o;
+
+	(void)state;
+	assert_int_equal(srv_notify_new(8, NULL, NULL, &n), 0);
+	assert_int_equal(srv_notify_register(n, 1, &o, &c), 0);
+	srv_notify_changed(n, 1, 1);
+	srv_notify_changed(n, 1, 2);
+	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 1);
+	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 0);
+	assert_true(srv_notify_pop(n, c, buf, sizeof(buf)) > 0);
+	srv_notify_changed(n, 1, 3);
+	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 1);
+
+	/* unregistering a ready connection takes it off the ready list */
+	srv_notify_changed(n, 1, 4);
+	assert_true(srv_notify_pop(n, c, buf, sizeof(buf)) > 0);
+	srv_notify_changed(n, 1, 5);
+	srv_notify_unregister(n, c);
+	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 0);
+	srv_notify_free(n);
+}
+
+static void test_srv_notify__many_accounts_grow_table(void **state)
+{
+	struct srv_notify_conn *c[300];
+	struct srv_notify *n;
+	char buf[SRV_NOTIFY_MSG_MAX];
+	int owner, i;
+
+	(void)state;
+	assert_int_equal(srv_notify_new(4, NULL, NULL, &n), 0);
+	for (i = 0; i < 300; i++)
+		assert_int_equal(srv_notify_register(n, i, &owner, &c[i]), 0);
+	for (i = 0; i < 300; i += 7)
+		srv_notify_changed(n, i, (uint64_t)i);
+	for (i = 0; i < 300; i++) {
+		assert_int_equal(srv_notify_count(n, i), 1);
+		assert_int_equal(srv_notify_pop(n, c[i], buf, sizeof(buf)) > 0,
+				 i % 7 == 0);
+	}
+	/* free with connections still registered releases them too */
+	for (i = 0; i < 150; i++)
+		srv_notify_unregister(n, c[i]);
+	srv_notify_changed(n, 200, 1);
+	srv_notify_free(n);
+	srv_notify_free(NULL);
+	srv_notify_changed(NULL, 1, 1);
+}
+
+struct publisher {
+	struct srv_notify *n;
+	int64_t user;
+};
+
+static void *publish_many(void *arg)
+{
+	static const uint8_t node[16] = { 9 };
+	struct publisher *p = arg;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		if (i & 1)
+			srv_notify_changed(p->n, p->user, (uint64_t)i);
+		else
+			srv_notify_pending(p->n, p->user, node, i);
+	}
+	return NULL;
+}
+
+/* Publishers on other threads while this one drains (ASan/TSan food). */
+static void test_srv_notify__concurrent_publish(void **state)
+{
+	struct srv_notify_conn *c;
+	struct wake_count w = { 0 };
+	struct publisher p;
+	struct srv_notify *n;
+	pthread_t t[3];
+	char buf[SRV_NOTIFY_MSG_MAX];
+	int o, i;
+	ssize_t r;
+
+	(void)state;
+	assert_int_equal(srv_notify_new(64, count_wake, &w, &n), 0);
+	assert_int_equal(srv_notify_register(n, 1, &o, &c), 0);
+	p.n = n;
+	p.user = 1;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, publish_many, &p),
+				 0);
+	for (i = 0; i < 20000; i++) {
+		r = srv_notify_pop(n, c, buf, sizeof(buf));
+		assert_true(r >= 0 || r == -EPIPE);
+		if (r == -EPIPE)
+			break;
+	}
+	for (i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	assert_true(w.wakes >= 1);
+	srv_notify_unregister(n, c);
+	srv_notify_free(n);
+}
+
+static void test_srv_notify__bad_arguments(void **state)
+{
+	struct srv_notify *n = (struct srv_notify *)&n;
+
+	(void)state;
+	assert_int_equal(srv_notify_new(0, NULL, NULL, &n), -EINVAL);
+	assert_null(n);
+	assert_int_equal(srv_notify_new(70000, NULL, NULL, &n), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_srv_notify__fan_out_per_account),
+		cmocka_unit_test(test_srv_notify__accounts_are_isolated),
+		cmocka_unit_test(test_srv_notify__overflow_drops_connection),
+		cmocka_unit_test(test_srv_notify__queue_keeps_order_up_to_cap),
+		cmocka_unit_test(test_srv_notify__changed_coalesces),
+		cmocka_unit_test(test_srv_notify__ready_once_per_transition),
+		cmocka_unit_test(test_srv_notify__many_accounts_grow_table),
+		cmocka_unit_test(test_srv_notify__concurrent_publish),
+		cmocka_unit_test(test_srv_notify__bad_arguments),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
