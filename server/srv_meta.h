@@ -16,6 +16,11 @@
  *   feed pages exactly by seq. *out_seq returns the account seq after the
  *   call (the cursor to push in a "changed" notification).
  * - Names are opaque bytes (the API checked them with cf_name_check).
+ * - Iterating ops (user_list, device_list, list_dir, changes, versions,
+ *   trash_list, gc_unreferenced, referenced_blocks, stored_blocks) call fn
+ *   with pointers borrowed for that call only; a non-zero return stops the
+ *   walk, and a negative one is returned by the op. fn may call other ops
+ *   of the same store.
  * - All ops are thread-safe and block. Errors are negative errno:
  *   -ENOENT, -EEXIST, -ENOTDIR, -EISDIR, -ENOTEMPTY, -EINVAL, -ESTALE (base
  *   version is not current), -ENOMEM, -ENOSPC, -EIO.
@@ -35,6 +40,8 @@
 #define SRV_AUTH_HASH_SIZE 32
 #define SRV_TOKEN_HASH_SIZE 32
 #define SRV_USER_NAME_MAX 64
+#define SRV_SECRET_SIZE 32      /* server secret (fake prelogin salts) */
+#define SRV_WRAPPED_KEY_MAX 4096 /* largest wrapped key key_put accepts */
 
 /* The root directory of every account has the all-zero node id. */
 extern const uint8_t srv_root_id[SRV_NODE_ID_SIZE];
@@ -312,6 +319,9 @@ struct srv_meta_ops {
 			     void *arg);
 
 	void (*close)(struct srv_meta *m);
+
+	/* server-wide (added after the first draft: keep at the end) */
+	int (*secret_get)(struct srv_meta *m, uint8_t out[SRV_SECRET_SIZE]);
 };
 
 /*
@@ -339,15 +349,21 @@ static inline void srv_meta_close(struct srv_meta *m)
 /*
  * Per-op contracts (beyond the general ones at the top):
  *
- * user_create: u->name unique (-EEXIST); fills u->id, u->created; creates
- *   the root directory node (mode 0755) with seq 1.
+ * user_create: u->name unique (-EEXIST), 1..SRV_USER_NAME_MAX bytes
+ *   (-EINVAL); fills u->id, u->created, u->seq; creates the root directory
+ *   node (mode 0755) with seq 1.
  * user_set_auth: replaces kdf, kdf_salt, auth_salt, auth_hash from auth and
  *   the wrapped key (password change), and revokes no device.
  * key_get: -ENOENT when no wrapped key is stored; -EMSGSIZE when out_size
- *   is too small. key_put: -EEXIST when a key exists and !replace.
+ *   is too small. key_put: -EEXIST when a key exists and !replace; -EINVAL
+ *   when size is 0 or over SRV_WRAPPED_KEY_MAX.
+ * device_create: -ENOENT when the user does not exist.
  * device_revoke: also deletes the device's tokens; -ENOENT.
+ * token_create: -ENOENT unless device_id is a non-revoked device of
+ *   user_id; -EEXIST for a duplicate hash. token_delete: -ENOENT.
  * token_lookup: -ENOENT for unknown tokens and tokens of revoked devices;
  *   updates the device's last_seen at most once a minute.
+ * node_get: also returns a node in the trash (deleted != 0).
  * lookup: -ENOENT; -ENOTDIR when parent is not a directory.
  * list_dir: live entries of dir ordered by name bytes, starting after
  *   `after` (NULL = from the start), at most limit (0 = all).
@@ -368,27 +384,46 @@ static inline void srv_meta_close(struct srv_meta *m)
  *   -ENOTDIR); moving a directory under itself is -EINVAL; renaming onto
  *   the same node is a no-op. One entry row changes for a directory move,
  *   however large the subtree.
- * commit: node must be a live file. -ESTALE when base_version is not the
- *   current version (*out_version = current then); -ENOENT with
+ * setattr, mark_pending: the node must be live (not in the trash).
+ *   mark_pending: files only (-EISDIR for directories, -EINVAL else).
+ * commit: node must be a live file (-EISDIR, -EINVAL). -ESTALE when
+ *   base_version is not the current version (*out_version = current
+ *   then); -ENOENT with
  *   *out_missing (caller frees) listing referenced ids not in the block
  *   index; -EFBIG is the API's job (it knows the limit). On success the new
  *   version = current + 1, status uploaded, size/mtime updated; the old
  *   version is kept.
+ * versions: oldest first; also for a node in the trash.
+ * version_get: version 0 means the current one; -ENOENT when there is
+ *   none. out->manifest is caller-owned (free()).
  * version_restore: makes a new version whose manifest is that of version.
+ * trash_list: top-level trashed nodes (the contents of a trashed directory
+ *   stay below it), oldest deletion first.
  * trash_restore: parent/name NULL = the original place; -EEXIST when that
- *   name is taken now, -ENOENT when the parent is gone.
+ *   name is taken now, -ENOENT when the parent is gone (or itself in the
+ *   trash), -EINVAL when a directory would land inside itself. Every node
+ *   and entry of a restored directory tree gets a fresh seq, so devices
+ *   that dropped the tree see it again in the change feed.
+ * trash_purge: deletes the node, its versions and, for a directory, the
+ *   whole tree below it (a hard-linked file with links elsewhere stays).
  * blocks_missing: out_missing[i] true when ids[i] is not in the index;
  *   present ones get last_seen = now, so GC's grace also covers blocks a
  *   client was just told not to upload.
  * block_add: record a stored block (idempotent; *out_new false when known).
- * gc_prune: drop non-current versions created before now - retention and
- *   purge trash items deleted before then.
+ * gc_prune: drop non-current versions superseded (replaced by a newer
+ *   one) before now - retention, and purge trash items deleted before
+ *   then. Retention counts from the overwrite, not from the version's
+ *   creation, so an overwrite keeps the old content for the whole period
+ *   (invariant 4). Works in bounded batches; may take a while.
  * gc_unreferenced: blocks no retained version references, last seen before
  *   older_than. block_forget: delete the index row only if still
  *   unreferenced and last seen before older_than (-EBUSY otherwise), so a
  *   concurrent upload or commit wins over GC.
- * referenced_blocks: every (user, id) some retained version references.
+ * referenced_blocks: every (user, id) some retained version references,
+ *   with the size from the block index (0 when the index lacks it).
  * stored_blocks: every (user, id, size) in the block index.
+ * usage: -ENOENT for an unknown user.
+ * secret_get: the server secret, created randomly with the database.
  */
 
 #endif /* CLOUDFS_SRV_META_H */

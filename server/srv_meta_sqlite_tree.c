@@ -1,0 +1,1130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The file tree of the SQLite metadata store: node and entry rows, lookup,
+ * listing, the change feed, and create, link, unlink, rename, setattr and
+ * pending. Writes run on the writer thread (srv_sq_write); every node or
+ * entry row they touch gets a fresh account seq, so the change feed pages
+ * exactly. A directory move changes one entry row, whatever lies below.
+ *
+ * nlink: a non-directory counts its live entries; a directory has 2 plus
+ * its subdirectories. Removing a node's last entry moves it to the trash
+ * (deleted = now, trash_entry = that entry's tombstone).
+ */
+#include "srv_meta.h"
+
+#define CF_LOG_SUBSYS "meta"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "cf_log.h"
+#include "srv_meta_sqlite_int.h"
+
+/* A walk up the tree longer than this means a cycle: a corrupt database. */
+#define WALK_DEPTH_MAX (CF_PATH_MAX / 2 + 16)
+/* Largest tree srv_sq_subtree collects (a sanity bound, not a policy). */
+#define SUBTREE_MAX (64u * 1024 * 1024)
+
+static struct srv_sq *sq_of(struct srv_meta *m)
+{
+	return (struct srv_sq *)m;
+}
+
+static bool is_root(const uint8_t *id)
+{
+	return memcmp(id, srv_root_id, SRV_NODE_ID_SIZE) == 0;
+}
+
+/* ----- rows ----- */
+
+int srv_sq_node_from_row(sqlite3_stmt *st, int col, struct srv_node *out)
+{
+	const void *target;
+	int len, rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = srv_sq_col_fixed(st, col, out->id, SRV_NODE_ID_SIZE);
+	out->kind = (enum srv_node_kind)sqlite3_column_int(st, col + 1);
+	out->mode = (uint32_t)sqlite3_column_int64(st, col + 2);
+	out->uid = (uint32_t)sqlite3_column_int64(st, col + 3);
+	out->gid = (uint32_t)sqlite3_column_int64(st, col + 4);
+	out->rdev = (uint64_t)sqlite3_column_int64(st, col + 5);
+	out->size = (uint64_t)sqlite3_column_int64(st, col + 6);
+	out->mtime_ns = sqlite3_column_int64(st, col + 7);
+	out->ctime_ns = sqlite3_column_int64(st, col + 8);
+	out->version = (uint64_t)sqlite3_column_int64(st, col + 9);
+	out->status = (enum srv_node_status)sqlite3_column_int(st, col + 10);
+	out->pending_device = sqlite3_column_int64(st, col + 11);
+	out->nlink = (uint32_t)sqlite3_column_int64(st, col + 12);
+	out->seq = (uint64_t)sqlite3_column_int64(st, col + 13);
+	out->deleted = sqlite3_column_int64(st, col + 14);
+	if (sqlite3_column_type(st, col + 15) != SQLITE_NULL) {
+		target = sqlite3_column_blob(st, col + 15);
+		len = sqlite3_column_bytes(st, col + 15);
+		if (len < 0 || len > CF_PATH_MAX) {
+			cf_err("corrupt row: symlink target of %d bytes", len);
+			return -EIO;
+		}
+		if (len)
+			memcpy(out->target, target, (size_t)len);
+	}
+	return rc;
+}
+
+int srv_sq_entry_from_row(sqlite3_stmt *st, int col, struct srv_entry *out)
+{
+	const void *name;
+	int len, rc;
+
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(st, col);
+	rc = srv_sq_col_fixed(st, col + 1, out->parent, SRV_NODE_ID_SIZE);
+	if (rc == 0)
+		rc = srv_sq_col_fixed(st, col + 2, out->node, SRV_NODE_ID_SIZE);
+	name = sqlite3_column_blob(st, col + 3);
+	len = sqlite3_column_bytes(st, col + 3);
+	if (rc == 0 && (!name || len <= 0 || len > CF_NAME_MAX)) {
+		cf_err("corrupt row: entry %lld name of %d bytes",
+		       (long long)out->id, len);
+		rc = -EIO;
+	}
+	if (rc == 0) {
+		memcpy(out->name, name, (size_t)len);
+		out->name_len = (size_t)len;
+	}
+	out->seq = (uint64_t)sqlite3_column_int64(st, col + 4);
+	out->deleted = sqlite3_column_int(st, col + 5) != 0;
+	return rc;
+}
+
+int srv_sq_node_load(struct srv_sq_conn *c, int64_t user_id, const uint8_t *id,
+		     struct srv_sq_node *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = srv_sq_stmt(c, ST_NODE_GET, &st);
+	if (rc == 0)
+		rc = srv_sq_bind(c, st, "iN", user_id, id);
+	if (rc == 0)
+		rc = srv_sq_step(c, st);
+	if (rc == 0)
+		return -ENOENT;
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_node_from_row(st, 0, &out->n);
+	out->trash_entry = sqlite3_column_int64(st, 16);
+	sqlite3_reset(st);
+	return rc;
+}
+
+int srv_sq_node_save(struct srv_sq_conn *c, int64_t user_id,
+		     struct srv_sq_node *mn)
+{
+	const struct srv_node *n = &mn->n;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = srv_sq_seq_next(c, user_id, &mn->n.seq);
+	if (rc == 0)
+		rc = srv_sq_stmt(c, ST_NODE_UPDATE, &st);
+	if (rc == 0)
+		rc = srv_sq_bind(c, st,
+				 mn->trash_entry ? "iNiiiuuiiuiiiuii"
+						 : "iNiiiuuiiuiiiuiz",
+				 user_id, n->id, (int64_t)n->mode,
+				 (int64_t)n->uid, (int64_t)n->gid, n->rdev,
+				 n->size, n->mtime_ns, n->ctime_ns, n->version,
+				 (int64_t)n->status, n->pending_device,
+				 (int64_t)n->nlink, n->seq, n->deleted,
+				 mn->trash_entry);
+	if (rc == 0)
+		rc = srv_sq_exec(c, st);
+	if (rc == 0 && sqlite3_changes(c->db) != 1)
+		rc = -ENOENT;
+	return rc;
+}
+
+int srv_sq_node_destroy(struct srv_sq_conn *c, int64_t user_id,
+			const uint8_t *id)
+{
+	static const enum srv_sq_stmt steps[] = {
+		ST_VBLOCKS_OF_NODE_DELETE,
+		ST_VERSIONS_OF_NODE_DELETE,
+		ST_NODE_DELETE,
+	};
+	sqlite3_stmt *st;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < CF_ARRAY_SIZE(steps) && rc == 0; i++) {
+		rc = srv_sq_stmt(c, steps[i], &st);
+		if (rc == 0)
+			rc = srv_sq_bind(c, st, "iN", user_id, id);
+		if (rc == 0)
+			rc = srv_sq_exec(c, st);
+	}
+	return rc;
+}
+
+int srv_sq_entry_get(struct srv_sq_conn *c, int64_t user_id, int64_t id,
+		     struct srv_entry *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = srv_sq_stmt(c, ST_ENTRY_GET, &st);
+	if (rc == 0)
+		rc = srv_sq_bind(c, st, "ii", user_id, id);
+	if (rc == 0)
+		rc = srv_sq_step(c, st);
+	if (rc == 0)
+		return -ENOENT;
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_entry_from_row(st, 0, out);
+	sqlite3_reset(st);
+	return rc;
+}
+
+int srv_sq_entry_lookup(struct srv_sq_conn *c, int64_t user_id,
+			const uint8_t *parent, const char *name, size_t len,
+			struct srv_entry *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = srv_sq_stmt(c, ST_ENTRY_LOOKUP, &st);
+	if (rc == 0)
+		rc = srv_sq_bind(c, st, "iNb", user_id, parent, name, len);
+	if (rc == 0)
+		rc = srv_sq_step(c, st);
+	if (rc == 0)
+		return -ENOENT;
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_entry_from_row(st, 0, out);
+	sqlite3_reset(st);
+	return rc;
+}
+
+int srv_sq_entry_save(struct srv_sq_conn *c, int64_t user_id,
+		      struct srv_entry *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = srv_sq_seq_next(c, user_id, &e->seq);
+	if (rc == 0)
+		rc = srv_sq_stmt(c, ST_ENTRY_UPDATE, &st);
+	if (rc == 0)
+		rc = srv_sq_bind(c, st, "iiNbui", user_id, e->id, e->parent,
+				 e->name, e->name_len, e->seq,
+				 (int64_t)e->deleted);
+	if (rc == 0)
+		rc = srv_sq_exec(c, st);
+	if (rc == 0 && sqlite3_changes(c->db) != 1)
+		rc = -ENOENT;
+	return rc;
+}
+
+int srv_sq_entry_insert(struct srv_sq_conn *c, int64_t user_id,
+			struct srv_entry *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = srv_sq_seq_next(c, user_id, &e->seq);
+	if (rc == 0)
+		rc = srv_sq_stmt(c, ST_ENTRY_INSERT, &st);
+	if (rc == 0)
+		rc = srv_sq_bind(c, st, "iNbNu", user_id, e->parent, e->name,
+				 e->name_len, e->node, e->seq);
+	if (rc == 0)
+		rc = srv_sq_exec(c, st);
+	if (rc == 0) {
+		e->id = sqlite3_last_insert_rowid(c->db);
+		e->deleted = false;
+	}
+	return rc;
+}
+
+int srv_sq_subtree(struct srv_sq_conn *c, int64_t user_id, const uint8_t *dir,
+		   struct srv_sq_item **out, size_t *out_count)
+{
+	struct srv_sq_item *items = NULL, *grown;
+	size_t count = 0, cap = 0, next = 0;
+	uint8_t cur[SRV_NODE_ID_SIZE];
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	*out = NULL;
+	*out_count = 0;
+	memcpy(cur, dir, sizeof(cur));
+	for (;;) {
+		rc = srv_sq_stmt(c, ST_DIR_CHILDREN, &st);
+		if (rc == 0)
+			rc = srv_sq_bind(c, st, "iN", user_id, cur);
+		while (rc == 0 && (rc = srv_sq_step(c, st)) > 0) {
+			if (count == cap) {
+				cap = cap ? cap * 2 : 64;
+				if (cap > SUBTREE_MAX) {
+					cf_err("tree below a directory too "
+					       "large or cyclic");
+					rc = -EIO;
+					break;
+				}
+				grown = realloc(items, cap * sizeof(*items));
+				if (!grown) {
+					rc = -ENOMEM;
+					break;
+				}
+				items = grown;
+			}
+			items[count].entry = sqlite3_column_int64(st, 0);
+			rc = srv_sq_col_fixed(st, 1, items[count].node,
+					      SRV_NODE_ID_SIZE);
+			items[count].kind = sqlite3_column_int(st, 2);
+			count++;
+		}
+		sqlite3_reset(st);
+		if (rc < 0)
+			goto out;
+		/* Breadth first: descend into the next directory found. */
+		while (next < count && items[next].kind != SRV_NODE_DIR)
+			next++;
+		if (next == count)
+			break;
+		memcpy(cur, items[next++].node, sizeof(cur));
+	}
+	*out = items;
+	*out_count = count;
+	items = NULL;
+	rc = 0;
+out:
+	free(items);
+	return rc;
+}
+
+/* ----- shared tree helpers ----- */
+
+int srv_sq_dir_load(struct srv_sq_conn *c, int64_t user_id, const uint8_t *id,
+		    struct srv_sq_node *out)
+{
+	int rc;
+
+	rc = srv_sq_node_load(c, user_id, id, out);
+	if (rc < 0)
+		return rc;
+	if (out->n.deleted)
+		return -ENOENT;
+	if (out->n.kind != SRV_NODE_DIR)
+		return -ENOTDIR;
+	return 0;
+}
+
+int srv_sq_dir_touch(struct srv_sq_conn *c, int64_t user_id, const uint8_t *id,
+		     int nlink_delta, int64_t now_ns)
+{
+	struct srv_sq_node dir;
+	int rc;
+
+	rc = srv_sq_node_load(c, user_id, id, &dir);
+	if (rc < 0)
+		return rc;
+	dir.n.mtime_ns = now_ns;
+	dir.n.ctime_ns = now_ns;
+	dir.n.nlink = (uint32_t)((int64_t)dir.n.nlink + nlink_delta);
+	return srv_sq_node_save(c, user_id, &dir);
+}
+
+int srv_sq_walk_up(struct srv_sq_conn *c, int64_t user_id, const uint8_t *start,
+		   const uint8_t *stop)
+{
+	uint8_t cur[SRV_NODE_ID_SIZE];
+	sqlite3_stmt *st;
+	int depth, rc;
+
+	memcpy(cur, start, sizeof(cur));
+	for (depth = 0; depth < WALK_DEPTH_MAX; depth++) {
+		if (stop && memcmp(cur, stop, sizeof(cur)) == 0)
+			return SRV_SQ_WALK_HIT;
+		if (is_root(cur))
+			return SRV_SQ_WALK_ROOT;
+		rc = srv_sq_stmt(c, ST_ENTRY_PARENT_OF, &st);
+		if (rc == 0)
+			rc = srv_sq_bind(c, st, "iN", user_id, cur);
+		if (rc == 0)
+			rc = srv_sq_step(c, st);
+		if (rc == 0)
+			return SRV_SQ_WALK_DETACHED;
+		if (rc < 0)
+			return rc;
+		rc = srv_sq_col_fixed(st, 0, cur, sizeof(cur));
+		sqlite3_reset(st);
+		if (rc < 0)
+			return rc;
+	}
+	cf_err("user %lld: directory chain too deep (a cycle?)",
+	       (long long)user_id);
+	return -EIO;
+}
+
+int srv_sq_drop_link(struct srv_sq_conn *c, int64_t user_id,
+		     const uint8_t *node, int64_t entry_id, int64_t now)
+{
+	struct srv_sq_node mn;
+	int rc;
+
+	rc = srv_sq_node_load(c, user_id, node, &mn);
+	if (rc < 0)
+		return rc;
+	mn.n.ctime_ns = srv_sq_now_ns();
+	if (mn.n.kind != SRV_NODE_DIR && mn.n.nlink > 0)
+		mn.n.nlink--;
+	if (mn.n.kind == SRV_NODE_DIR || mn.n.nlink == 0) {
+		mn.n.deleted = now > 0 ? now : 1;
+		mn.trash_entry = entry_id;
+	}
+	return srv_sq_node_save(c, user_id, &mn);
+}
+
+static int dir_is_empty(struct srv_sq_conn *c, int64_t user_id,
+			const uint8_t *dir)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = srv_sq_stmt(c, ST_DIR_HAS_CHILD, &st);
+	if (rc == 0)
+		rc = srv_sq_bind(c, st, "iN", user_id, dir);
+	if (rc == 0)
+		rc = srv_sq_step(c, st);
+	if (rc > 0) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	return rc < 0 ? rc : 1;
+}
+
+static int name_check(const char *name, size_t len)
+{
+	if (!name || len == 0 || len > CF_NAME_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+static void entry_name_set(struct srv_entry *e, const char *name, size_t len)
+{
+	memcpy(e->name, name, len);
+	e->name[len] = '\0';
+	e->name_len = len;
+}
+
+/* ----- reads ----- */
+
+int srv_sq_tree_node_get(struct srv_meta *m, int64_t user_id, const uint8_t *id,
+			 struct srv_node *out)
+{
+	struct srv_sq_conn *c = NULL;
+	struct srv_sq_node mn;
+	int rc;
+
+	rc = srv_sq_read_get(sq_of(m), &c);
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_node_load(c, user_id, id, &mn);
+	if (rc == 0)
+		memcpy(out, &mn.n, sizeof(*out));
+	srv_sq_read_put(sq_of(m), c);
+	return rc;
+}
+
+int srv_sq_tree_lookup(struct srv_meta *m, int64_t user_id,
+		       const uint8_t *parent, const char *name, size_t name_len,
+		       struct srv_entry *out_entry, struct srv_node *out_node)
+{
+	struct srv_sq_conn *c = NULL;
+	struct srv_sq_node mn;
+	struct srv_entry e;
+	int rc;
+
+	rc = name_check(name, name_len);
+	if (rc < 0)
+		return rc == -EINVAL ? -ENOENT : rc;
+	rc = srv_sq_read_get(sq_of(m), &c);
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_read_begin(c);
+	if (rc == 0)
+		rc = srv_sq_dir_load(c, user_id, parent, &mn);
+	if (rc == 0)
+		rc = srv_sq_entry_lookup(c, user_id, parent, name, name_len,
+					 &e);
+	if (rc == 0)
+		rc = srv_sq_node_load(c, user_id, e.node, &mn);
+	srv_sq_read_end(c);
+	srv_sq_read_put(sq_of(m), c);
+	if (rc < 0)
+		return rc;
+	if (out_entry)
+		*out_entry = e;
+	if (out_node)
+		memcpy(out_node, &mn.n, sizeof(*out_node));
+	return 0;
+}
+
+int srv_sq_tree_list_dir(struct srv_meta *m, int64_t user_id,
+			 const uint8_t *dir, const char *after,
+			 size_t after_len, size_t limit, srv_meta_dirent_fn fn,
+			 void *arg)
+{
+	struct srv_sq_conn *c = NULL;
+	struct srv_sq_node mn;
+	struct srv_entry e;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!after)
+		after_len = 0;
+	if (after_len > CF_NAME_MAX)
+		return -EINVAL;
+	rc = srv_sq_read_get(sq_of(m), &c);
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_read_begin(c);
+	if (rc == 0)
+		rc = srv_sq_dir_load(c, user_id, dir, &mn);
+	if (rc == 0)
+		rc = srv_sq_stmt(c, ST_LIST_DIR, &st);
+	if (rc == 0)
+		rc = srv_sq_bind(c, st, "iNbi", user_id, dir, after, after_len,
+				 limit ? (int64_t)limit : (int64_t)-1);
+	while (rc == 0 && (rc = srv_sq_step(c, st)) > 0) {
+		rc = srv_sq_entry_from_row(st, 0, &e);
+		if (rc == 0)
+			rc = srv_sq_node_from_row(st, 6, &mn.n);
+		if (rc == 0)
+			rc = fn(arg, &e, &mn.n);
+	}
+	if (rc > 0)
+		rc = 0;
+	srv_sq_read_end(c);
+	srv_sq_read_put(sq_of(m), c);
+	return rc;
+}
+
+int srv_sq_tree_changes(struct srv_meta *m, int64_t user_id, uint64_t since,
+			size_t limit, srv_meta_node_fn node_fn,
+			srv_meta_entry_fn entry_fn, void *arg,
+			uint64_t *out_next, bool *out_more)
+{
+	struct srv_sq_conn *c = NULL;
+	sqlite3_stmt *sn = NULL, *se = NULL;
+	uint64_t nseq, eseq, next = since;
+	int64_t fetch;
+	struct srv_node n;
+	struct srv_entry e;
+	int rc, rn = 0, re = 0;
+	size_t count = 0;
+
+	*out_next = since;
+	*out_more = false;
+	/* limit + 1 rows of each kind tell whether more remain. */
+	fetch = limit && limit < INT64_MAX ? (int64_t)limit + 1 : -1;
+	rc = srv_sq_read_get(sq_of(m), &c);
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_read_begin(c);
+	if (rc == 0)
+		rc = srv_sq_stmt(c, ST_CHANGES_NODES, &sn);
+	if (rc == 0)
+		rc = srv_sq_bind(c, sn, "iui", user_id, since, fetch);
+	if (rc == 0)
+		rc = srv_sq_stmt(c, ST_CHANGES_ENTRIES, &se);
+	if (rc == 0)
+		rc = srv_sq_bind(c, se, "iui", user_id, since, fetch);
+	if (rc == 0)
+		rn = srv_sq_step(c, sn);
+	if (rc == 0 && rn >= 0)
+		re = srv_sq_step(c, se);
+	rc = rn < 0 ? rn : re < 0 ? re : rc;
+	while (rc == 0 && (rn > 0 || re > 0) && (!limit || count < limit)) {
+		nseq = rn > 0 ? (uint64_t)sqlite3_column_int64(sn, 13)
+			      : UINT64_MAX;
+		eseq = re > 0 ? (uint64_t)sqlite3_column_int64(se, 4)
+			      : UINT64_MAX;
+		count++;
+		if (nseq < eseq) {
+			next = nseq;
+			rc = srv_sq_node_from_row(sn, 0, &n);
+			if (rc == 0 && node_fn)
+				rc = node_fn(arg, &n);
+			if (rc == 0 && (rn = srv_sq_step(c, sn)) < 0)
+				rc = rn;
+		} else {
+			next = eseq;
+			rc = srv_sq_entry_from_row(se, 0, &e);
+			if (rc == 0 && entry_fn)
+				rc = entry_fn(arg, &e);
+			if (rc == 0 && (re = srv_sq_step(c, se)) < 0)
+				rc = re;
+		}
+	}
+	if (rc >= 0) {
+		/* rc > 0: the callback stopped the walk; what it saw counts. */
+		*out_next = next;
+		*out_more = rc > 0 || rn > 0 || re > 0;
+		rc = 0;
+	}
+	srv_sq_read_end(c);
+	srv_sq_read_put(sq_of(m), c);
+	return rc;
+}
+
+/* ----- writes ----- */
+
+struct create_args {
+	int64_t user_id;
+	const struct srv_node *n;
+	const uint8_t *parent;
+	const char *name;
+	size_t len;
+	size_t target_len;
+	uint64_t seq;
+};
+
+static int create_run(struct srv_sq_conn *c, void *arg)
+{
+	struct create_args *a = arg;
+	const struct srv_node *n = a->n;
+	int64_t now_ns = srv_sq_now_ns();
+	struct srv_sq_node dir;
+	struct srv_entry e;
+	sqlite3_stmt *st;
+	uint64_t seq;
+	bool symlink = n->kind == SRV_NODE_SYMLINK;
+	int rc;
+
+	rc = srv_sq_dir_load(c, a->user_id, a->parent, &dir);
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_stmt(c, ST_NODE_EXISTS, &st);
+	if (rc == 0)
+		rc = srv_sq_bind(c, st, "iN", a->user_id, n->id);
+	if (rc == 0)
+		rc = srv_sq_step(c, st);
+	if (rc > 0) {
+		sqlite3_reset(st);
+		return -EEXIST;
+	}
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_entry_lookup(c, a->user_id, a->parent, a->name, a->len, &e);
+	if (rc == 0)
+		return -EEXIST;
+	if (rc != -ENOENT)
+		return rc;
+
+	rc = srv_sq_seq_next(c, a->user_id, &seq);
+	if (rc == 0)
+		rc = srv_sq_stmt(c, ST_NODE_INSERT, &st);
+	if (rc == 0)
+		rc = srv_sq_bind(
+			c, st, symlink ? "iNiiiiuuiiiub" : "iNiiiiuuiiiuz",
+			a->user_id, n->id, (int64_t)n->kind, (int64_t)n->mode,
+			(int64_t)n->uid, (int64_t)n->gid,
+			n->kind == SRV_NODE_CHR || n->kind == SRV_NODE_BLK
+				? n->rdev
+				: (uint64_t)0,
+			symlink ? (uint64_t)a->target_len : (uint64_t)0,
+			n->mtime_ns ? n->mtime_ns : now_ns, now_ns,
+			(int64_t)(n->kind == SRV_NODE_DIR ? 2 : 1), seq,
+			n->target, a->target_len);
+	if (rc == 0)
+		rc = srv_sq_exec(c, st);
+	if (rc < 0)
+		return rc;
+
+	memset(&e, 0, sizeof(e));
+	memcpy(e.parent, a->parent, SRV_NODE_ID_SIZE);
+	memcpy(e.node, n->id, SRV_NODE_ID_SIZE);
+	entry_name_set(&e, a->name, a->len);
+	rc = srv_sq_entry_insert(c, a->user_id, &e);
+	if (rc == 0)
+		rc = srv_sq_dir_touch(c, a->user_id, a->parent,
+				      n->kind == SRV_NODE_DIR ? 1 : 0, now_ns);
+	if (rc == 0)
+		rc = srv_sq_seq_get(c, a->user_id, &a->seq);
+	return rc;
+}
+
+int srv_sq_tree_create(struct srv_meta *m, int64_t user_id,
+		       const struct srv_node *n, const uint8_t *parent,
+		       const char *name, size_t name_len, uint64_t *out_seq)
+{
+	struct create_args a = { user_id, n, parent, name, name_len, 0, 0 };
+	int rc;
+
+	rc = name_check(name, name_len);
+	if (rc < 0)
+		return rc;
+	if (n->kind < SRV_NODE_FILE || n->kind > SRV_NODE_SOCK ||
+	    n->mode & ~07777u)
+		return -EINVAL;
+	if (n->kind == SRV_NODE_SYMLINK) {
+		a.target_len = strnlen(n->target, sizeof(n->target));
+		if (a.target_len == 0 || a.target_len > CF_PATH_MAX)
+			return -EINVAL;
+	}
+	rc = srv_sq_write(sq_of(m), create_run, &a);
+	if (rc == 0 && out_seq)
+		*out_seq = a.seq;
+	return rc;
+}
+
+struct link_args {
+	int64_t user_id;
+	const uint8_t *node;
+	const uint8_t *parent;
+	const char *name;
+	size_t len;
+	uint64_t seq;
+};
+
+static int link_run(struct srv_sq_conn *c, void *arg)
+{
+	struct link_args *a = arg;
+	int64_t now_ns = srv_sq_now_ns();
+	struct srv_sq_node mn, dir;
+	struct srv_entry e;
+	int rc;
+
+	rc = srv_sq_node_load(c, a->user_id, a->node, &mn);
+	if (rc < 0)
+		return rc;
+	if (mn.n.deleted)
+		return -ENOENT;
+	if (mn.n.kind == SRV_NODE_DIR)
+		return -EPERM;
+	rc = srv_sq_dir_load(c, a->user_id, a->parent, &dir);
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_entry_lookup(c, a->user_id, a->parent, a->name, a->len, &e);
+	if (rc == 0)
+		return -EEXIST;
+	if (rc != -ENOENT)
+		return rc;
+	memset(&e, 0, sizeof(e));
+	memcpy(e.parent, a->parent, SRV_NODE_ID_SIZE);
+	memcpy(e.node, a->node, SRV_NODE_ID_SIZE);
+	entry_name_set(&e, a->name, a->len);
+	rc = srv_sq_entry_insert(c, a->user_id, &e);
+	if (rc < 0)
+		return rc;
+	mn.n.nlink++;
+	mn.n.ctime_ns = now_ns;
+	rc = srv_sq_node_save(c, a->user_id, &mn);
+	if (rc == 0)
+		rc = srv_sq_dir_touch(c, a->user_id, a->parent, 0, now_ns);
+	if (rc == 0)
+		rc = srv_sq_seq_get(c, a->user_id, &a->seq);
+	return rc;
+}
+
+int srv_sq_tree_link(struct srv_meta *m, int64_t user_id, const uint8_t *node,
+		     const uint8_t *parent, const char *name, size_t name_len,
+		     uint64_t *out_seq)
+{
+	struct link_args a = { user_id, node, parent, name, name_len, 0 };
+	int rc;
+
+	rc = name_check(name, name_len);
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_write(sq_of(m), link_run, &a);
+	if (rc == 0 && out_seq)
+		*out_seq = a.seq;
+	return rc;
+}
+
+struct unlink_args {
+	int64_t user_id;
+	const uint8_t *parent;
+	const char *name;
+	size_t len;
+	unsigned flags;
+	int64_t now;
+	uint64_t seq;
+};
+
+static int unlink_run(struct srv_sq_conn *c, void *arg)
+{
+	struct unlink_args *a = arg;
+	struct srv_sq_node dir, mn;
+	struct srv_entry e;
+	bool is_dir;
+	int rc;
+
+	rc = srv_sq_dir_load(c, a->user_id, a->parent, &dir);
+	if (rc == 0)
+		rc = srv_sq_entry_lookup(c, a->user_id, a->parent, a->name,
+					 a->len, &e);
+	if (rc == 0)
+		rc = srv_sq_node_load(c, a->user_id, e.node, &mn);
+	if (rc < 0)
+		return rc;
+	is_dir = mn.n.kind == SRV_NODE_DIR;
+	if ((a->flags & SRV_UNLINK_DIR) && !is_dir)
+		return -ENOTDIR;
+	if (!(a->flags & SRV_UNLINK_DIR) && is_dir)
+		return -EISDIR;
+	if (is_dir && !(a->flags & SRV_UNLINK_RECURSIVE)) {
+		rc = dir_is_empty(c, a->user_id, e.node);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return -ENOTEMPTY;
+	}
+	/* Only the top entry moves: the tree below stays under it. */
+	e.deleted = true;
+	rc = srv_sq_entry_save(c, a->user_id, &e);
+	if (rc == 0)
+		rc = srv_sq_drop_link(c, a->user_id, e.node, e.id, a->now);
+	if (rc == 0)
+		rc = srv_sq_dir_touch(c, a->user_id, a->parent, is_dir ? -1 : 0,
+				      srv_sq_now_ns());
+	if (rc == 0)
+		rc = srv_sq_seq_get(c, a->user_id, &a->seq);
+	return rc;
+}
+
+int srv_sq_tree_unlink(struct srv_meta *m, int64_t user_id,
+		       const uint8_t *parent, const char *name, size_t name_len,
+		       unsigned flags, int64_t now, uint64_t *out_seq)
+{
+	struct unlink_args a = {
+		user_id, parent, name, name_len, flags, now, 0
+	};
+	int rc;
+
+	if (flags & ~(unsigned)(SRV_UNLINK_DIR | SRV_UNLINK_RECURSIVE))
+		return -EINVAL;
+	rc = name_check(name, name_len);
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_write(sq_of(m), unlink_run, &a);
+	if (rc == 0 && out_seq)
+		*out_seq = a.seq;
+	return rc;
+}
+
+struct rename_args {
+	int64_t user_id;
+	const uint8_t *sp, *dp;
+	const char *sn, *dn;
+	size_t slen, dlen;
+	unsigned flags;
+	int64_t now;
+	uint64_t seq;
+};
+
+/* -EINVAL when moving node (a directory) under dir would make a cycle. */
+static int check_not_below(struct srv_sq_conn *c, int64_t user_id,
+			   const uint8_t *dir, const uint8_t *node)
+{
+	int rc;
+
+	rc = srv_sq_walk_up(c, user_id, dir, node);
+	if (rc < 0)
+		return rc;
+	return rc == SRV_SQ_WALK_HIT ? -EINVAL : 0;
+}
+
+static int node_ctime(struct srv_sq_conn *c, int64_t user_id, const uint8_t *id,
+		      int64_t now_ns)
+{
+	struct srv_sq_node mn;
+	int rc;
+
+	rc = srv_sq_node_load(c, user_id, id, &mn);
+	if (rc < 0)
+		return rc;
+	mn.n.ctime_ns = now_ns;
+	return srv_sq_node_save(c, user_id, &mn);
+}
+
+/* Parent bookkeeping after a move: mtime of both, nlink of dir moves. */
+static int touch_parents(struct srv_sq_conn *c, struct rename_args *a,
+			 int sp_delta, int dp_delta, int64_t now_ns)
+{
+	int rc;
+
+	if (memcmp(a->sp, a->dp, SRV_NODE_ID_SIZE) == 0)
+		return srv_sq_dir_touch(c, a->user_id, a->sp,
+					sp_delta + dp_delta, now_ns);
+	rc = srv_sq_dir_touch(c, a->user_id, a->sp, sp_delta, now_ns);
+	if (rc == 0)
+		rc = srv_sq_dir_touch(c, a->user_id, a->dp, dp_delta, now_ns);
+	return rc;
+}
+
+static int exchange(struct srv_sq_conn *c, struct rename_args *a,
+		    struct srv_entry *se, const struct srv_sq_node *sn,
+		    struct srv_entry *de, const struct srv_sq_node *dn)
+{
+	int64_t now_ns = srv_sq_now_ns();
+	bool sdir = sn->n.kind == SRV_NODE_DIR;
+	bool ddir = dn->n.kind == SRV_NODE_DIR;
+	int rc;
+
+	if (sdir) {
+		rc = check_not_below(c, a->user_id, a->dp, se->node);
+		if (rc < 0)
+			return rc;
+	}
+	if (ddir) {
+		rc = check_not_below(c, a->user_id, a->sp, de->node);
+		if (rc < 0)
+			return rc;
+	}
+	/*
+	 * Names are unique among live entries, checked row by row: park the
+	 * source as a tombstone while the target takes its place.
+	 */
+	memcpy(se->parent, a->dp, SRV_NODE_ID_SIZE);
+	entry_name_set(se, a->dn, a->dlen);
+	se->deleted = true;
+	rc = srv_sq_entry_save(c, a->user_id, se);
+	if (rc < 0)
+		return rc;
+	memcpy(de->parent, a->sp, SRV_NODE_ID_SIZE);
+	entry_name_set(de, a->sn, a->slen);
+	rc = srv_sq_entry_save(c, a->user_id, de);
+	if (rc < 0)
+		return rc;
+	se->deleted = false;
+	rc = srv_sq_entry_save(c, a->user_id, se);
+	if (rc == 0)
+		rc = node_ctime(c, a->user_id, se->node, now_ns);
+	if (rc == 0)
+		rc = node_ctime(c, a->user_id, de->node, now_ns);
+	if (rc == 0)
+		rc = touch_parents(c, a, (int)ddir - (int)sdir,
+				   (int)sdir - (int)ddir, now_ns);
+	return rc;
+}
+
+static int rename_run(struct srv_sq_conn *c, void *arg)
+{
+	struct rename_args *a = arg;
+	int64_t now_ns = srv_sq_now_ns();
+	struct srv_sq_node sdir, ddir, sn, dn;
+	struct srv_entry se, de;
+	bool have_dst, src_is_dir;
+	int rc, dp_delta = 0;
+
+	rc = srv_sq_dir_load(c, a->user_id, a->sp, &sdir);
+	if (rc == 0)
+		rc = srv_sq_dir_load(c, a->user_id, a->dp, &ddir);
+	if (rc == 0)
+		rc = srv_sq_entry_lookup(c, a->user_id, a->sp, a->sn, a->slen,
+					 &se);
+	if (rc == 0)
+		rc = srv_sq_node_load(c, a->user_id, se.node, &sn);
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_entry_lookup(c, a->user_id, a->dp, a->dn, a->dlen, &de);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	have_dst = rc == 0;
+	if (have_dst) {
+		rc = srv_sq_node_load(c, a->user_id, de.node, &dn);
+		if (rc < 0)
+			return rc;
+	}
+	src_is_dir = sn.n.kind == SRV_NODE_DIR;
+
+	if (a->flags & SRV_RENAME_EXCHANGE) {
+		if (!have_dst)
+			return -ENOENT;
+		if (se.id == de.id)
+			goto done;
+		rc = exchange(c, a, &se, &sn, &de, &dn);
+		goto out;
+	}
+	if (have_dst && (a->flags & SRV_RENAME_NOREPLACE))
+		return -EEXIST;
+	/* Two names of one node (or one name twice): rename(2) does nothing. */
+	if (have_dst && memcmp(se.node, de.node, SRV_NODE_ID_SIZE) == 0)
+		goto done;
+	if (have_dst) {
+		if (src_is_dir && dn.n.kind != SRV_NODE_DIR)
+			return -ENOTDIR;
+		if (!src_is_dir && dn.n.kind == SRV_NODE_DIR)
+			return -EISDIR;
+		if (dn.n.kind == SRV_NODE_DIR) {
+			rc = dir_is_empty(c, a->user_id, de.node);
+			if (rc < 0)
+				return rc;
+			if (rc == 0)
+				return -ENOTEMPTY;
+		}
+	}
+	if (src_is_dir) {
+		rc = check_not_below(c, a->user_id, a->dp, se.node);
+		if (rc < 0)
+			return rc;
+	}
+	if (have_dst) {
+		/* The replaced node goes to the trash, restorable. */
+		de.deleted = true;
+		rc = srv_sq_entry_save(c, a->user_id, &de);
+		if (rc == 0)
+			rc = srv_sq_drop_link(c, a->user_id, de.node, de.id,
+					      a->now);
+		if (rc < 0)
+			return rc;
+		if (dn.n.kind == SRV_NODE_DIR)
+			dp_delta--;
+	}
+	memcpy(se.parent, a->dp, SRV_NODE_ID_SIZE);
+	entry_name_set(&se, a->dn, a->dlen);
+	rc = srv_sq_entry_save(c, a->user_id, &se);
+	if (rc == 0)
+		rc = node_ctime(c, a->user_id, se.node, now_ns);
+	if (rc == 0)
+		rc = touch_parents(c, a, src_is_dir ? -1 : 0,
+				   dp_delta + (src_is_dir ? 1 : 0), now_ns);
+out:
+	if (rc < 0)
+		return rc;
+done:
+	return srv_sq_seq_get(c, a->user_id, &a->seq);
+}
+
+int srv_sq_tree_rename(struct srv_meta *m, int64_t user_id,
+		       const uint8_t *src_parent, const char *src_name,
+		       size_t src_len, const uint8_t *dst_parent,
+		       const char *dst_name, size_t dst_len, unsigned flags,
+		       int64_t now, uint64_t *out_seq)
+{
+	struct rename_args a = {
+		.user_id = user_id,
+		.sp = src_parent,
+		.dp = dst_parent,
+		.sn = src_name,
+		.dn = dst_name,
+		.slen = src_len,
+		.dlen = dst_len,
+		.flags = flags,
+		.now = now,
+	};
+	int rc;
+
+	if (flags & ~(unsigned)(SRV_RENAME_NOREPLACE | SRV_RENAME_EXCHANGE) ||
+	    ((flags & SRV_RENAME_NOREPLACE) && (flags & SRV_RENAME_EXCHANGE)))
+		return -EINVAL;
+	rc = name_check(src_name, src_len);
+	if (rc == 0)
+		rc = name_check(dst_name, dst_len);
+	if (rc < 0)
+		return rc;
+	rc = srv_sq_write(sq_of(m), rename_run, &a);
+	if (rc == 0 && out_seq)
+		*out_seq = a.seq;
+	return rc;
+}
+
+struct node_args {
+	int64_t user_id;
+	const uint8_t *node;
+	const struct srv_setattr *attr;
+	int64_t device_id;
+	uint64_t seq;
+};
+
+static int setattr_run(struct srv_sq_conn *c, void *arg)
+{
+	struct node_args *a = arg;
+	const struct srv_setattr *at = a->attr;
+	struct srv_sq_node mn;
+	int rc;
+
+	rc = srv_sq_node_load(c, a->user_id, a->node, &mn);
+	if (rc < 0)
+		return rc;
+	if (mn.n.deleted)
+		return -ENOENT;
+	if (at->flags & SRV_SET_MODE)
+		mn.n.mode = at->mode;
+	if (at->flags & SRV_SET_UID)
+		mn.n.uid = at->uid;
+	if (at->flags & SRV_SET_GID)
+		mn.n.gid = at->gid;
+	if (at->flags & SRV_SET_MTIME)
+		mn.n.mtime_ns = at->mtime_ns;
+	mn.n.ctime_ns =
+		at->flags & SRV_SET_CTIME ? at->ctime_ns : srv_sq_now_ns();
+	rc = srv_sq_node_save(c, a->user_id, &mn);
+	if (rc == 0)
+		a->seq = mn.n.seq;
+	return rc;
+}
+
+int srv_sq_tree_setattr(struct srv_meta *m, int64_t user_id,
+			const uint8_t *node, const struct srv_setattr *attr,
+			uint64_t *out_seq)
+{
+	struct node_args a = { user_id, node, attr, 0, 0 };
+	int rc;
+
+	if (attr->flags & ~(unsigned)(SRV_SET_MODE | SRV_SET_UID | SRV_SET_GID |
+				      SRV_SET_MTIME | SRV_SET_CTIME))
+		return -EINVAL;
+	if ((attr->flags & SRV_SET_MODE) && (attr->mode & ~07777u))
+		return -EINVAL;
+	rc = srv_sq_write(sq_of(m), setattr_run, &a);
+	if (rc == 0 && out_seq)
+		*out_seq = a.seq;
+	return rc;
+}
+
+static int pending_run(struct srv_sq_conn *c, void *arg)
+{
+	struct node_args *a = arg;
+	struct srv_sq_node mn;
+	int rc;
+
+	rc = srv_sq_node_load(c, a->user_id, a->node, &mn);
+	if (rc < 0)
+		return rc;
+	if (mn.n.deleted)
+		return -ENOENT;
+	if (mn.n.kind == SRV_NODE_DIR)
+		return -EISDIR;
+	if (mn.n.kind != SRV_NODE_FILE)
+		return -EINVAL;
+	mn.n.status = SRV_STATUS_PENDING;
+	mn.n.pending_device = a->device_id;
+	rc = srv_sq_node_save(c, a->user_id, &mn);
+	if (rc == 0)
+		a->seq = mn.n.seq;
+	return rc;
+}
+
+int srv_sq_tree_mark_pending(struct srv_meta *m, int64_t user_id,
+			     const uint8_t *node, int64_t device_id,
+			     uint64_t *out_seq)
+{
+	struct node_args a = { user_id, node, NULL, device_id, 0 };
+	int rc;
+
+	rc = srv_sq_write(sq_of(m), pending_run, &a);
+	if (rc == 0 && out_seq)
+		*out_seq = a.seq;
+	return rc;
+}

@@ -1,0 +1,1457 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the SQLite metadata store (server/srv_meta_sqlite*.c):
+ * every op's success and error paths on a fresh database in a mkdtemp
+ * directory, account isolation, exact change-feed paging, the rename
+ * matrix, hard links, the trash, commits and versions, group commit under
+ * concurrent writers, reopen, migrations and GC.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "srv_meta.h"
+#include "srv_meta_sqlite_int.h"
+
+struct fx {
+	char dir[64];
+	char path[128];
+	struct srv_meta *m;
+	int64_t ua, ub; /* two accounts */
+};
+
+static void nid(uint8_t out[SRV_NODE_ID_SIZE], unsigned n)
+{
+	memset(out, 0, SRV_NODE_ID_SIZE);
+	out[0] = 0xa5;
+	out[14] = (uint8_t)(n >> 8);
+	out[15] = (uint8_t)n;
+}
+
+static struct blk_id bid(unsigned n)
+{
+	struct blk_id id;
+
+	memset(&id, 0, sizeof(id));
+	id.bytes[0] = 0xb1;
+	id.bytes[30] = (uint8_t)(n >> 8);
+	id.bytes[31] = (uint8_t)n;
+	return id;
+}
+
+static int64_t make_user(struct srv_meta *m, const char *name)
+{
+	struct srv_user u;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.name, sizeof(u.name), "%s", name);
+	u.kdf = (struct blk_kdf_params){ BLK_KDF_SCRYPT, 1u << 14, 8, 1 };
+	memset(u.kdf_salt, 1, sizeof(u.kdf_salt));
+	memset(u.auth_salt, 2, sizeof(u.auth_salt));
+	memset(u.auth_hash, 3, sizeof(u.auth_hash));
+	u.chunk_min = BLK_CHUNK_MIN_DEFAULT;
+	u.chunk_avg = BLK_CHUNK_AVG_DEFAULT;
+	u.chunk_max = BLK_CHUNK_MAX_DEFAULT;
+	u.codec = BLK_CODEC_ZSTD;
+	assert_int_equal(m->ops->user_create(m, &u), 0);
+	assert_true(u.id > 0);
+	return u.id;
+}
+
+static int open_fx(struct fx *f)
+{
+	return srv_meta_sqlite_open(f->path, &f->m);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/cfmeta.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/meta.db", f->dir);
+	assert_int_equal(open_fx(f), 0);
+	f->ua = make_user(f->m, "alice");
+	f->ub = make_user(f->m, "bob");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	struct fx *f = *state;
+	char p[160];
+	size_t i;
+
+	srv_meta_close(f->m);
+	for (i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* ----- tree helpers ----- */
+
+static uint64_t mk(struct fx *f, int64_t user, const uint8_t *parent,
+		   const char *name, unsigned id, enum srv_node_kind kind)
+{
+	struct srv_node n;
+	uint64_t seq = 0;
+
+	memset(&n, 0, sizeof(n));
+	nid(n.id, id);
+	n.kind = kind;
+	n.mode = kind == SRV_NODE_DIR ? 0755 : 0644;
+	n.uid = 1000;
+	n.gid = 1000;
+	if (kind == SRV_NODE_SYMLINK)
+		snprintf(n.target, sizeof(n.target), "../target");
+	assert_int_equal(f->m->ops->create(f->m, user, &n, parent, name,
+					   strlen(name), &seq),
+			 0);
+	assert_true(seq > 0);
+	return seq;
+}
+
+static int mk_rc(struct fx *f, int64_t user, const uint8_t *parent,
+		 const char *name, unsigned id, enum srv_node_kind kind)
+{
+	struct srv_node n;
+
+	memset(&n, 0, sizeof(n));
+	nid(n.id, id);
+	n.kind = kind;
+	n.mode = 0644;
+	return f->m->ops->create(f->m, user, &n, parent, name, strlen(name),
+				 NULL);
+}
+
+static struct srv_node get(struct fx *f, int64_t user, unsigned id)
+{
+	struct srv_node n;
+	uint8_t x[SRV_NODE_ID_SIZE];
+
+	nid(x, id);
+	assert_int_equal(f->m->ops->node_get(f->m, user, x, &n), 0);
+	return n;
+}
+
+static int get_rc(struct fx *f, int64_t user, unsigned id)
+{
+	struct srv_node n;
+	uint8_t x[SRV_NODE_ID_SIZE];
+
+	nid(x, id);
+	return f->m->ops->node_get(f->m, user, x, &n);
+}
+
+static struct srv_node root(struct fx *f, int64_t user)
+{
+	struct srv_node n;
+
+	assert_int_equal(f->m->ops->node_get(f->m, user, srv_root_id, &n), 0);
+	return n;
+}
+
+static int lookup(struct fx *f, int64_t user, const uint8_t *parent,
+		  const char *name, struct srv_entry *e, struct srv_node *n)
+{
+	return f->m->ops->lookup(f->m, user, parent, name, strlen(name), e, n);
+}
+
+static int ren(struct fx *f, int64_t user, const uint8_t *sp, const char *sn,
+	       const uint8_t *dp, const char *dn, unsigned flags)
+{
+	return f->m->ops->rename(f->m, user, sp, sn, strlen(sn), dp, dn,
+				 strlen(dn), flags, 1000, NULL);
+}
+
+static int unl(struct fx *f, int64_t user, const uint8_t *parent,
+	       const char *name, unsigned flags, int64_t now)
+{
+	return f->m->ops->unlink(f->m, user, parent, name, strlen(name), flags,
+				 now, NULL);
+}
+
+/* Commit a manifest of `count` blocks starting at block first. */
+static int commit(struct fx *f, int64_t user, unsigned node, uint64_t base,
+		  unsigned first, size_t count, uint64_t *out_version,
+		  struct blk_id **missing, size_t *missing_count)
+{
+	uint8_t id[SRV_NODE_ID_SIZE], tag[BLK_MANIFEST_TAG_SIZE];
+	struct blk_id blocks[64];
+	uint8_t manifest[32];
+	struct srv_commit c;
+	size_t i;
+
+	assert_true(count <= 64);
+	nid(id, node);
+	for (i = 0; i < count; i++)
+		blocks[i] = bid(first + (unsigned)i);
+	memset(manifest, (int)(first + base), sizeof(manifest));
+	memset(tag, (int)base, sizeof(tag));
+	memset(&c, 0, sizeof(c));
+	c.node = id;
+	c.base_version = base;
+	c.device_id = 7;
+	c.size = 1000 * count + base;
+	c.mtime_ns = 123456789;
+	c.manifest = manifest;
+	c.manifest_size = sizeof(manifest);
+	c.tag = tag;
+	c.blocks = blocks;
+	c.block_count = count;
+	return f->m->ops->commit(f->m, user, &c, out_version, NULL, missing,
+				 missing_count);
+}
+
+static void add_blocks(struct fx *f, int64_t user, unsigned first, size_t count,
+		       int64_t now)
+{
+	struct blk_id id;
+	bool is_new;
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		id = bid(first + (unsigned)i);
+		assert_int_equal(f->m->ops->block_add(f->m, user, &id, 100 + i,
+						      now, &is_new),
+				 0);
+	}
+}
+
+/* ----- open, schema, migration ----- */
+
+static int count_fn(void *arg, const struct srv_user *u)
+{
+	(void)u;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_srv_meta__open_creates_schema_and_secret(void **state)
+{
+	struct fx *f = *state;
+	uint8_t s1[SRV_SECRET_SIZE], s2[SRV_SECRET_SIZE], zero[32] = { 0 };
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	assert_int_equal(f->m->ops->secret_get(f->m, s1), 0);
+	assert_memory_not_equal(s1, zero, sizeof(s1));
+	srv_meta_close(f->m);
+	assert_int_equal(open_fx(f), 0);
+	assert_int_equal(f->m->ops->secret_get(f->m, s2), 0);
+	assert_memory_equal(s1, s2, sizeof(s1));
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	sqlite3_finalize(st);
+	assert_int_equal(
+		sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void test_srv_meta__newer_schema_is_refused(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db;
+
+	srv_meta_close(f->m);
+	f->m = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(open_fx(f), -EPROTO);
+	assert_null(f->m);
+	/* Put it back so teardown closes a working store. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(open_fx(f), 0);
+}
+
+static void test_srv_meta__reopen_keeps_everything(void **state)
+{
+	struct fx *f = *state;
+	struct srv_entry e;
+	struct srv_node n;
+	struct srv_user u;
+	uint64_t v;
+
+	mk(f, f->ua, srv_root_id, "d", 1, SRV_NODE_DIR);
+	nid(n.id, 1);
+	mk(f, f->ua, n.id, "f", 2, SRV_NODE_FILE);
+	add_blocks(f, f->ua, 1, 3, 100);
+	assert_int_equal(commit(f, f->ua, 2, 0, 1, 3, &v, NULL, NULL), 0);
+	srv_meta_close(f->m);
+	assert_int_equal(open_fx(f), 0);
+	assert_int_equal(f->m->ops->user_get_by_name(f->m, "alice", &u), 0);
+	assert_int_equal(u.id, f->ua);
+	nid(n.id, 1);
+	assert_int_equal(lookup(f, f->ua, n.id, "f", &e, &n), 0);
+	assert_int_equal(n.version, 1);
+	assert_int_equal(n.size, 3000);
+	assert_int_equal(root(f, f->ua).nlink, 3);
+}
+
+/* ----- accounts, keys, devices, tokens ----- */
+
+static void test_srv_meta__users(void **state)
+{
+	struct fx *f = *state;
+	struct srv_user u, dup;
+	struct srv_node r;
+	int n = 0;
+
+	assert_int_equal(f->m->ops->user_get(f->m, f->ua, &u), 0);
+	assert_string_equal(u.name, "alice");
+	assert_int_equal(u.seq, 1);
+	assert_int_equal(u.kdf.n, 1u << 14);
+	assert_int_equal(u.chunk_max, BLK_CHUNK_MAX_DEFAULT);
+	assert_int_equal(u.auth_hash[5], 3);
+	assert_true(u.created > 0);
+	assert_int_equal(f->m->ops->user_get_by_name(f->m, "bob", &u), 0);
+	assert_int_equal(u.id, f->ub);
+	assert_int_equal(f->m->ops->user_get_by_name(f->m, "carol", &u),
+			 -ENOENT);
+	assert_int_equal(f->m->ops->user_get(f->m, 9999, &u), -ENOENT);
+
+	memset(&dup, 0, sizeof(dup));
+	snprintf(dup.name, sizeof(dup.name), "alice");
+	assert_int_equal(f->m->ops->user_create(f->m, &dup), -EEXIST);
+	dup.name[0] = '\0';
+	assert_int_equal(f->m->ops->user_create(f->m, &dup), -EINVAL);
+
+	assert_int_equal(f->m->ops->user_list(f->m, count_fn, &n), 0);
+	assert_int_equal(n, 2);
+
+	r = root(f, f->ua);
+	assert_int_equal(r.kind, SRV_NODE_DIR);
+	assert_int_equal(r.mode, 0755);
+	assert_int_equal(r.nlink, 2);
+	assert_int_equal(r.seq, 1);
+}
+
+static void test_srv_meta__keys_and_auth(void **state)
+{
+	struct fx *f = *state;
+	uint8_t k1[61], k2[61], out[64], small[8];
+	struct srv_user auth, u;
+	size_t len;
+
+	memset(k1, 0x11, sizeof(k1));
+	memset(k2, 0x22, sizeof(k2));
+	assert_int_equal(
+		f->m->ops->key_get(f->m, f->ua, out, sizeof(out), &len),
+		-ENOENT);
+	assert_int_equal(f->m->ops->key_put(f->m, f->ua, k1, sizeof(k1), false),
+			 0);
+	assert_int_equal(f->m->ops->key_put(f->m, f->ua, k2, sizeof(k2), false),
+			 -EEXIST);
+	assert_int_equal(
+		f->m->ops->key_get(f->m, f->ua, out, sizeof(out), &len), 0);
+	assert_int_equal(len, sizeof(k1));
+	assert_memory_equal(out, k1, sizeof(k1));
+	assert_int_equal(
+		f->m->ops->key_get(f->m, f->ua, small, sizeof(small), &len),
+		-EMSGSIZE);
+	assert_int_equal(f->m->ops->key_put(f->m, f->ua, k2, sizeof(k2), true),
+			 0);
+	assert_int_equal(f->m->ops->key_put(f->m, f->ua, k2, 0, true), -EINVAL);
+	assert_int_equal(f->m->ops->key_put(f->m, 9999, k2, sizeof(k2), true),
+			 -ENOENT);
+	/* Bob has none. */
+	assert_int_equal(
+		f->m->ops->key_get(f->m, f->ub, out, sizeof(out), &len),
+		-ENOENT);
+
+	memset(&auth, 0, sizeof(auth));
+	auth.kdf = (struct blk_kdf_params){ BLK_KDF_SCRYPT, 1u << 15, 8, 2 };
+	memset(auth.kdf_salt, 9, sizeof(auth.kdf_salt));
+	memset(auth.auth_salt, 8, sizeof(auth.auth_salt));
+	memset(auth.auth_hash, 7, sizeof(auth.auth_hash));
+	assert_int_equal(
+		f->m->ops->user_set_auth(f->m, f->ua, &auth, k1, sizeof(k1)),
+		0);
+	assert_int_equal(f->m->ops->user_get(f->m, f->ua, &u), 0);
+	assert_int_equal(u.kdf.n, 1u << 15);
+	assert_int_equal(u.kdf.p, 2);
+	assert_int_equal(u.auth_hash[0], 7);
+	assert_int_equal(u.kdf_salt[0], 9);
+	assert_int_equal(
+		f->m->ops->key_get(f->m, f->ua, out, sizeof(out), &len), 0);
+	assert_memory_equal(out, k1, sizeof(k1));
+	/* NULL key: keep the stored one. */
+	assert_int_equal(f->m->ops->user_set_auth(f->m, f->ua, &auth, NULL, 0),
+			 0);
+	assert_int_equal(
+		f->m->ops->key_get(f->m, f->ua, out, sizeof(out), &len), 0);
+	assert_memory_equal(out, k1, sizeof(k1));
+	assert_int_equal(f->m->ops->user_set_auth(f->m, 9999, &auth, NULL, 0),
+			 -ENOENT);
+}
+
+struct dev_seen {
+	int count;
+	int revoked;
+};
+
+static int dev_fn(void *arg, const struct srv_device *d)
+{
+	struct dev_seen *s = arg;
+
+	s->count++;
+	s->revoked += d->revoked;
+	assert_string_equal(d->name, s->count == 1 ? "laptop" : "phone");
+	return 0;
+}
+
+static void test_srv_meta__devices_and_tokens(void **state)
+{
+	struct fx *f = *state;
+	uint8_t h1[32], h2[32], h3[32];
+	int64_t d1, d2, db, user, dev;
+	struct dev_seen seen = { 0, 0 };
+
+	memset(h1, 1, sizeof(h1));
+	memset(h2, 2, sizeof(h2));
+	memset(h3, 3, sizeof(h3));
+	assert_int_equal(f->m->ops->device_create(f->m, f->ua, "laptop", &d1),
+			 0);
+	assert_int_equal(f->m->ops->device_create(f->m, f->ua, "phone", &d2),
+			 0);
+	assert_int_equal(f->m->ops->device_create(f->m, f->ub, "bobs", &db), 0);
+	assert_int_equal(f->m->ops->device_create(f->m, 9999, "x", &dev),
+			 -ENOENT);
+	assert_int_equal(f->m->ops->token_create(f->m, h1, f->ua, d1), 0);
+	assert_int_equal(f->m->ops->token_create(f->m, h1, f->ua, d1), -EEXIST);
+	assert_int_equal(f->m->ops->token_create(f->m, h2, f->ua, d2), 0);
+	/* A token for another account's device is refused. */
+	assert_int_equal(f->m->ops->token_create(f->m, h3, f->ua, db), -ENOENT);
+
+	assert_int_equal(f->m->ops->token_lookup(f->m, h1, &user, &dev), 0);
+	assert_int_equal(user, f->ua);
+	assert_int_equal(dev, d1);
+	assert_int_equal(f->m->ops->token_lookup(f->m, h3, &user, &dev),
+			 -ENOENT);
+
+	assert_int_equal(f->m->ops->device_revoke(f->m, d2), 0);
+	assert_int_equal(f->m->ops->token_lookup(f->m, h2, &user, &dev),
+			 -ENOENT);
+	assert_int_equal(f->m->ops->token_create(f->m, h2, f->ua, d2), -ENOENT);
+	assert_int_equal(f->m->ops->device_revoke(f->m, 9999), -ENOENT);
+
+	assert_int_equal(f->m->ops->token_delete(f->m, h1), 0);
+	assert_int_equal(f->m->ops->token_delete(f->m, h1), -ENOENT);
+	assert_int_equal(f->m->ops->token_lookup(f->m, h1, &user, &dev),
+			 -ENOENT);
+
+	assert_int_equal(f->m->ops->device_list(f->m, f->ua, dev_fn, &seen), 0);
+	assert_int_equal(seen.count, 2);
+	assert_int_equal(seen.revoked, 1);
+}
+
+/* ----- tree ----- */
+
+struct names {
+	char name[16][CF_NAME_MAX + 1];
+	int count;
+	int stop_after;
+};
+
+static int names_fn(void *arg, const struct srv_entry *e,
+		    const struct srv_node *n)
+{
+	struct names *s = arg;
+
+	assert_memory_equal(e->node, n->id, SRV_NODE_ID_SIZE);
+	assert_false(e->deleted);
+	assert_true(s->count < 16);
+	memcpy(s->name[s->count], e->name, e->name_len + 1);
+	s->count++;
+	return s->stop_after && s->count == s->stop_after ? 1 : 0;
+}
+
+static void test_srv_meta__create_every_kind(void **state)
+{
+	struct fx *f = *state;
+	uint8_t d[SRV_NODE_ID_SIZE], x[SRV_NODE_ID_SIZE];
+	struct names s = { .count = 0 };
+	struct srv_entry e;
+	struct srv_node n;
+
+	mk(f, f->ua, srv_root_id, "dir", 1, SRV_NODE_DIR);
+	nid(d, 1);
+	mk(f, f->ua, d, "file", 2, SRV_NODE_FILE);
+	mk(f, f->ua, d, "link", 3, SRV_NODE_SYMLINK);
+	mk(f, f->ua, d, "fifo", 4, SRV_NODE_FIFO);
+	mk(f, f->ua, d, "chr", 5, SRV_NODE_CHR);
+	mk(f, f->ua, d, "blk", 6, SRV_NODE_BLK);
+	mk(f, f->ua, d, "sock", 7, SRV_NODE_SOCK);
+	mk(f, f->ua, d, "sub", 8, SRV_NODE_DIR);
+
+	assert_int_equal(lookup(f, f->ua, d, "link", &e, &n), 0);
+	assert_int_equal(n.kind, SRV_NODE_SYMLINK);
+	assert_string_equal(n.target, "../target");
+	assert_int_equal(n.size, 9);
+	assert_int_equal(n.nlink, 1);
+	assert_true(n.ctime_ns > 0);
+	assert_string_equal(e.name, "link");
+	assert_int_equal(get(f, f->ua, 1).nlink, 3); /* 2 + sub */
+	assert_int_equal(root(f, f->ua).nlink, 3); /* 2 + dir */
+	assert_int_equal(get(f, f->ua, 8).nlink, 2);
+
+	/* Taken name, taken id (also by a node in the trash), bad parent. */
+	assert_int_equal(mk_rc(f, f->ua, d, "file", 20, SRV_NODE_FILE),
+			 -EEXIST);
+	assert_int_equal(mk_rc(f, f->ua, d, "other", 2, SRV_NODE_FILE),
+			 -EEXIST);
+	assert_int_equal(unl(f, f->ua, d, "fifo", 0, 50), 0);
+	assert_int_equal(mk_rc(f, f->ua, d, "fifo2", 4, SRV_NODE_FIFO),
+			 -EEXIST);
+	nid(x, 99);
+	assert_int_equal(mk_rc(f, f->ua, x, "a", 21, SRV_NODE_FILE), -ENOENT);
+	nid(x, 2);
+	assert_int_equal(mk_rc(f, f->ua, x, "a", 21, SRV_NODE_FILE), -ENOTDIR);
+	assert_int_equal(mk_rc(f, f->ua, d, "x", 22, (enum srv_node_kind)9),
+			 -EINVAL);
+	assert_int_equal(f->m->ops->create(f->m, f->ua, &n, d, "", 0, NULL),
+			 -EINVAL);
+
+	/* Listing: name order, paging with after and limit. */
+	assert_int_equal(
+		f->m->ops->list_dir(f->m, f->ua, d, NULL, 0, 0, names_fn, &s),
+		0);
+	assert_int_equal(s.count, 6); /* fifo is in the trash */
+	assert_string_equal(s.name[0], "blk");
+	assert_string_equal(s.name[1], "chr");
+	assert_string_equal(s.name[2], "file");
+	assert_string_equal(s.name[5], "sub");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+		f->m->ops->list_dir(f->m, f->ua, d, "chr", 3, 2, names_fn, &s),
+		0);
+	assert_int_equal(s.count, 2);
+	assert_string_equal(s.name[0], "file");
+	assert_string_equal(s.name[1], "link");
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 1;
+	assert_int_equal(
+		f->m->ops->list_dir(f->m, f->ua, d, NULL, 0, 0, names_fn, &s),
+		0);
+	assert_int_equal(s.count, 1);
+	nid(x, 2);
+	assert_int_equal(
+		f->m->ops->list_dir(f->m, f->ua, x, NULL, 0, 0, names_fn, &s),
+		-ENOTDIR);
+	assert_int_equal(lookup(f, f->ua, d, "nope", &e, &n), -ENOENT);
+	assert_int_equal(lookup(f, f->ua, x, "nope", &e, &n), -ENOTDIR);
+}
+
+static void test_srv_meta__setattr_and_pending(void **state)
+{
+	struct fx *f = *state;
+	uint8_t x[SRV_NODE_ID_SIZE];
+	struct srv_setattr a;
+	struct srv_node n;
+	uint64_t seq;
+
+	mk(f, f->ua, srv_root_id, "f", 1, SRV_NODE_FILE);
+	mk(f, f->ua, srv_root_id, "d", 2, SRV_NODE_DIR);
+	nid(x, 1);
+	memset(&a, 0, sizeof(a));
+	a.flags = SRV_SET_MODE | SRV_SET_UID | SRV_SET_MTIME;
+	a.mode = 04700;
+	a.uid = 42;
+	a.mtime_ns = 5555;
+	assert_int_equal(f->m->ops->setattr(f->m, f->ua, x, &a, &seq), 0);
+	n = get(f, f->ua, 1);
+	assert_int_equal(n.mode, 04700);
+	assert_int_equal(n.uid, 42);
+	assert_int_equal(n.gid, 1000);
+	assert_int_equal(n.mtime_ns, 5555);
+	assert_int_equal(n.seq, seq);
+	a.mode = 0170000;
+	assert_int_equal(f->m->ops->setattr(f->m, f->ua, x, &a, &seq), -EINVAL);
+	assert_int_equal(f->m->ops->setattr(f->m, f->ub, x, &a, &seq), -EINVAL);
+	a.mode = 0600;
+	assert_int_equal(f->m->ops->setattr(f->m, f->ub, x, &a, &seq), -ENOENT);
+
+	assert_int_equal(f->m->ops->mark_pending(f->m, f->ua, x, 77, &seq), 0);
+	n = get(f, f->ua, 1);
+	assert_int_equal(n.status, SRV_STATUS_PENDING);
+	assert_int_equal(n.pending_device, 77);
+	assert_int_equal(commit(f, f->ua, 1, 0, 1, 0, NULL, NULL, NULL), 0);
+	n = get(f, f->ua, 1);
+	assert_int_equal(n.status, SRV_STATUS_UPLOADED);
+	assert_int_equal(n.version, 1);
+	nid(x, 2);
+	assert_int_equal(f->m->ops->mark_pending(f->m, f->ua, x, 77, &seq),
+			 -EISDIR);
+	assert_int_equal(f->m->ops->mark_pending(f->m, f->ub, x, 77, &seq),
+			 -ENOENT);
+}
+
+static void test_srv_meta__accounts_are_isolated(void **state)
+{
+	struct fx *f = *state;
+	uint8_t d[SRV_NODE_ID_SIZE], x[SRV_NODE_ID_SIZE];
+	struct names s = { .count = 0 };
+	struct srv_version v;
+	struct srv_entry e;
+	struct srv_node n;
+	struct blk_id b = bid(1);
+	uint64_t size;
+	bool missing;
+
+	mk(f, f->ua, srv_root_id, "d", 1, SRV_NODE_DIR);
+	nid(d, 1);
+	mk(f, f->ua, d, "f", 2, SRV_NODE_FILE);
+	add_blocks(f, f->ua, 1, 1, 100);
+	assert_int_equal(commit(f, f->ua, 2, 0, 1, 1, NULL, NULL, NULL), 0);
+	nid(x, 2);
+
+	/* Bob sees none of it. */
+	assert_int_equal(get_rc(f, f->ub, 1), -ENOENT);
+	assert_int_equal(lookup(f, f->ub, d, "f", &e, &n), -ENOENT);
+	assert_int_equal(lookup(f, f->ub, srv_root_id, "d", &e, &n), -ENOENT);
+	assert_int_equal(
+		f->m->ops->list_dir(f->m, f->ub, d, NULL, 0, 0, names_fn, &s),
+		-ENOENT);
+	assert_int_equal(mk_rc(f, f->ub, d, "g", 3, SRV_NODE_FILE), -ENOENT);
+	assert_int_equal(commit(f, f->ub, 2, 1, 1, 0, NULL, NULL, NULL),
+			 -ENOENT);
+	assert_int_equal(f->m->ops->version_get(f->m, f->ub, x, 1, &v),
+			 -ENOENT);
+	assert_int_equal(f->m->ops->versions(f->m, f->ub, x, NULL, NULL),
+			 -ENOENT);
+	assert_int_equal(f->m->ops->block_has(f->m, f->ub, &b, &size), -ENOENT);
+	assert_int_equal(
+		f->m->ops->blocks_missing(f->m, f->ub, &b, 1, 200, &missing),
+		0);
+	assert_true(missing);
+	assert_int_equal(unl(f, f->ub, d, "f", 0, 10), -ENOENT);
+	assert_int_equal(ren(f, f->ub, d, "f", srv_root_id, "g", 0), -ENOENT);
+	assert_int_equal(
+		f->m->ops->link(f->m, f->ub, x, srv_root_id, "h", 1, NULL),
+		-ENOENT);
+	assert_int_equal(f->m->ops->trash_purge(f->m, f->ub, x, NULL), -ENOENT);
+	/* Bob's own node with the same id is his alone. */
+	mk(f, f->ub, srv_root_id, "mine", 2, SRV_NODE_FILE);
+	assert_int_equal(get(f, f->ua, 2).version, 1);
+	assert_int_equal(get(f, f->ub, 2).version, 0);
+	assert_int_equal(f->m->ops->block_has(f->m, f->ua, &b, &size), 0);
+	assert_int_equal(size, 100);
+}
+
+/* ----- change feed ----- */
+
+struct feed {
+	uint64_t last;
+	size_t nodes, entries, tombstones, rows;
+};
+
+static int feed_node(void *arg, const struct srv_node *n)
+{
+	struct feed *s = arg;
+
+	assert_true(n->seq > s->last);
+	s->last = n->seq;
+	s->nodes++;
+	s->rows++;
+	return 0;
+}
+
+static int feed_entry(void *arg, const struct srv_entry *e)
+{
+	struct feed *s = arg;
+
+	assert_true(e->seq > s->last);
+	s->last = e->seq;
+	s->entries++;
+	s->tombstones += e->deleted;
+	s->rows++;
+	return 0;
+}
+
+static void test_srv_meta__changes_page_exactly(void **state)
+{
+	struct fx *f = *state;
+	uint8_t d[SRV_NODE_ID_SIZE];
+	struct feed all = { 0 }, paged;
+	struct srv_user u;
+	uint64_t next, since;
+	char name[32];
+	size_t limit;
+	bool more;
+	unsigned i;
+
+	mk(f, f->ua, srv_root_id, "d", 1, SRV_NODE_DIR);
+	nid(d, 1);
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "f%02u", i);
+		mk(f, f->ua, d, name, 100 + i, SRV_NODE_FILE);
+	}
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "f%02u", i);
+		assert_int_equal(unl(f, f->ua, d, name, 0, 10), 0);
+	}
+	for (i = 10; i < 15; i++) {
+		char to[32];
+
+		snprintf(name, sizeof(name), "f%02u", i);
+		snprintf(to, sizeof(to), "r%02u", i);
+		assert_int_equal(ren(f, f->ua, d, name, srv_root_id, to, 0), 0);
+	}
+	mk(f, f->ub, srv_root_id, "bob", 1, SRV_NODE_FILE);
+
+	assert_int_equal(f->m->ops->changes(f->m, f->ua, 0, 0, feed_node,
+					    feed_entry, &all, &next, &more),
+			 0);
+	assert_false(more);
+	assert_int_equal(f->m->ops->user_get(f->m, f->ua, &u), 0);
+	assert_int_equal(next, u.seq);
+	assert_int_equal(all.last, u.seq);
+	assert_int_equal(all.tombstones, 10);
+	assert_int_equal(all.entries, 41 - 10 + 10); /* live + tombstones */
+
+	for (limit = 1; limit <= 7; limit++) {
+		memset(&paged, 0, sizeof(paged));
+		since = 0;
+		do {
+			size_t before = paged.rows;
+
+			assert_int_equal(f->m->ops->changes(f->m, f->ua, since,
+							    limit, feed_node,
+							    feed_entry, &paged,
+							    &next, &more),
+					 0);
+			assert_true(paged.rows - before <= limit);
+			assert_true(next >= since);
+			if (more)
+				assert_int_equal(paged.rows - before, limit);
+			since = next;
+		} while (more);
+		assert_int_equal(paged.rows, all.rows);
+		assert_int_equal(paged.tombstones, all.tombstones);
+		assert_int_equal(paged.last, all.last);
+	}
+	/* Nothing new: next stays, more false. */
+	memset(&paged, 0, sizeof(paged));
+	assert_int_equal(f->m->ops->changes(f->m, f->ua, u.seq, 5, feed_node,
+					    feed_entry, &paged, &next, &more),
+			 0);
+	assert_int_equal(paged.rows, 0);
+	assert_int_equal(next, u.seq);
+	assert_false(more);
+}
+
+/* ----- rename ----- */
+
+static void test_srv_meta__rename_matrix(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[SRV_NODE_ID_SIZE], b[SRV_NODE_ID_SIZE], c[SRV_NODE_ID_SIZE];
+	struct srv_entry e, e2;
+	struct srv_node n;
+	uint64_t seq_before, seq;
+
+	/* /a/{f1,f2,e1/,e2/,full/{x}}, /b/ */
+	mk(f, f->ua, srv_root_id, "a", 1, SRV_NODE_DIR);
+	mk(f, f->ua, srv_root_id, "b", 2, SRV_NODE_DIR);
+	nid(a, 1);
+	nid(b, 2);
+	mk(f, f->ua, a, "f1", 10, SRV_NODE_FILE);
+	mk(f, f->ua, a, "f2", 11, SRV_NODE_FILE);
+	mk(f, f->ua, a, "e1", 12, SRV_NODE_DIR);
+	mk(f, f->ua, a, "e2", 13, SRV_NODE_DIR);
+	mk(f, f->ua, a, "full", 14, SRV_NODE_DIR);
+	nid(c, 14);
+	mk(f, f->ua, c, "x", 15, SRV_NODE_FILE);
+	assert_int_equal(get(f, f->ua, 1).nlink, 5);
+
+	/* File over file: the replaced one goes to the trash. */
+	assert_int_equal(lookup(f, f->ua, a, "f1", &e, &n), 0);
+	assert_int_equal(ren(f, f->ua, a, "f1", a, "f2", 0), 0);
+	assert_int_equal(lookup(f, f->ua, a, "f2", &e2, &n), 0);
+	assert_int_equal(e2.id, e.id); /* entry ids are stable */
+	assert_true(get(f, f->ua, 11).deleted != 0);
+	assert_int_equal(lookup(f, f->ua, a, "f1", &e, &n), -ENOENT);
+
+	/* Type mismatches and non-empty targets. */
+	assert_int_equal(ren(f, f->ua, a, "f2", a, "e1", 0), -EISDIR);
+	assert_int_equal(ren(f, f->ua, a, "e1", a, "f2", 0), -ENOTDIR);
+	assert_int_equal(ren(f, f->ua, a, "e1", a, "full", 0), -ENOTEMPTY);
+	assert_int_equal(ren(f, f->ua, a, "nope", a, "x", 0), -ENOENT);
+
+	/* A directory into its own subtree, or onto itself via a child. */
+	assert_int_equal(ren(f, f->ua, srv_root_id, "a", c, "a", 0), -EINVAL);
+	assert_int_equal(ren(f, f->ua, srv_root_id, "a", a, "a", 0), -EINVAL);
+	assert_int_equal(ren(f, f->ua, a, "full", c, "inner", 0), -EINVAL);
+
+	/* NOREPLACE, and bad flag combinations. */
+	assert_int_equal(ren(f, f->ua, a, "f2", a, "e1", SRV_RENAME_NOREPLACE),
+			 -EEXIST);
+	assert_int_equal(ren(f, f->ua, a, "f2", a, "e1",
+			     SRV_RENAME_NOREPLACE | SRV_RENAME_EXCHANGE),
+			 -EINVAL);
+	assert_int_equal(ren(f, f->ua, a, "f2", a, "new", SRV_RENAME_NOREPLACE),
+			 0);
+
+	/* Onto itself: nothing changes, not even the seq. */
+	seq_before = get(f, f->ua, 10).seq;
+	assert_int_equal(ren(f, f->ua, a, "new", a, "new", 0), 0);
+	assert_int_equal(get(f, f->ua, 10).seq, seq_before);
+
+	/* Directory over an empty directory, across parents: nlink. */
+	assert_int_equal(ren(f, f->ua, a, "e1", b, "tmp", 0), 0);
+	assert_int_equal(get(f, f->ua, 1).nlink, 4);
+	assert_int_equal(get(f, f->ua, 2).nlink, 3);
+	assert_int_equal(ren(f, f->ua, a, "e2", b, "tmp", 0), 0);
+	assert_true(get(f, f->ua, 12).deleted != 0);
+	assert_int_equal(get(f, f->ua, 1).nlink, 3);
+	assert_int_equal(get(f, f->ua, 2).nlink, 3);
+
+	/* EXCHANGE: a file and a directory swap places. */
+	assert_int_equal(ren(f, f->ua, a, "new", b, "tmp", SRV_RENAME_EXCHANGE),
+			 0);
+	assert_int_equal(lookup(f, f->ua, a, "new", &e, &n), 0);
+	assert_int_equal(n.kind, SRV_NODE_DIR);
+	assert_int_equal(lookup(f, f->ua, b, "tmp", &e, &n), 0);
+	assert_int_equal(n.kind, SRV_NODE_FILE);
+	assert_int_equal(get(f, f->ua, 1).nlink, 4);
+	assert_int_equal(get(f, f->ua, 2).nlink, 2);
+	assert_int_equal(
+		ren(f, f->ua, a, "new", b, "absent", SRV_RENAME_EXCHANGE),
+		-ENOENT);
+	/* Exchanging a directory with its own child is a cycle. */
+	assert_int_equal(
+		ren(f, f->ua, c, "x", srv_root_id, "a", SRV_RENAME_EXCHANGE),
+		-EINVAL);
+
+	/* Two names of one file: rename(2) does nothing. */
+	nid(n.id, 15);
+	assert_int_equal(f->m->ops->link(f->m, f->ua, n.id, c, "y", 1, &seq),
+			 0);
+	assert_int_equal(ren(f, f->ua, c, "x", c, "y", 0), 0);
+	assert_int_equal(lookup(f, f->ua, c, "x", &e, &n), 0);
+	assert_int_equal(lookup(f, f->ua, c, "y", &e, &n), 0);
+	assert_int_equal(n.nlink, 2);
+
+	/* Moving a whole directory changes one entry row. */
+	seq_before = get(f, f->ua, 15).seq;
+	assert_int_equal(ren(f, f->ua, a, "full", b, "moved", 0), 0);
+	assert_int_equal(get(f, f->ua, 15).seq, seq_before);
+	assert_int_equal(lookup(f, f->ua, c, "x", &e, &n), 0);
+}
+
+/* ----- hard links, trash ----- */
+
+static int trash_count(void *arg, const struct srv_trash_item *t)
+{
+	(void)t;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_srv_meta__hard_links_and_nlink(void **state)
+{
+	struct fx *f = *state;
+	uint8_t d[SRV_NODE_ID_SIZE], x[SRV_NODE_ID_SIZE];
+	int n = 0;
+
+	mk(f, f->ua, srv_root_id, "d", 1, SRV_NODE_DIR);
+	nid(d, 1);
+	mk(f, f->ua, d, "f", 2, SRV_NODE_FILE);
+	nid(x, 2);
+	assert_int_equal(
+		f->m->ops->link(f->m, f->ua, x, srv_root_id, "g", 1, NULL), 0);
+	assert_int_equal(
+		f->m->ops->link(f->m, f->ua, x, srv_root_id, "g", 1, NULL),
+		-EEXIST);
+	assert_int_equal(
+		f->m->ops->link(f->m, f->ua, d, srv_root_id, "dd", 2, NULL),
+		-EPERM);
+	assert_int_equal(get(f, f->ua, 2).nlink, 2);
+	assert_int_equal(unl(f, f->ua, d, "f", 0, 10), 0);
+	assert_int_equal(get(f, f->ua, 2).nlink, 1);
+	assert_int_equal(get(f, f->ua, 2).deleted, 0);
+	assert_int_equal(unl(f, f->ua, srv_root_id, "g", 0, 10), 0);
+	assert_int_equal(get(f, f->ua, 2).nlink, 0);
+	assert_int_equal(get(f, f->ua, 2).deleted, 10);
+	assert_int_equal(f->m->ops->trash_list(f->m, f->ua, trash_count, &n),
+			 0);
+	assert_int_equal(n, 1);
+	/* A trashed node takes no new links. */
+	assert_int_equal(
+		f->m->ops->link(f->m, f->ua, x, srv_root_id, "h", 1, NULL),
+		-ENOENT);
+}
+
+struct trash_seen {
+	int count;
+	struct srv_trash_item first;
+};
+
+static int trash_fn(void *arg, const struct srv_trash_item *t)
+{
+	struct trash_seen *s = arg;
+
+	if (s->count++ == 0)
+		s->first = *t;
+	return 0;
+}
+
+static void test_srv_meta__trash_restore_purge(void **state)
+{
+	struct fx *f = *state;
+	uint8_t d[SRV_NODE_ID_SIZE], x[SRV_NODE_ID_SIZE];
+	struct trash_seen s = { 0 };
+	struct srv_entry e;
+	struct srv_node n;
+	uint64_t seq;
+
+	mk(f, f->ua, srv_root_id, "d", 1, SRV_NODE_DIR);
+	nid(d, 1);
+	mk(f, f->ua, d, "f", 2, SRV_NODE_FILE);
+	nid(x, 2);
+	assert_int_equal(unl(f, f->ua, d, "f", SRV_UNLINK_DIR, 10), -ENOTDIR);
+	assert_int_equal(unl(f, f->ua, srv_root_id, "d", 0, 10), -EISDIR);
+	assert_int_equal(unl(f, f->ua, srv_root_id, "d", SRV_UNLINK_DIR, 10),
+			 -ENOTEMPTY);
+	assert_int_equal(unl(f, f->ua, d, "nope", 0, 10), -ENOENT);
+
+	/* unlink -> trash -> restore to where it was. */
+	assert_int_equal(unl(f, f->ua, d, "f", 0, 10), 0);
+	assert_int_equal(lookup(f, f->ua, d, "f", &e, &n), -ENOENT);
+	assert_int_equal(f->m->ops->trash_list(f->m, f->ua, trash_fn, &s), 0);
+	assert_int_equal(s.count, 1);
+	assert_memory_equal(s.first.node, x, SRV_NODE_ID_SIZE);
+	assert_memory_equal(s.first.parent, d, SRV_NODE_ID_SIZE);
+	assert_string_equal(s.first.name, "f");
+	assert_int_equal(s.first.deleted, 10);
+	assert_int_equal(
+		f->m->ops->trash_restore(f->m, f->ua, x, NULL, NULL, 0, &seq),
+		0);
+	assert_int_equal(lookup(f, f->ua, d, "f", &e, &n), 0);
+	assert_int_equal(n.nlink, 1);
+	assert_int_equal(n.deleted, 0);
+	assert_int_equal(
+		f->m->ops->trash_restore(f->m, f->ua, x, NULL, NULL, 0, &seq),
+		-ENOENT);
+
+	/* Restore where the name is taken now, then under a new name. */
+	assert_int_equal(unl(f, f->ua, d, "f", 0, 10), 0);
+	mk(f, f->ua, d, "f", 3, SRV_NODE_FILE);
+	assert_int_equal(
+		f->m->ops->trash_restore(f->m, f->ua, x, NULL, NULL, 0, &seq),
+		-EEXIST);
+	assert_int_equal(f->m->ops->trash_restore(f->m, f->ua, x, srv_root_id,
+						  "f-old", 5, &seq),
+			 0);
+	assert_int_equal(lookup(f, f->ua, srv_root_id, "f-old", &e, &n), 0);
+	assert_memory_equal(n.id, x, SRV_NODE_ID_SIZE);
+
+	/* Purge: gone for good. */
+	assert_int_equal(unl(f, f->ua, srv_root_id, "f-old", 0, 10), 0);
+	assert_int_equal(f->m->ops->trash_purge(f->m, f->ua, x, &seq), 0);
+	assert_int_equal(get_rc(f, f->ua, 2), -ENOENT);
+	assert_int_equal(f->m->ops->trash_purge(f->m, f->ua, x, &seq), -ENOENT);
+	/* A live node is not in the trash. */
+	nid(x, 3);
+	assert_int_equal(f->m->ops->trash_purge(f->m, f->ua, x, &seq), -ENOENT);
+}
+
+static int feed_count_node(void *arg, const struct srv_node *n)
+{
+	(void)n;
+	((size_t *)arg)[0]++;
+	return 0;
+}
+
+static int feed_count_entry(void *arg, const struct srv_entry *e)
+{
+	(void)e;
+	((size_t *)arg)[1]++;
+	return 0;
+}
+
+static void test_srv_meta__recursive_delete_restore_purge(void **state)
+{
+	struct fx *f = *state;
+	uint8_t d[SRV_NODE_ID_SIZE], s[SRV_NODE_ID_SIZE], x[SRV_NODE_ID_SIZE];
+	struct trash_seen t = { 0 };
+	struct srv_user u;
+	size_t counts[2] = { 0, 0 };
+	uint64_t seq, next;
+	bool more;
+
+	/* /d/{a, s/{b, c}}, and /keep = a second link of /d/s/b */
+	mk(f, f->ua, srv_root_id, "d", 1, SRV_NODE_DIR);
+	nid(d, 1);
+	mk(f, f->ua, d, "a", 2, SRV_NODE_FILE);
+	mk(f, f->ua, d, "s", 3, SRV_NODE_DIR);
+	nid(s, 3);
+	mk(f, f->ua, s, "b", 4, SRV_NODE_FILE);
+	mk(f, f->ua, s, "c", 5, SRV_NODE_FILE);
+	nid(x, 4);
+	assert_int_equal(
+		f->m->ops->link(f->m, f->ua, x, srv_root_id, "keep", 4, NULL),
+		0);
+
+	assert_int_equal(unl(f, f->ua, srv_root_id, "d",
+			     SRV_UNLINK_DIR | SRV_UNLINK_RECURSIVE, 20),
+			 0);
+	assert_int_equal(root(f, f->ua).nlink, 2);
+	assert_int_equal(f->m->ops->trash_list(f->m, f->ua, trash_fn, &t), 0);
+	assert_int_equal(t.count, 1); /* only the top moved */
+	assert_int_equal(t.first.kind, SRV_NODE_DIR);
+	/* A trashed directory takes no new children. */
+	assert_int_equal(mk_rc(f, f->ua, d, "z", 9, SRV_NODE_FILE), -ENOENT);
+	/* Nor can it be restored into itself. */
+	assert_int_equal(
+		f->m->ops->trash_restore(f->m, f->ua, d, s, "d", 1, &seq),
+		-EINVAL);
+
+	/* Restore: the whole tree comes back with fresh seqs. */
+	assert_int_equal(f->m->ops->user_get(f->m, f->ua, &u), 0);
+	assert_int_equal(
+		f->m->ops->trash_restore(f->m, f->ua, d, NULL, NULL, 0, &seq),
+		0);
+	assert_int_equal(f->m->ops->changes(f->m, f->ua, u.seq, 0,
+					    feed_count_node, feed_count_entry,
+					    counts, &next, &more),
+			 0);
+	/* d, a, s, b, c nodes + root; d, a, s, b, c entries. */
+	assert_int_equal(counts[0], 6);
+	assert_int_equal(counts[1], 5);
+	assert_int_equal(root(f, f->ua).nlink, 3);
+
+	/* Purge: everything below goes, except b which has /keep. */
+	assert_int_equal(unl(f, f->ua, srv_root_id, "d",
+			     SRV_UNLINK_DIR | SRV_UNLINK_RECURSIVE, 20),
+			 0);
+	assert_int_equal(f->m->ops->trash_purge(f->m, f->ua, d, &seq), 0);
+	assert_int_equal(get_rc(f, f->ua, 1), -ENOENT);
+	assert_int_equal(get_rc(f, f->ua, 2), -ENOENT);
+	assert_int_equal(get_rc(f, f->ua, 3), -ENOENT);
+	assert_int_equal(get_rc(f, f->ua, 5), -ENOENT);
+	assert_int_equal(get(f, f->ua, 4).nlink, 1);
+	assert_int_equal(get(f, f->ua, 4).deleted, 0);
+}
+
+/* ----- commits and versions ----- */
+
+struct vlist {
+	uint64_t v[8];
+	int count;
+};
+
+static int vlist_fn(void *arg, const struct srv_version *v)
+{
+	struct vlist *l = arg;
+
+	assert_null(v->manifest);
+	if (l->count < 8)
+		l->v[l->count] = v->version;
+	l->count++;
+	return 0;
+}
+
+static void test_srv_meta__commit_versions_restore(void **state)
+{
+	struct fx *f = *state;
+	uint8_t x[SRV_NODE_ID_SIZE];
+	struct blk_id *missing = NULL;
+	struct vlist l = { .count = 0 };
+	struct srv_version v;
+	struct srv_usage use;
+	size_t nmissing = 0;
+	uint64_t ver, seq;
+
+	mk(f, f->ua, srv_root_id, "f", 1, SRV_NODE_FILE);
+	mk(f, f->ua, srv_root_id, "d", 2, SRV_NODE_DIR);
+	nid(x, 1);
+
+	/* Blocks 1..4 referenced, only 1 and 3 stored. */
+	add_blocks(f, f->ua, 1, 1, 100);
+	add_blocks(f, f->ua, 3, 1, 100);
+	assert_int_equal(
+		commit(f, f->ua, 1, 0, 1, 4, &ver, &missing, &nmissing),
+		-ENOENT);
+	assert_int_equal(nmissing, 2);
+	assert_int_equal(missing[0].bytes[0], 0xb1);
+	assert_int_equal(missing[0].bytes[31], 2);
+	assert_int_equal(missing[1].bytes[31], 4);
+	free(missing);
+	missing = NULL;
+	assert_int_equal(get(f, f->ua, 1).version, 0);
+
+	add_blocks(f, f->ua, 2, 3, 100);
+	assert_int_equal(
+		commit(f, f->ua, 1, 0, 1, 4, &ver, &missing, &nmissing), 0);
+	assert_null(missing);
+	assert_int_equal(ver, 1);
+	assert_int_equal(get(f, f->ua, 1).size, 4000);
+
+	/* Stale base: -ESTALE with the current version. */
+	ver = 99;
+	assert_int_equal(commit(f, f->ua, 1, 0, 1, 2, &ver, NULL, NULL),
+			 -ESTALE);
+	assert_int_equal(ver, 1);
+	assert_int_equal(commit(f, f->ua, 1, 1, 1, 2, &ver, NULL, NULL), 0);
+	assert_int_equal(ver, 2);
+	assert_int_equal(get(f, f->ua, 1).size, 2001);
+
+	/* Not a file, not live, not there. */
+	assert_int_equal(commit(f, f->ua, 2, 0, 1, 1, &ver, NULL, NULL),
+			 -EISDIR);
+	assert_int_equal(commit(f, f->ua, 55, 0, 1, 1, &ver, NULL, NULL),
+			 -ENOENT);
+
+	assert_int_equal(f->m->ops->versions(f->m, f->ua, x, vlist_fn, &l), 0);
+	assert_int_equal(l.count, 2);
+	assert_int_equal(l.v[0], 1);
+	assert_int_equal(l.v[1], 2);
+
+	assert_int_equal(f->m->ops->version_get(f->m, f->ua, x, 0, &v), 0);
+	assert_int_equal(v.version, 2);
+	assert_int_equal(v.size, 2001);
+	assert_int_equal(v.device_id, 7);
+	assert_int_equal(v.manifest_size, 32);
+	assert_int_equal(v.manifest[0], 2);
+	assert_int_equal(v.tag[0], 1);
+	free(v.manifest);
+	assert_int_equal(f->m->ops->version_get(f->m, f->ua, x, 1, &v), 0);
+	assert_int_equal(v.size, 4000);
+	free(v.manifest);
+	assert_int_equal(f->m->ops->version_get(f->m, f->ua, x, 9, &v),
+			 -ENOENT);
+
+	/* Restore version 1: a new version 3 with its content. */
+	assert_int_equal(
+		f->m->ops->version_restore(f->m, f->ua, x, 1, 8, &ver, &seq),
+		0);
+	assert_int_equal(ver, 3);
+	assert_int_equal(get(f, f->ua, 1).size, 4000);
+	assert_int_equal(get(f, f->ua, 1).seq, seq);
+	assert_int_equal(f->m->ops->version_get(f->m, f->ua, x, 3, &v), 0);
+	assert_int_equal(v.manifest[0], 1);
+	assert_int_equal(v.device_id, 8);
+	free(v.manifest);
+	assert_int_equal(
+		f->m->ops->version_restore(f->m, f->ua, x, 42, 8, &ver, &seq),
+		-ENOENT);
+
+	assert_int_equal(f->m->ops->usage(f->m, f->ua, &use), 0);
+	assert_int_equal(use.blocks, 4);
+	assert_int_equal(use.bytes, 100 + 100 + 100 + 102);
+	assert_int_equal(use.files, 1);
+	assert_int_equal(f->m->ops->usage(f->m, 9999, &use), -ENOENT);
+}
+
+/* ----- group commit ----- */
+
+#define GC_THREADS 8
+#define GC_COMMITS 500
+
+struct gc_thread {
+	struct fx *f;
+	unsigned node;
+	int failures;
+	int order_errors;
+};
+
+static void *commit_thread(void *arg)
+{
+	struct gc_thread *t = arg;
+	uint64_t base = 0, ver;
+	int i;
+
+	for (i = 0; i < GC_COMMITS; i++) {
+		if (commit(t->f, t->f->ua, t->node, base, 1, 2, &ver, NULL,
+			   NULL) != 0) {
+			t->failures++;
+			continue;
+		}
+		if (ver != base + 1)
+			t->order_errors++;
+		base = ver;
+	}
+	return NULL;
+}
+
+static void test_srv_meta__group_commit_concurrent(void **state)
+{
+	struct fx *f = *state;
+	struct srv_sq *ms = (struct srv_sq *)f->m;
+	struct gc_thread t[GC_THREADS];
+	pthread_t th[GC_THREADS];
+	struct vlist l;
+	uint8_t x[SRV_NODE_ID_SIZE];
+	struct timespec t0, t1;
+	uint64_t batches0;
+	double secs;
+	char name[16];
+	int i;
+
+	add_blocks(f, f->ua, 1, 2, 100);
+	for (i = 0; i < GC_THREADS; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		mk(f, f->ua, srv_root_id, name, 100 + (unsigned)i,
+		   SRV_NODE_FILE);
+		t[i] = (struct gc_thread){ f, 100 + (unsigned)i, 0, 0 };
+	}
+	batches0 = ms->batches;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < GC_THREADS; i++)
+		assert_int_equal(
+			pthread_create(&th[i], NULL, commit_thread, &t[i]), 0);
+	for (i = 0; i < GC_THREADS; i++)
+		pthread_join(th[i], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("group commit: %d commits in %.2fs (%.0f/s), "
+		      "%llu transactions\n",
+		      GC_THREADS * GC_COMMITS, secs,
+		      GC_THREADS * GC_COMMITS / secs,
+		      (unsigned long long)(ms->batches - batches0));
+	for (i = 0; i < GC_THREADS; i++) {
+		assert_int_equal(t[i].failures, 0);
+		assert_int_equal(t[i].order_errors, 0);
+		assert_int_equal(get(f, f->ua, 100 + (unsigned)i).version,
+				 GC_COMMITS);
+		nid(x, 100 + (unsigned)i);
+		memset(&l, 0, sizeof(l));
+		assert_int_equal(
+			f->m->ops->versions(f->m, f->ua, x, vlist_fn, &l), 0);
+		assert_int_equal(l.count, GC_COMMITS);
+	}
+	/* Concurrent commits shared transactions. */
+	assert_true(ms->batches - batches0 < GC_THREADS * GC_COMMITS);
+}
+
+/* ----- blocks and GC ----- */
+
+struct blist {
+	unsigned last[16];
+	int count;
+};
+
+static int blist_fn(void *arg, int64_t user, const struct blk_id *id,
+		    uint64_t size)
+{
+	struct blist *l = arg;
+
+	(void)user;
+	(void)size;
+	if (l->count < 16)
+		l->last[l->count] = id->bytes[31];
+	l->count++;
+	return 0;
+}
+
+static void test_srv_meta__blocks_index(void **state)
+{
+	struct fx *f = *state;
+	struct blk_id ids[3] = { bid(1), bid(2), bid(3) };
+	bool missing[3], is_new;
+	uint64_t size;
+
+	assert_int_equal(
+		f->m->ops->block_add(f->m, f->ua, &ids[0], 500, 100, &is_new),
+		0);
+	assert_true(is_new);
+	assert_int_equal(
+		f->m->ops->block_add(f->m, f->ua, &ids[0], 500, 150, &is_new),
+		0);
+	assert_false(is_new);
+	assert_int_equal(f->m->ops->block_has(f->m, f->ua, &ids[0], &size), 0);
+	assert_int_equal(size, 500);
+	assert_int_equal(f->m->ops->block_has(f->m, f->ua, &ids[1], &size),
+			 -ENOENT);
+	assert_int_equal(
+		f->m->ops->blocks_missing(f->m, f->ua, ids, 3, 200, missing),
+		0);
+	assert_false(missing[0]);
+	assert_true(missing[1]);
+	assert_true(missing[2]);
+	assert_int_equal(
+		f->m->ops->block_add(f->m, 9999, &ids[0], 500, 100, &is_new),
+		-ENOENT);
+}
+
+static void test_srv_meta__gc_respects_references_and_grace(void **state)
+{
+	struct fx *f = *state;
+	struct blk_id b1 = bid(1), b2 = bid(2), b3 = bid(3);
+	struct blist l = { .count = 0 };
+	struct srv_usage use;
+	bool missing;
+
+	mk(f, f->ua, srv_root_id, "f", 1, SRV_NODE_FILE);
+	add_blocks(f, f->ua, 1, 3, 100); /* b1, b2, b3 seen at 100 */
+	assert_int_equal(commit(f, f->ua, 1, 0, 1, 1, NULL, NULL, NULL), 0);
+
+	/* b2, b3 unreferenced and last seen before 150. */
+	assert_int_equal(f->m->ops->gc_unreferenced(f->m, 150, blist_fn, &l),
+			 0);
+	assert_int_equal(l.count, 2);
+	assert_int_equal(l.last[0], 2);
+	assert_int_equal(l.last[1], 3);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(f->m->ops->gc_unreferenced(f->m, 100, blist_fn, &l),
+			 0);
+	assert_int_equal(l.count, 0); /* within grace */
+
+	/* Referenced: never. Seen within grace: not yet. */
+	assert_int_equal(f->m->ops->block_forget(f->m, f->ua, &b1, 1000),
+			 -EBUSY);
+	assert_int_equal(f->m->ops->block_forget(f->m, f->ua, &b2, 100),
+			 -EBUSY);
+	/* A client was just told b3 is there: that refreshes its grace. */
+	assert_int_equal(
+		f->m->ops->blocks_missing(f->m, f->ua, &b3, 1, 300, &missing),
+		0);
+	assert_false(missing);
+	assert_int_equal(f->m->ops->block_forget(f->m, f->ua, &b3, 200),
+			 -EBUSY);
+	assert_int_equal(f->m->ops->block_forget(f->m, f->ua, &b2, 200), 0);
+	assert_int_equal(f->m->ops->block_forget(f->m, f->ua, &b2, 200),
+			 -ENOENT);
+	assert_int_equal(
+		f->m->ops->blocks_missing(f->m, f->ua, &b2, 1, 300, &missing),
+		0);
+	assert_true(missing);
+	/* Bob cannot forget Alice's block. */
+	assert_int_equal(f->m->ops->block_forget(f->m, f->ub, &b3, 1000),
+			 -ENOENT);
+
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(f->m->ops->referenced_blocks(f->m, blist_fn, &l), 0);
+	assert_int_equal(l.count, 1);
+	assert_int_equal(l.last[0], 1);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(f->m->ops->stored_blocks(f->m, blist_fn, &l), 0);
+	assert_int_equal(l.count, 2);
+	assert_int_equal(f->m->ops->usage(f->m, f->ua, &use), 0);
+	assert_int_equal(use.blocks, 2);
+	assert_int_equal(use.bytes, 100 + 102);
+}
+
+static void test_srv_meta__gc_prune(void **state)
+{
+	struct fx *f = *state;
+	uint8_t x[SRV_NODE_ID_SIZE], d[SRV_NODE_ID_SIZE];
+	struct vlist l = { .count = 0 };
+	struct blist bl = { .count = 0 };
+	uint64_t versions, nodes;
+	int64_t now = time(NULL);
+	const int64_t day = 86400, retention = 30 * day;
+
+	add_blocks(f, f->ua, 1, 4, now);
+	mk(f, f->ua, srv_root_id, "f", 1, SRV_NODE_FILE);
+	nid(x, 1);
+	assert_int_equal(commit(f, f->ua, 1, 0, 1, 1, NULL, NULL, NULL), 0);
+	assert_int_equal(commit(f, f->ua, 1, 1, 2, 1, NULL, NULL, NULL), 0);
+	assert_int_equal(commit(f, f->ua, 1, 2, 3, 1, NULL, NULL, NULL), 0);
+	/* A trashed tree: /d/g, deleted 40 days ago; /h deleted today. */
+	mk(f, f->ua, srv_root_id, "d", 2, SRV_NODE_DIR);
+	nid(d, 2);
+	mk(f, f->ua, d, "g", 3, SRV_NODE_FILE);
+	assert_int_equal(commit(f, f->ua, 3, 0, 4, 1, NULL, NULL, NULL), 0);
+	mk(f, f->ua, srv_root_id, "h", 4, SRV_NODE_FILE);
+	assert_int_equal(unl(f, f->ua, srv_root_id, "d",
+			     SRV_UNLINK_DIR | SRV_UNLINK_RECURSIVE,
+			     now - 40 * day),
+			 0);
+	assert_int_equal(unl(f, f->ua, srv_root_id, "h", 0, now), 0);
+
+	/* Within retention: nothing goes. */
+	assert_int_equal(f->m->ops->gc_prune(f->m, now + day, retention,
+					     &versions, &nodes),
+			 0);
+	assert_int_equal(versions, 0);
+	assert_int_equal(nodes, 1); /* only the 40-day-old tree */
+	assert_int_equal(get_rc(f, f->ua, 2), -ENOENT);
+	assert_int_equal(get_rc(f, f->ua, 3), -ENOENT);
+	assert_int_equal(get(f, f->ua, 4).deleted, now);
+	assert_int_equal(f->m->ops->versions(f->m, f->ua, x, vlist_fn, &l), 0);
+	assert_int_equal(l.count, 3);
+
+	/* 31 days after the overwrites: old versions go, current stays. */
+	assert_int_equal(f->m->ops->gc_prune(f->m, now + 31 * day, retention,
+					     &versions, &nodes),
+			 0);
+	assert_int_equal(versions, 2);
+	assert_int_equal(nodes, 1); /* /h */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(f->m->ops->versions(f->m, f->ua, x, vlist_fn, &l), 0);
+	assert_int_equal(l.count, 1);
+	assert_int_equal(l.v[0], 3);
+	assert_int_equal(get_rc(f, f->ua, 4), -ENOENT);
+
+	/* Only block 3 (the current version) is still referenced. */
+	assert_int_equal(f->m->ops->referenced_blocks(f->m, blist_fn, &bl), 0);
+	assert_int_equal(bl.count, 1);
+	assert_int_equal(bl.last[0], 3);
+	assert_int_equal(f->m->ops->gc_prune(f->m, now, -1, &versions, &nodes),
+			 -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+		T(test_srv_meta__open_creates_schema_and_secret),
+		T(test_srv_meta__newer_schema_is_refused),
+		T(test_srv_meta__reopen_keeps_everything),
+		T(test_srv_meta__users),
+		T(test_srv_meta__keys_and_auth),
+		T(test_srv_meta__devices_and_tokens),
+		T(test_srv_meta__create_every_kind),
+		T(test_srv_meta__setattr_and_pending),
+		T(test_srv_meta__accounts_are_isolated),
+		T(test_srv_meta__changes_page_exactly),
+		T(test_srv_meta__rename_matrix),
+		T(test_srv_meta__hard_links_and_nlink),
+		T(test_srv_meta__trash_restore_purge),
+		T(test_srv_meta__recursive_delete_restore_purge),
+		T(test_srv_meta__commit_versions_restore),
+		T(test_srv_meta__group_commit_concurrent),
+		T(test_srv_meta__blocks_index),
+		T(test_srv_meta__gc_respects_references_and_grace),
+		T(test_srv_meta__gc_prune),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
