@@ -54,6 +54,7 @@ struct srv_response {
 	const char *content_type; /* static string for body */
 	uint64_t content_length;  /* for HEAD: the length a GET would send */
 	const char *route;        /* static route name for metrics, e.g. "blocks_put" */
+	uint32_t retry_after;     /* seconds; when non-zero, send Retry-After */
 };
 
 /* Everything the handlers use, all borrowed for the API's lifetime. */

@@ -43,20 +43,20 @@
 
 /* Which directories of one account are known durable in this process. */
 struct known_dirs {
-	int64_t user_id;     /* -1 = free slot */
-	bool user_dir;       /* <user>/ exists and its parent was fsync'd */
-	uint64_t prefix[4];  /* bit b: <user>/<b as hex>/ likewise */
+	int64_t user_id; /* -1 = free slot */
+	bool user_dir; /* <user>/ exists and its parent was fsync'd */
+	uint64_t prefix[4]; /* bit b: <user>/<b as hex>/ likewise */
 };
 
 struct local_store {
-	struct srv_blocks base;     /* first: the vtable */
-	int rootfd;                 /* owned: DATA/blocks */
-	int asidefd;                /* owned: DATA/blocks/.aside */
-	char *root;                 /* owned: its path, for logs */
+	struct srv_blocks base; /* first: the vtable */
+	int rootfd; /* owned: DATA/blocks */
+	int asidefd; /* owned: DATA/blocks/.aside */
+	char *root; /* owned: its path, for logs */
 	pthread_mutex_t lock;
-	struct known_dirs *known;   /* owned; protected by ->lock */
-	size_t known_cap;           /* power of two; protected by ->lock */
-	size_t known_count;         /* protected by ->lock */
+	struct known_dirs *known; /* owned; protected by ->lock */
+	size_t known_cap; /* power of two; protected by ->lock */
+	size_t known_count; /* protected by ->lock */
 };
 
 static struct local_store *to_local(struct srv_blocks *bs)
@@ -129,9 +129,10 @@ static struct known_dirs *known_get(struct local_store *st, int64_t user_id)
 		for (i = 0; i < cap; i++)
 			tab[i] = (struct known_dirs){ .user_id = -1 };
 		for (i = 0; i < st->known_cap; i++) {
-			if (st->known[i].user_id != -1)
-				tab[known_slot(tab, cap, st->known[i].user_id)] =
-					st->known[i];
+			int64_t uid = st->known[i].user_id;
+
+			if (uid != -1)
+				tab[known_slot(tab, cap, uid)] = st->known[i];
 		}
 		free(st->known);
 		st->known = tab;
@@ -445,8 +446,8 @@ static int aside_restore(struct local_store *st, const char *aside, int dirfd,
 }
 
 static int local_remove_unless(struct srv_blocks *bs, int64_t user_id,
-			       const struct blk_id *id,
-			       srv_blocks_keep_fn keep, void *arg)
+			       const struct blk_id *id, srv_blocks_keep_fn keep,
+			       void *arg)
 {
 	struct local_store *st = to_local(bs);
 	char path[REL_PATH_SIZE], hex[BLK_ID_HEX_SIZE], aside[REL_PATH_SIZE];

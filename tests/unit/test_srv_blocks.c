@@ -84,8 +84,8 @@ static uint8_t *make_blob(unsigned seed, size_t size, struct blk_id *id)
 	return p;
 }
 
-static void block_file(struct fixture *f, int64_t user,
-		       const struct blk_id *id, char *out, size_t out_size)
+static void block_file(struct fixture *f, int64_t user, const struct blk_id *id,
+		       char *out, size_t out_size)
 {
 	char hex[BLK_ID_HEX_SIZE];
 
@@ -277,9 +277,9 @@ static void test_srv_blocks__list(void **state)
 
 	for (i = 0; i < 10; i++) {
 		blob = make_blob(100 + i, 10 + i, &id);
-		assert_int_equal(srv_blocks_put(f->bs, i < 6 ? 1 : 2, &id,
-						 blob, 10 + i),
-				 0);
+		assert_int_equal(
+			srv_blocks_put(f->bs, i < 6 ? 1 : 2, &id, blob, 10 + i),
+			0);
 		free(blob);
 	}
 	/* Strays that are not blocks: a temp file and a junk name. */
@@ -493,7 +493,8 @@ int main(void)
 			test_srv_blocks__corrupt_copy_is_replaced, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
-			test_srv_blocks__accounts_are_separate, setup, teardown),
+			test_srv_blocks__accounts_are_separate, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_srv_blocks__remove, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_srv_blocks__list, setup,

@@ -1,0 +1,730 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tree routes: stat and list by path or by node id, node creation of every
+ * kind, setattr, hard links, unlink to the trash, rename (with noreplace
+ * and exchange), the change feed and the trash. Every mutation answers with
+ * the account's new cursor and pushes "changed" with it.
+ */
+#include "srv_api_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "cf_path.h"
+
+/* Paging parameters shared by listings. */
+struct page {
+	struct cf_buf after; /* name to start after; len 0 = from the start */
+	size_t limit;
+};
+
+static int page_parse(struct api_call *c, struct page *p)
+{
+	uint64_t limit = 0;
+	int rc;
+
+	cf_buf_init(&p->after, CF_NAME_MAX);
+	p->limit = API_LIST_LIMIT_DEFAULT;
+	rc = api_query(c, "after", &p->after);
+	if (rc < 0)
+		return rc;
+	rc = api_query_u64(c, "limit", API_LIST_LIMIT_MAX, &limit);
+	if (rc < 0)
+		return rc;
+	if (limit)
+		p->limit = (size_t)limit;
+	return 0;
+}
+
+/* The node the "path" query parameter names. */
+static int walk_path(struct api_call *c, struct srv_node *out)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	uint8_t parent[SRV_NODE_ID_SIZE];
+	struct srv_entry e;
+	struct cf_buf path;
+	const char *name;
+	size_t pos = 0, len;
+	int rc;
+
+	cf_buf_init(&path, CF_PATH_MAX);
+	rc = api_query(c, "path", &path);
+	if (rc == 1)
+		rc = api_fail(c, -EINVAL, "query parameter 'path' is missing");
+	if (rc != 0)
+		goto out;
+	rc = cf_path_check(path.data, path.len);
+	if (rc == -ENAMETOOLONG) {
+		rc = api_fail(c, rc, "the path is longer than %d bytes",
+			      CF_PATH_MAX);
+		goto out;
+	}
+	if (rc < 0) {
+		rc = api_fail_code(c, rc, 400, "bad_name", NULL,
+				   "the path must be absolute and made of "
+				   "valid names");
+		goto out;
+	}
+	rc = m->ops->node_get(m, c->who.user_id, srv_root_id, out);
+	while (rc == 0 &&
+	       cf_path_next(path.data, path.len, &pos, &name, &len)) {
+		memcpy(parent, out->id, sizeof(parent));
+		rc = m->ops->lookup(m, c->who.user_id, parent, name, len, &e,
+				    out);
+	}
+	if (rc == -ENOENT)
+		rc = api_fail(c, rc, "no such file or directory");
+	else if (rc == -ENOTDIR)
+		rc = api_fail(c, rc, "a path component is not a directory");
+out:
+	cf_buf_release(&path);
+	return rc;
+}
+
+static int node_by_arg(struct api_call *c, struct srv_node *out)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	uint8_t id[SRV_NODE_ID_SIZE];
+	int rc;
+
+	rc = api_arg_node_id(c, 0, id);
+	if (rc < 0)
+		return rc;
+	rc = m->ops->node_get(m, c->who.user_id, id, out);
+	if (rc == -ENOENT)
+		return api_fail(c, rc, "no such node");
+	return rc;
+}
+
+static int reply_node(struct api_call *c, const struct srv_node *n)
+{
+	json_t *j = api_node_json(n);
+
+	if (!j)
+		return -ENOMEM;
+	return api_reply(c, 200, j);
+}
+
+int api_stat(struct api_call *c)
+{
+	struct srv_node n;
+	int rc;
+
+	rc = walk_path(c, &n);
+	if (rc < 0)
+		return rc;
+	return reply_node(c, &n);
+}
+
+int api_node_get(struct api_call *c)
+{
+	struct srv_node n;
+	int rc;
+
+	rc = node_by_arg(c, &n);
+	if (rc < 0)
+		return rc;
+	return reply_node(c, &n);
+}
+
+struct list_ctx {
+	json_t *entries;
+	size_t limit, count;
+	bool more;
+};
+
+static int list_cb(void *arg, const struct srv_entry *e,
+		   const struct srv_node *n)
+{
+	struct list_ctx *lc = arg;
+	json_t *j;
+
+	if (lc->count == lc->limit) {
+		lc->more = true;
+		return 1;
+	}
+	j = json_object();
+	if (!j || api_set(j, "name", json_stringn(e->name, e->name_len)) < 0 ||
+	    api_set(j, "entry_id", json_integer(e->id)) < 0 ||
+	    api_set(j, "node", api_node_json(n)) < 0 ||
+	    json_array_append_new(lc->entries, j) < 0) {
+		json_decref(j);
+		return -ENOMEM;
+	}
+	lc->count++;
+	return 0;
+}
+
+static int list_dir(struct api_call *c, const struct srv_node *dir)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	struct list_ctx lc = { 0 };
+	struct page p;
+	json_t *j = NULL;
+	int rc;
+
+	rc = page_parse(c, &p);
+	if (rc < 0)
+		goto out;
+	if (dir->kind != SRV_NODE_DIR) {
+		rc = api_fail(c, -ENOTDIR, "not a directory");
+		goto out;
+	}
+	lc.entries = json_array();
+	lc.limit = p.limit;
+	if (!lc.entries) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = m->ops->list_dir(m, c->who.user_id, dir->id,
+			      p.after.len ? p.after.data : NULL, p.after.len,
+			      p.limit + 1, list_cb, &lc);
+	if (rc < 0)
+		goto out;
+	j = json_object();
+	if (!j) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = api_set(j, "entries", lc.entries);
+	lc.entries = NULL;
+	if (rc < 0 || api_set(j, "more", json_boolean(lc.more)) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = api_reply(c, 200, j);
+	j = NULL;
+out:
+	json_decref(lc.entries);
+	json_decref(j);
+	cf_buf_release(&p.after);
+	return rc;
+}
+
+int api_list(struct api_call *c)
+{
+	struct srv_node n;
+	int rc;
+
+	rc = walk_path(c, &n);
+	if (rc < 0)
+		return rc;
+	return list_dir(c, &n);
+}
+
+int api_children(struct api_call *c)
+{
+	struct srv_node n;
+	int rc;
+
+	rc = node_by_arg(c, &n);
+	if (rc < 0)
+		return rc;
+	return list_dir(c, &n);
+}
+
+/* Answer {node, cursor} with status after a mutation of node id. */
+static int reply_node_cursor(struct api_call *c, int status, const uint8_t *id,
+			     uint64_t seq)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	struct srv_node n;
+	json_t *j;
+	int rc;
+
+	rc = m->ops->node_get(m, c->who.user_id, id, &n);
+	if (rc < 0)
+		return rc;
+	j = json_object();
+	if (!j || api_set(j, "node", api_node_json(&n)) < 0 ||
+	    api_set(j, "cursor", api_json_u64(seq)) < 0) {
+		json_decref(j);
+		return -ENOMEM;
+	}
+	return api_reply(c, status, j);
+}
+
+static bool is_root(const uint8_t *id)
+{
+	return memcmp(id, srv_root_id, SRV_NODE_ID_SIZE) == 0;
+}
+
+/* Fill the attribute fields of a create request into n. */
+static int node_attrs(struct api_call *c, struct srv_node *n)
+{
+	uint64_t v;
+	int rc;
+
+	rc = api_get_u64(c, "mode", true, 07777, &v);
+	if (rc != 0)
+		return rc;
+	n->mode = (uint32_t)v;
+	rc = api_get_u64(c, "uid", true, UINT32_MAX, &v);
+	if (rc != 0)
+		return rc;
+	n->uid = (uint32_t)v;
+	rc = api_get_u64(c, "gid", true, UINT32_MAX, &v);
+	if (rc != 0)
+		return rc;
+	n->gid = (uint32_t)v;
+	n->mtime_ns = c->now_ns;
+	rc = api_get_i64(c, "mtime", false, &n->mtime_ns);
+	if (rc < 0)
+		return rc;
+	n->ctime_ns = c->now_ns;
+	if (n->kind == SRV_NODE_CHR || n->kind == SRV_NODE_BLK) {
+		rc = api_get_u64(c, "rdev", false, UINT64_MAX >> 1, &n->rdev);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int node_target(struct api_call *c, struct srv_node *n)
+{
+	const char *t;
+	size_t len;
+	int rc;
+
+	rc = api_get_string(c, "target", n->kind == SRV_NODE_SYMLINK, &t, &len);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return 0;
+	if (n->kind != SRV_NODE_SYMLINK)
+		return api_fail(c, -EINVAL,
+				"field 'target' is only for symlinks");
+	if (len == 0 || memchr(t, '\0', len))
+		return api_fail(c, -EINVAL,
+				"field 'target' must be non-empty and hold "
+				"no NUL");
+	if (len > API_TARGET_MAX)
+		return api_fail(c, -ENAMETOOLONG,
+				"field 'target' is longer than %d bytes",
+				API_TARGET_MAX);
+	memcpy(n->target, t, len);
+	n->target[len] = '\0';
+	n->size = len;
+	return 0;
+}
+
+int api_node_create(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	uint8_t parent[SRV_NODE_ID_SIZE];
+	const char *kind, *name;
+	size_t kind_len, name_len;
+	uint64_t seq = 0;
+	struct srv_node *n;
+	int rc;
+
+	/* struct srv_node carries a 4 KiB target: keep it off the stack. */
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	rc = api_get_node_id(c, "id", true, n->id);
+	if (rc == 0)
+		rc = api_get_string(c, "kind", true, &kind, &kind_len);
+	if (rc == 0 &&
+	    (strlen(kind) != kind_len || api_kind_parse(kind, &n->kind) < 0))
+		rc = api_fail(c, -EINVAL,
+			      "field 'kind' must be one of file, dir, "
+			      "symlink, fifo, chr, blk, sock");
+	if (rc == 0)
+		rc = api_get_node_id(c, "parent", true, parent);
+	if (rc == 0)
+		rc = api_get_name(c, "name", &name, &name_len);
+	if (rc == 0)
+		rc = node_attrs(c, n);
+	if (rc == 0)
+		rc = node_target(c, n);
+	if (rc != 0)
+		goto out;
+	if (is_root(n->id)) {
+		rc = api_fail(c, -EINVAL, "the all-zero id is the root's");
+		goto out;
+	}
+	n->status = SRV_STATUS_UPLOADED;
+	rc = m->ops->create(m, c->who.user_id, n, parent, name, name_len, &seq);
+	if (rc == -EEXIST) {
+		rc = api_fail(c, rc, "the node id or the name is taken");
+		goto out;
+	}
+	if (rc == -ENOENT) {
+		rc = api_fail(c, rc, "the parent directory does not exist");
+		goto out;
+	}
+	if (rc == -ENOTDIR) {
+		rc = api_fail(c, rc, "the parent is not a directory");
+		goto out;
+	}
+	if (rc < 0)
+		goto out;
+	api_notify_changed(c, seq);
+	rc = reply_node_cursor(c, 201, n->id, seq);
+out:
+	free(n);
+	return rc;
+}
+
+int api_node_patch(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	struct srv_setattr attr = { 0 };
+	uint8_t id[SRV_NODE_ID_SIZE];
+	uint64_t v, seq = 0;
+	int rc;
+
+	rc = api_arg_node_id(c, 0, id);
+	if (rc < 0)
+		return rc;
+	if (json_object_get(c->body, "size"))
+		return api_fail(c, -EINVAL,
+				"field 'size' cannot be patched: size changes "
+				"are commits");
+	rc = api_get_u64(c, "mode", false, 07777, &v);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		attr.flags |= SRV_SET_MODE;
+		attr.mode = (uint32_t)v;
+	}
+	rc = api_get_u64(c, "uid", false, UINT32_MAX, &v);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		attr.flags |= SRV_SET_UID;
+		attr.uid = (uint32_t)v;
+	}
+	rc = api_get_u64(c, "gid", false, UINT32_MAX, &v);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		attr.flags |= SRV_SET_GID;
+		attr.gid = (uint32_t)v;
+	}
+	rc = api_get_i64(c, "mtime", false, &attr.mtime_ns);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		attr.flags |= SRV_SET_MTIME;
+	if (!attr.flags)
+		return api_fail(c, -EINVAL,
+				"give at least one of mode, uid, gid, mtime");
+	attr.flags |= SRV_SET_CTIME;
+	attr.ctime_ns = c->now_ns;
+	rc = m->ops->setattr(m, c->who.user_id, id, &attr, &seq);
+	if (rc == -ENOENT)
+		return api_fail(c, rc, "no such node");
+	if (rc < 0)
+		return rc;
+	api_notify_changed(c, seq);
+	return reply_node_cursor(c, 200, id, seq);
+}
+
+int api_entry_add(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	uint8_t parent[SRV_NODE_ID_SIZE], node[SRV_NODE_ID_SIZE];
+	struct srv_entry e;
+	struct srv_node *n = NULL;
+	const char *name;
+	size_t len;
+	uint64_t seq = 0;
+	json_t *j;
+	int rc;
+
+	rc = api_get_node_id(c, "parent", true, parent);
+	if (rc == 0)
+		rc = api_get_name(c, "name", &name, &len);
+	if (rc == 0)
+		rc = api_get_node_id(c, "node", true, node);
+	if (rc != 0)
+		return rc;
+	rc = m->ops->link(m, c->who.user_id, node, parent, name, len, &seq);
+	if (rc == -EPERM)
+		return api_fail(c, rc, "directories cannot be hard-linked");
+	if (rc == -EEXIST)
+		return api_fail(c, rc, "the name is taken");
+	if (rc == -ENOENT)
+		return api_fail(c, rc, "no such node or parent directory");
+	if (rc < 0)
+		return rc;
+	api_notify_changed(c, seq);
+	n = malloc(sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	rc = m->ops->lookup(m, c->who.user_id, parent, name, len, &e, n);
+	if (rc < 0)
+		goto out;
+	j = json_object();
+	if (!j || api_set(j, "entry", api_entry_json(&e)) < 0 ||
+	    api_set(j, "node", api_node_json(n)) < 0 ||
+	    api_set(j, "cursor", api_json_u64(seq)) < 0) {
+		json_decref(j);
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = api_reply(c, 201, j);
+out:
+	free(n);
+	return rc;
+}
+
+int api_entry_delete(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	uint8_t parent[SRV_NODE_ID_SIZE];
+	bool dir = false, recursive = false;
+	const char *name;
+	unsigned flags = 0;
+	uint64_t seq = 0;
+	size_t len;
+	int rc;
+
+	rc = api_get_node_id(c, "parent", true, parent);
+	if (rc == 0)
+		rc = api_get_name(c, "name", &name, &len);
+	if (rc == 0)
+		rc = api_get_bool(c, "dir", &dir);
+	if (rc >= 0)
+		rc = api_get_bool(c, "recursive", &recursive);
+	if (rc < 0)
+		return rc;
+	if (dir)
+		flags |= SRV_UNLINK_DIR;
+	if (recursive)
+		flags |= SRV_UNLINK_RECURSIVE;
+	rc = m->ops->unlink(m, c->who.user_id, parent, name, len, flags,
+			    c->now_ns / 1000000000, &seq);
+	if (rc == -ENOENT)
+		return api_fail(c, rc, "no such entry");
+	if (rc == -ENOTEMPTY)
+		return api_fail(c, rc,
+				"the directory is not empty; set "
+				"\"recursive\": true to trash it whole");
+	if (rc == -EISDIR)
+		return api_fail(c, rc,
+				"the entry is a directory; set \"dir\": true");
+	if (rc < 0)
+		return rc;
+	api_notify_changed(c, seq);
+	return api_reply_cursor(c, seq);
+}
+
+int api_rename(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	uint8_t sp[SRV_NODE_ID_SIZE], dp[SRV_NODE_ID_SIZE];
+	bool noreplace = false, exchange = false;
+	const char *sn, *dn;
+	size_t sl, dl;
+	unsigned flags = 0;
+	uint64_t seq = 0;
+	int rc;
+
+	rc = api_get_node_id(c, "src_parent", true, sp);
+	if (rc == 0)
+		rc = api_get_name(c, "src_name", &sn, &sl);
+	if (rc == 0)
+		rc = api_get_node_id(c, "dst_parent", true, dp);
+	if (rc == 0)
+		rc = api_get_name(c, "dst_name", &dn, &dl);
+	if (rc == 0)
+		rc = api_get_bool(c, "noreplace", &noreplace);
+	if (rc >= 0)
+		rc = api_get_bool(c, "exchange", &exchange);
+	if (rc < 0)
+		return rc;
+	if (noreplace && exchange)
+		return api_fail(c, -EINVAL,
+				"noreplace and exchange exclude each other");
+	if (noreplace)
+		flags |= SRV_RENAME_NOREPLACE;
+	if (exchange)
+		flags |= SRV_RENAME_EXCHANGE;
+	rc = m->ops->rename(m, c->who.user_id, sp, sn, sl, dp, dn, dl, flags,
+			    c->now_ns / 1000000000, &seq);
+	if (rc == -ENOENT)
+		return api_fail(c, rc, "no such entry or directory");
+	if (rc == -EEXIST)
+		return api_fail(c, rc, "the target name is taken");
+	if (rc == -EINVAL)
+		return api_fail(c, rc, "a directory cannot move below itself");
+	if (rc < 0)
+		return rc;
+	api_notify_changed(c, seq);
+	return api_reply_cursor(c, seq);
+}
+
+struct changes_ctx {
+	json_t *nodes, *entries;
+};
+
+static int changes_node(void *arg, const struct srv_node *n)
+{
+	struct changes_ctx *cc = arg;
+
+	return json_array_append_new(cc->nodes, api_node_json(n)) == 0
+		       ? 0
+		       : -ENOMEM;
+}
+
+static int changes_entry(void *arg, const struct srv_entry *e)
+{
+	struct changes_ctx *cc = arg;
+
+	return json_array_append_new(cc->entries, api_entry_json(e)) == 0
+		       ? 0
+		       : -ENOMEM;
+}
+
+int api_changes(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	struct changes_ctx cc = { NULL, NULL };
+	uint64_t since = 0, limit = API_LIST_LIMIT_DEFAULT, next = 0;
+	bool more = false;
+	json_t *j = NULL;
+	int rc;
+
+	rc = api_query_u64(c, "since", INT64_MAX, &since);
+	if (rc >= 0)
+		rc = api_query_u64(c, "limit", API_LIST_LIMIT_MAX, &limit);
+	if (rc < 0)
+		return rc;
+	if (limit == 0)
+		limit = API_LIST_LIMIT_DEFAULT;
+	cc.nodes = json_array();
+	cc.entries = json_array();
+	j = json_object();
+	if (!cc.nodes || !cc.entries || !j) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = m->ops->changes(m, c->who.user_id, since, (size_t)limit,
+			     changes_node, changes_entry, &cc, &next, &more);
+	if (rc < 0)
+		goto out;
+	rc = api_set(j, "nodes", cc.nodes);
+	cc.nodes = NULL;
+	if (rc == 0)
+		rc = api_set(j, "entries", cc.entries);
+	cc.entries = NULL;
+	if (rc < 0 || api_set(j, "next", api_json_u64(next)) < 0 ||
+	    api_set(j, "more", json_boolean(more)) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = api_reply(c, 200, j);
+	j = NULL;
+out:
+	json_decref(cc.nodes);
+	json_decref(cc.entries);
+	json_decref(j);
+	return rc;
+}
+
+static int trash_cb(void *arg, const struct srv_trash_item *t)
+{
+	json_t *items = arg, *j = json_object();
+
+	if (!j ||
+	    api_set(j, "node", api_json_hex(t->node, SRV_NODE_ID_SIZE)) < 0 ||
+	    api_set(j, "kind", json_string(api_kind_name(t->kind))) < 0 ||
+	    api_set(j, "parent", api_json_hex(t->parent, SRV_NODE_ID_SIZE)) <
+		    0 ||
+	    api_set(j, "name", json_stringn(t->name, t->name_len)) < 0 ||
+	    api_set(j, "size", api_json_u64(t->size)) < 0 ||
+	    api_set(j, "deleted", json_integer(api_sec_to_ns(t->deleted))) <
+		    0 ||
+	    json_array_append_new(items, j) < 0) {
+		json_decref(j);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int api_trash_list(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	json_t *items = json_array(), *j;
+	int rc;
+
+	if (!items)
+		return -ENOMEM;
+	rc = m->ops->trash_list(m, c->who.user_id, trash_cb, items);
+	if (rc < 0) {
+		json_decref(items);
+		return rc;
+	}
+	j = json_object();
+	if (!j || api_set(j, "items", items) < 0) {
+		json_decref(j);
+		return -ENOMEM;
+	}
+	return api_reply(c, 200, j);
+}
+
+int api_trash_restore(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	uint8_t id[SRV_NODE_ID_SIZE], parent[SRV_NODE_ID_SIZE];
+	const char *name = NULL;
+	size_t len = 0;
+	uint64_t seq = 0;
+	int rc, has_parent;
+
+	rc = api_arg_node_id(c, 0, id);
+	if (rc < 0)
+		return rc;
+	has_parent = api_get_node_id(c, "parent", false, parent);
+	if (has_parent < 0)
+		return has_parent;
+	if (has_parent == 0 || json_object_get(c->body, "name")) {
+		if (has_parent != 0)
+			return api_fail(c, -EINVAL,
+					"field 'parent' is missing: give "
+					"parent and name, or neither");
+		rc = api_get_name(c, "name", &name, &len);
+		if (rc != 0)
+			return rc;
+	}
+	rc = m->ops->trash_restore(m, c->who.user_id, id,
+				   has_parent == 0 ? parent : NULL, name, len,
+				   &seq);
+	if (rc == -EEXIST)
+		return api_fail(c, rc,
+				"the name is taken; give another parent and "
+				"name");
+	if (rc == -ENOENT)
+		return api_fail(c, rc,
+				"no such item in the trash, or its directory "
+				"is gone");
+	if (rc == -EINVAL)
+		return api_fail(c, rc,
+				"a directory cannot be restored below itself");
+	if (rc < 0)
+		return rc;
+	api_notify_changed(c, seq);
+	return api_reply_cursor(c, seq);
+}
+
+int api_trash_purge(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	uint8_t id[SRV_NODE_ID_SIZE];
+	uint64_t seq = 0;
+	int rc;
+
+	rc = api_arg_node_id(c, 0, id);
+	if (rc < 0)
+		return rc;
+	rc = m->ops->trash_purge(m, c->who.user_id, id, &seq);
+	if (rc == -ENOENT)
+		return api_fail(c, rc, "no such item in the trash");
+	if (rc < 0)
+		return rc;
+	api_notify_changed(c, seq);
+	return api_reply_cursor(c, seq);
+}
