@@ -2,10 +2,11 @@
 /*
  * The SQLite metadata store: opening and migrating the database, the
  * group-commit writer thread, the read-connection pool, the statement
- * cache, SQLite-to-errno translation, and the account, device, token and
- * secret ops. Tree ops live in srv_meta_sqlite_tree.c, trash and pruning
- * in srv_meta_sqlite_trash.c, versions, commits and blocks in
- * srv_meta_sqlite_ver.c.
+ * cache and SQLite-to-errno translation. The ops live beside it:
+ * accounts, devices and tokens in srv_meta_sqlite_acct.c, tree rows in
+ * srv_meta_sqlite_rows.c, tree ops in srv_meta_sqlite_tree.c, trash and
+ * pruning in srv_meta_sqlite_trash.c, versions, commits and blocks in
+ * srv_meta_sqlite_ver.c, and every SQL text in srv_meta_sqlite_sql.c.
  *
  * Group commit: every mutating op is a closure queued to one writer
  * thread. The writer takes everything queued, opens one BEGIN IMMEDIATE

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,56 @@
 
 #include "srv_meta.h"
 #include "srv_meta_sqlite_int.h"
+
+/*
+ * Fault injection: the k-th allocation fails, both SQLite's (through
+ * SQLITE_CONFIG_MALLOC) and the store's own (malloc, calloc, realloc are
+ * wrapped: tests/unit/test_srv_meta.ldflags). 0 = off.
+ */
+static atomic_long fault_countdown;
+static atomic_bool fault_was_hit;
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+
+static bool fault_now(void)
+{
+	if (atomic_fetch_sub(&fault_countdown, 1) != 1)
+		return false;
+	atomic_store(&fault_was_hit, true);
+	return true;
+}
+
+void *__wrap_malloc(size_t size)
+{
+	return fault_now() ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	return fault_now() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+	return fault_now() ? NULL : __real_realloc(p, size);
+}
+
+static sqlite3_mem_methods sqlite_mem;
+
+static void *fault_sqlite_malloc(int n)
+{
+	return fault_now() ? NULL : sqlite_mem.xMalloc(n);
+}
+
+static void *fault_sqlite_realloc(void *p, int n)
+{
+	return fault_now() ? NULL : sqlite_mem.xRealloc(p, n);
+}
 
 struct fx {
 	char dir[64];
@@ -1427,6 +1478,164 @@ static void test_srv_meta__gc_prune(void **state)
 			 -EINVAL);
 }
 
+/* ----- allocation failures ----- */
+
+/*
+ * One round of ops with names and ids unique to round i. Returns how many
+ * ops failed; every failure must be a clean negative errno.
+ */
+static int fault_round(struct fx *f, unsigned i, int *rcs, size_t max)
+{
+	uint8_t d[SRV_NODE_ID_SIZE], x[SRV_NODE_ID_SIZE], hash[32];
+	struct names s = { .count = 0, .stop_after = 3 };
+	struct blk_id b = bid(i);
+	struct srv_version v;
+	struct feed fd = { 0 };
+	int64_t dev = 0, user, device;
+	uint64_t next;
+	char name[32];
+	size_t n = 0;
+	bool more, missing;
+	int failed = 0;
+
+	snprintf(name, sizeof(name), "d%u", i);
+	nid(d, 1000 + i);
+	nid(x, 20000 + i);
+	memset(hash, 0, sizeof(hash));
+	memcpy(hash, &i, sizeof(i));
+	{
+		struct srv_node dn = { .kind = SRV_NODE_DIR, .mode = 0755 };
+		struct srv_node fn = { .kind = SRV_NODE_FILE, .mode = 0644 };
+
+		memcpy(dn.id, d, sizeof(d));
+		memcpy(fn.id, x, sizeof(x));
+		rcs[n++] = f->m->ops->create(f->m, f->ua, &dn, srv_root_id,
+					     name, strlen(name), NULL);
+		rcs[n++] = f->m->ops->create(f->m, f->ua, &fn, d, "f", 1, NULL);
+	}
+	rcs[n++] = f->m->ops->block_add(f->m, f->ua, &b, 10, 100, NULL);
+	rcs[n++] = commit(f, f->ua, 20000 + i, 0, i, 1, NULL, NULL, NULL);
+	rcs[n++] = f->m->ops->list_dir(f->m, f->ua, srv_root_id, NULL, 0, 0,
+				       names_fn, &s);
+	rcs[n++] = f->m->ops->changes(f->m, f->ua, 0, 50, feed_node, feed_entry,
+				      &fd, &next, &more);
+	rcs[n++] = ren(f, f->ua, d, "f", d, "g", 0);
+	rcs[n++] = unl(f, f->ua, d, "g", 0, 100);
+	rcs[n++] =
+		f->m->ops->trash_restore(f->m, f->ua, x, NULL, NULL, 0, NULL);
+	rcs[n] = f->m->ops->version_get(f->m, f->ua, x, 0, &v);
+	if (rcs[n++] == 0)
+		free(v.manifest);
+	rcs[n++] = f->m->ops->device_create(f->m, f->ua, name, &dev);
+	rcs[n++] = f->m->ops->token_create(f->m, hash, f->ua, dev);
+	rcs[n++] = f->m->ops->token_lookup(f->m, hash, &user, &device);
+	rcs[n++] = f->m->ops->blocks_missing(f->m, f->ua, &b, 1, 200, &missing);
+	assert_true(n <= max);
+	while (n-- > 0) {
+		assert_true(rcs[n] <= 0);
+		failed += rcs[n] < 0;
+	}
+	return failed;
+}
+
+/* nlink of every live node agrees with the entries (ops are atomic). */
+static void check_nlink(struct fx *f)
+{
+	static const char sql[] =
+		"SELECT count(*) FROM nodes n WHERE n.deleted = 0 AND n.nlink "
+		"!= (CASE WHEN n.kind = 2 THEN 2 + (SELECT count(*) FROM "
+		"entries e JOIN nodes c ON c.user_id = e.user_id AND c.id = "
+		"e.node WHERE e.user_id = n.user_id AND e.parent = n.id AND "
+		"e.deleted = 0 AND c.kind = 2) ELSE (SELECT count(*) FROM "
+		"entries e WHERE e.user_id = n.user_id AND e.node = n.id AND "
+		"e.deleted = 0) END)";
+	sqlite3_stmt *st;
+	sqlite3 *db;
+
+	assert_int_equal(
+		sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	assert_int_equal(
+		sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void test_srv_meta__alloc_failures_are_clean(void **state)
+{
+	struct fx *f = *state;
+	sqlite3_mem_methods faulty;
+	int rcs[32], rc, failed;
+	unsigned k, rounds = 0;
+	long open_faults = 0;
+
+	srv_meta_close(f->m);
+	f->m = NULL;
+	assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+	assert_int_equal(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &sqlite_mem),
+			 SQLITE_OK);
+	faulty = sqlite_mem;
+	faulty.xMalloc = fault_sqlite_malloc;
+	faulty.xRealloc = fault_sqlite_realloc;
+	assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &faulty),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_initialize(), SQLITE_OK);
+
+	/* Opening: fails cleanly (no leak, no half-open store) or works. */
+	for (k = 1;; k++) {
+		atomic_store(&fault_was_hit, false);
+		atomic_store(&fault_countdown, (long)k);
+		rc = open_fx(f);
+		atomic_store(&fault_countdown, 0);
+		if (rc == 0)
+			srv_meta_close(f->m);
+		else
+			assert_null(f->m);
+		f->m = NULL;
+		if (!atomic_load(&fault_was_hit)) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		open_faults++;
+	}
+	assert_int_equal(open_fx(f), 0);
+
+	/* Ops: the k-th allocation of round k fails, until none is hit. */
+	for (k = 1; k < 20000; k++) {
+		atomic_store(&fault_was_hit, false);
+		atomic_store(&fault_countdown, (long)k);
+		failed = fault_round(f, k, rcs, CF_ARRAY_SIZE(rcs));
+		atomic_store(&fault_countdown, 0);
+		rounds++;
+		if (!atomic_load(&fault_was_hit)) {
+			assert_int_equal(failed, 0);
+			break;
+		}
+		/* The store still works after every failure. */
+		mk(f, f->ua, srv_root_id, "after", 50000 + k, SRV_NODE_FILE);
+		assert_int_equal(unl(f, f->ua, srv_root_id, "after", 0, 1), 0);
+	}
+	print_message("fault injection: %ld open faults, %u op rounds\n",
+		      open_faults, rounds);
+	assert_true(k < 20000);
+	check_nlink(f);
+
+	srv_meta_close(f->m);
+	f->m = NULL;
+	assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+	assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &sqlite_mem),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_initialize(), SQLITE_OK);
+	assert_int_equal(open_fx(f), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1450,6 +1659,7 @@ int main(void)
 		T(test_srv_meta__blocks_index),
 		T(test_srv_meta__gc_respects_references_and_grace),
 		T(test_srv_meta__gc_prune),
+		T(test_srv_meta__alloc_failures_are_clean),
 #undef T
 	};
 
