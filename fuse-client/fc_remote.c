@@ -50,6 +50,7 @@ struct fc_remote {
 	CURL *pool[POOL_MAX]; /* protected by ->lock */
 	size_t pool_count; /* protected by ->lock */
 	atomic_bool connected;
+	atomic_bool cancel; /* abort transfers: shutting down */
 	atomic_llong backoff_until; /* CLOCK_MONOTONIC ms */
 };
 
@@ -222,6 +223,8 @@ static int curl_errno(int cc)
 		return -ENOTCONN;
 	case CURLE_OPERATION_TIMEDOUT:
 		return -ETIMEDOUT;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return -ECANCELED;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
 	case CURLE_WRITE_ERROR:
@@ -346,6 +349,7 @@ int fc_remote_new(const struct fc_remote_opts *opts, struct fc_remote **out)
 	r->block_ms =
 		opts->block_timeout_ms > 0 ? opts->block_timeout_ms : 120000;
 	atomic_init(&r->connected, false);
+	atomic_init(&r->cancel, false);
 	atomic_init(&r->backoff_until, 0);
 	*out = r;
 	r = NULL;
@@ -401,6 +405,11 @@ bool fc_remote_is_connected(const struct fc_remote *r)
 	return atomic_load(&r->connected);
 }
 
+void fc_remote_cancel(struct fc_remote *r, bool cancel)
+{
+	atomic_store(&r->cancel, cancel);
+}
+
 long fc_remote_backoff_ms(const struct fc_remote *r)
 {
 	int64_t until = atomic_load(&r->backoff_until);
@@ -439,6 +448,19 @@ static void handle_put(struct fc_remote *r, CURL *h)
 }
 
 /* ----- one call ----- */
+
+/* Abort a transfer in flight when the client shuts down. */
+static int xfer_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+		   curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct fc_remote *r = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load(&r->cancel) ? 1 : 0;
+}
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -549,6 +571,9 @@ static int call_setup(struct fc_remote *r, struct call *c)
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xfer_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	if (r->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
 
@@ -626,6 +651,8 @@ static int call_finish(struct fc_remote *r, struct call *c, CURLcode cc)
 			c->path);
 		return -EPROTO;
 	}
+	if (cc == CURLE_ABORTED_BY_CALLBACK)
+		atomic_store(&r->connected, true); /* we hung up, not them */
 	if (cc != CURLE_OK) {
 		rc = fc_remote_error(cc, 0, NULL);
 		cf_dbg("%s %s: %s", c->method, c->path, curl_easy_strerror(cc));
@@ -951,6 +978,13 @@ static int parse_entry(json_t *o, struct fc_rentry *e)
 		return -EPROTO;
 	e->deleted = jflag(json_object_get(o, "deleted"), NULL);
 	return 0;
+}
+
+/* Times on the wire are ns since the epoch; a few fields here keep s. */
+static int64_t ns_to_s(int64_t t)
+{
+	/* tolerate a server that sends seconds: 1e11 s is year 5138 */
+	return t > 100000000000LL ? t / 1000000000 : t;
 }
 
 /* Cursor fields are optional in mutation answers. */
@@ -1687,6 +1721,7 @@ static int parse_version_info(json_t *o, struct fc_version_info *v)
 		return -EPROTO;
 	if (!v->device_id && jopt_i64(o, "device_id", &v->device_id) < 0)
 		return -EPROTO;
+	v->created = ns_to_s(v->created);
 	return 0;
 }
 
@@ -1958,6 +1993,7 @@ int fc_remote_trash_list(struct fc_remote *r, struct fc_trash_item **out,
 			rc = -EPROTO;
 			goto out;
 		}
+		t[i].deleted = ns_to_s(t[i].deleted);
 		t[i].name_len = json_string_length(name);
 		memcpy(t[i].name, json_string_value(name), t[i].name_len + 1);
 	}

@@ -57,6 +57,12 @@ void fc_remote_free(struct fc_remote *r);
  */
 int fc_remote_set_token(struct fc_remote *r, const char *token_hex);
 
+/*
+ * cancel true: every transfer in flight or started later fails at once
+ * with -ECANCELED (shutdown); false: back to normal.
+ */
+void fc_remote_cancel(struct fc_remote *r, bool cancel);
+
 /* True when the last call reached the server (any HTTP answer). */
 bool fc_remote_is_connected(const struct fc_remote *r);
 
@@ -72,6 +78,7 @@ long fc_remote_backoff_ms(const struct fc_remote *r);
  * the HTTP status (0 when no answer arrived) and the server's JSON "error"
  * code (borrowed, may be NULL) to 0 or a negative errno:
  *   network: -ENOTCONN (cannot connect, connection lost), -ETIMEDOUT,
+ *     -ECANCELED (fc_remote_cancel),
  *     -EPROTO (malformed or over-long answer), -ENOMEM, -EIO;
  *   400 -EINVAL (or -ENAMETOOLONG, -ENOTDIR, -EISDIR, -ENOTEMPTY by code),
  *   401 -EACCES, 403 -EPERM, 404 -ENOENT (-ENOTDIR by code),

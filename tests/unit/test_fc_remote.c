@@ -675,6 +675,12 @@ static void test_fc_remote__block_get(void **state)
 	assert_false(fc_remote_is_connected(r));
 	id.bytes[0] = 4;
 	assert_int_equal(fc_remote_block_get(r, &id, &b), -ENOTCONN);
+	/* shutting down: transfers stop at once */
+	fc_remote_cancel(r, true);
+	id.bytes[0] = 0;
+	assert_int_equal(fc_remote_block_get(r, &id, &b), -ECANCELED);
+	fc_remote_cancel(r, false);
+	assert_int_equal(fc_remote_block_get(r, &id, &b), 0);
 	cf_buf_release(&b);
 	fc_remote_free(r);
 }
@@ -707,8 +713,9 @@ static void h_tree(const struct req *q, struct resp *p)
 		resp_json(
 			p, 200,
 			"{\"versions\":[{\"version\":1,\"size\":4,\"mtime\":1,"
-			"\"created\":100},{\"version\":2,\"size\":5,\"mtime\":3,"
-			"\"created\":200}]}");
+			"\"created\":100000000000000},{\"version\":2,\"size\":5,"
+			"\"mtime\":3,"
+			"\"created\":200000000000000}]}");
 	else if (!strcmp(q->target, "/api/v1/nodes") &&
 		 strstr(q->body, "\"name\":\"taken\""))
 		resp_json(p, 409, "{\"error\":\"exists\",\"message\":\"x\"}");
@@ -794,7 +801,7 @@ static void test_fc_remote__tree_calls(void **state)
 	assert_int_equal(fc_remote_versions(r, id, &vs, &count), 0);
 	assert_int_equal(count, 2);
 	assert_int_equal(vs[1].version, 2);
-	assert_int_equal(vs[1].created, 200);
+	assert_int_equal(vs[1].created, 200000);
 	free(vs);
 	assert_int_equal(fc_remote_version_get(r, id, 0, &vd), 0);
 	assert_int_equal(vd.manifest_size, 5);

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The uploader: a small pool of threads that claim quiet dirty files from
+ * the upload queue (fc_state), re-chunk only what changed, encode the new
+ * chunks, ask the server which blocks it lacks, PUT those in parallel and
+ * commit the new manifest with the version the edit started from.
+ *
+ * Re-chunking (fc_upload_rechunk, pure and unit-tested): FastCDC cuts
+ * depend only on the bytes since the previous cut, so scanning restarts at
+ * the last old chunk start at or before the first dirty byte, and stops as
+ * soon as a new cut lands on an old cut past the last dirty byte (same
+ * file size: the rest is byte-identical and cuts the same). Old manifest
+ * entries before and after that region are reused untouched.
+ *
+ * Memory is bounded: files are streamed through one window of max chunk +
+ * 1 MiB, and encoded blocks are uploaded in batches of at most
+ * FC_UPLOAD_BATCH_BYTES per thread. Uploads are resumable: blocks the
+ * server already holds are skipped by the missing check.
+ *
+ * Threading: fc_upload_rechunk is reentrant. struct fc_uploader runs its
+ * own threads; fc_upload_wake, fc_upload_progress and fc_upload_stop are
+ * safe from any thread.
+ */
+#ifndef CLOUDFS_FC_UPLOAD_H
+#define CLOUDFS_FC_UPLOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "blk/chunker.h"
+#include "blk/keys.h"
+#include "fc_cache.h"
+#include "fc_remote.h"
+#include "fc_state.h"
+
+#define FC_UPLOAD_BATCH_BYTES (16u * 1024 * 1024)
+#define FC_UPLOAD_WINDOW      (1024u * 1024)
+
+/* Read size bytes at off into buf: count read (short only at EOF) or -errno. */
+typedef ssize_t (*fc_upload_read_fn)(void *arg, void *buf, size_t size,
+				     uint64_t off);
+
+/*
+ * One new chunk: size bytes at off of the new file (data borrowed for the
+ * call). Non-zero aborts the scan with that value.
+ */
+typedef int (*fc_upload_chunk_fn)(void *arg, uint64_t off, const uint8_t *data,
+				  uint32_t size);
+
+/* Input of fc_upload_rechunk; pointers borrowed for the call. */
+struct fc_rechunk_req {
+	struct blk_chunker_params params;
+	const struct fc_chunk *old; /* old manifest rows, offset order */
+	size_t old_count;
+	uint64_t new_size;
+	uint64_t lo, hi; /* dirty range [lo, hi) of the new file */
+	fc_upload_read_fn read;
+	void *read_arg;
+	fc_upload_chunk_fn chunk;
+	void *chunk_arg;
+};
+
+/*
+ * The new manifest is old[0, head) + the chunks passed to chunk() +
+ * old[tail, old_count).
+ */
+struct fc_rechunk_res {
+	size_t head; /* old rows kept at the start */
+	size_t tail; /* first old row kept at the end */
+	uint64_t start, end; /* byte range that was re-chunked */
+	size_t new_count; /* chunks handed to chunk() */
+};
+
+/*
+ * Plan and run the re-chunk of one upload. Old rows that do not tile
+ * [0, size) contiguously from 0 are ignored (everything is re-chunked).
+ * 0; -ENOMEM; -EIO when read() comes back short (the file shrank under
+ * us); read()'s and chunk()'s errors. Blocks in the callbacks only.
+ */
+int fc_upload_rechunk(const struct fc_rechunk_req *req,
+		      struct fc_rechunk_res *out);
+
+/*
+ * The name of a conflicted copy: "NAME (conflicted copy DEVICE
+ * YYYY-MM-DD).EXT" (EXT: after the last '.', unless the name starts with
+ * it), " N" added before ")" when n > 1. Appended to out; names longer
+ * than CF_NAME_MAX are shortened in NAME (never cut inside the suffix).
+ * -ENOMEM, -EINVAL.
+ */
+int fc_upload_conflict_name(const char *name, size_t len, const char *device,
+			    int64_t when_s, unsigned n, struct cf_buf *out);
+
+/* Progress of the upload in flight (for user.cloudfs.status). */
+struct fc_upload_progress {
+	bool active;
+	uint8_t id[FC_ID_SIZE];
+	uint64_t done, total; /* bytes of the file gone through */
+	uint64_t sent; /* block bytes put on the wire, all uploads */
+	char message[256]; /* last error worth showing, or "" */
+};
+
+struct fc_uploader;
+
+/* Everything the uploader works with; borrowed until fc_upload_free. */
+struct fc_upload_deps {
+	struct fc_state *state;
+	struct fc_cache *cache;
+	struct fc_remote *remote;
+	const struct blk_volume_keys *keys;
+	struct blk_chunker_params chunk;
+	int codec; /* enum blk_codec_id for new blocks */
+	fc_fetch_fn fetch; /* fill chunks the cache lacks */
+	fc_manifest_fn manifest; /* the server's manifest, on conflicts */
+	void *fetch_arg;
+	const char *device; /* for conflicted copy names */
+	unsigned threads; /* 0 = 2 */
+	unsigned parallel; /* PUTs at once per thread; 0 = 4 */
+	/* The kernel's cache of ino is stale (may be NULL). */
+	void (*inval)(void *arg, int64_t ino);
+	void *inval_arg;
+};
+
+/* Make the pool (threads not started). -ENOMEM, -EINVAL. Caller owns. */
+int fc_upload_new(const struct fc_upload_deps *deps, struct fc_uploader **out);
+
+/* Start the threads. -errno from pthread_create. */
+int fc_upload_start(struct fc_uploader *u);
+
+/* Look at the queue now (an upload became due or sync was asked). */
+void fc_upload_wake(struct fc_uploader *u);
+
+/* Snapshot of the progress. */
+void fc_upload_progress(struct fc_uploader *u, struct fc_upload_progress *out);
+
+/*
+ * Stop the threads: uploads in flight end at their next batch and go
+ * back to the queue (persisted in the state database). Blocks until the
+ * threads joined. Idempotent.
+ */
+void fc_upload_stop(struct fc_uploader *u);
+
+/* Stop and free. NULL is a no-op. */
+void fc_upload_free(struct fc_uploader *u);
+
+#endif /* CLOUDFS_FC_UPLOAD_H */
