@@ -4,7 +4,8 @@
  * determinism, a golden vector that pins the gear table and the algorithm
  * across machines, streaming == one-shot whatever the feed sizes, size
  * bounds, mean chunk size, and shift resistance (an inserted byte moves
- * only nearby boundaries, so almost every block id survives).
+ * only nearby boundaries, so almost every block id from blk_codec_encode
+ * survives).
  *
  * Test data comes from xorshift64* (Vigna 2016): x ^= x >> 12; x ^= x << 25;
  * x ^= x >> 27; output x * 0x2545f4914f6cdd1d, written as 8 little-endian
@@ -19,9 +20,9 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <openssl/evp.h>
 
 #include "blk/chunker.h"
+#include "blk/codec.h"
 #include "cf_util.h"
 
 #define MIB	    (1024u * 1024)
@@ -428,45 +429,50 @@ static void test_chunker__mean_near_avg(void **state)
 	free(data);
 }
 
-/* The block id stand-in: SHA-256 of the chunk. */
-struct chunk_id {
-	uint8_t md[32];
-};
-
 static int id_cmp(const void *a, const void *b)
 {
-	return memcmp(a, b, sizeof(struct chunk_id));
+	return memcmp(a, b, sizeof(struct blk_id));
 }
 
-/* Sorted ids of the chunks of data; *out_count of them; caller frees. */
-static struct chunk_id *chunk_ids(const struct blk_chunker_params *p,
-				  const uint8_t *data, size_t size,
-				  size_t *out_count)
+/*
+ * Sorted block ids, from the real codec under a fixed test key, of the
+ * chunks of data; *out_count of them; caller frees.
+ */
+static struct blk_id *chunk_ids(const struct blk_chunker_params *p,
+				const uint8_t *data, size_t size,
+				size_t *out_count)
 {
-	struct chunk_id *ids;
+	struct blk_codec_opts opts = BLK_CODEC_OPTS_DEFAULT;
+	struct blk_volume_keys keys;
+	struct blk_codec *codec;
+	struct blk_blob blob;
+	struct blk_id *ids;
 	struct cuts c;
 	size_t i, prev = 0;
-	unsigned int md_size;
 
+	memset(&keys, 0x11, sizeof(keys));
+	opts.max_chunk_size = p->max_size;
+	assert_int_equal(blk_codec_new(&keys, &opts, &codec), 0);
 	cuts_one_shot(p, data, size, &c);
 	ids = calloc(c.count, sizeof(*ids));
 	assert_non_null(ids);
 	for (i = 0; i < c.count; i++) {
-		assert_int_equal(EVP_Digest(data + prev, c.off[i] - prev,
-					    ids[i].md, &md_size, EVP_sha256(),
-					    NULL),
-				 1);
+		assert_int_equal(blk_codec_encode(codec, data + prev,
+						  c.off[i] - prev, &blob),
+				 0);
+		ids[i] = blob.id;
 		prev = c.off[i];
 	}
 	qsort(ids, c.count, sizeof(*ids), id_cmp);
 	*out_count = c.count;
 	cuts_release(&c);
+	blk_codec_free(codec);
 	return ids;
 }
 
 /* How many ids of b are also in a (both sorted). */
-static size_t ids_shared(const struct chunk_id *a, size_t a_count,
-			 const struct chunk_id *b, size_t b_count)
+static size_t ids_shared(const struct blk_id *a, size_t a_count,
+			 const struct blk_id *b, size_t b_count)
 {
 	size_t i;
 	size_t shared = 0;
@@ -487,7 +493,7 @@ static void check_shift(const struct blk_chunker_params *p, size_t size,
 {
 	uint8_t *orig = random_buf(size, 13);
 	uint8_t *edit = malloc(size + 1);
-	struct chunk_id *ids_a, *ids_b;
+	struct blk_id *ids_a, *ids_b;
 	size_t a_count, b_count, shared, i, j;
 	struct cuts ca, cb;
 
