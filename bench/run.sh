@@ -1,0 +1,10 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Run every benchmark against the binaries in the build dir given as $1
+# (`make bench` passes $(BUILD)). A plain list: add a line per benchmark.
+# Each prints its figures beside the baselines it is measured against.
+set -eu
+BUILD=${1:-build}
+
+"$BUILD/bench/blockbench"
