@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -341,6 +342,8 @@ static int make_nonce(struct blk_codec *c, const void *chunk, size_t size,
 	    n != sizeof(mac))
 		return blk_crypto_errno();
 	memcpy(nonce, mac, BLK_NONCE_SIZE);
+	/* The other 20 bytes are a keyed digest of the chunk: drop them. */
+	OPENSSL_cleanse(mac, sizeof(mac));
 	return 0;
 }
 

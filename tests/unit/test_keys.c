@@ -162,6 +162,22 @@ static void test_keys__master_golden(void **state)
 	assert_memory_not_equal(k, master, 32);
 }
 
+static void test_keys__master_default_params(void **state)
+{
+	struct blk_kdf_params p = BLK_KDF_PARAMS_DEFAULT;
+	uint8_t salt[BLK_SALT_SIZE], master[BLK_KEY_SIZE];
+	const char *pw = "correct horse battery staple";
+
+	(void)state;
+	/* 128 MiB: above OpenSSL's default scrypt memory limit of 32 MiB. */
+	for (int i = 0; i < BLK_SALT_SIZE; i++)
+		salt[i] = (uint8_t)i;
+	assert_int_equal(blk_kdf_master(pw, strlen(pw), salt, &p, master), 0);
+	assert_hex_equal(
+		master, 32,
+		"1b2946da71f41179e83b99dc33842d15741b87c4121c8c7f3781c1df864fb58b");
+}
+
 static void test_keys__master_refuses_bad_params(void **state)
 {
 	struct blk_kdf_params p = { BLK_KDF_SCRYPT, 1024, 8, 16 };
@@ -318,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_keys__hkdf_rfc5869_vectors),
 		cmocka_unit_test(test_keys__params_check_bounds),
 		cmocka_unit_test(test_keys__master_golden),
+		cmocka_unit_test(test_keys__master_default_params),
 		cmocka_unit_test(test_keys__master_refuses_bad_params),
 		cmocka_unit_test(test_keys__volume_keys_golden),
 		cmocka_unit_test(test_keys__random_outputs_differ),
