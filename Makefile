@@ -145,6 +145,16 @@ $(BUILD)/bench/%: $(call obj,bench/%.c) $(LIBSRV) $(LIBCLI) $(LIBBLK) $(LIBCF)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
 
+# fc-localmount mounts the client core without the network parts (t3000).
+$(BUILD)/obj/tests/tools/fc-localmount.o: DIR_CFLAGS = -Icommon -Ilibblock/include -Ifuse-client $(call pkg_cflags,$(PKG_CLI))
+$(BUILD)/tests/tools/fc-localmount: $(BUILD)/obj/tests/tools/fc-localmount.o $(LIBCLI) $(LIBBLK) $(LIBCF)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
+$(BUILD)/tests/tools/fc-posix: $(BUILD)/obj/tests/tools/fc-posix.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+e2e: $(BUILD)/tests/tools/fc-localmount $(BUILD)/tests/tools/fc-posix
+
 # Unit tests: one cmocka binary per module. Each links the static archives,
 # so only the objects it uses come in. Extra link flags for one test (say
 # -Wl,--wrap=curl_easy_perform) go in tests/unit/<name>.ldflags.

@@ -1972,9 +1972,7 @@ int fc_state_write_done(struct fc_state *st, int64_t ino,
 	if (rc < 0)
 		return rc;
 	if (durable) {
-		pthread_mutex_lock(&st->wlock);
 		rc = exec_id(c, S_SYNC_FULL);
-		pthread_mutex_unlock(&st->wlock);
 		if (rc < 0)
 			return rc;
 	}
@@ -1998,11 +1996,31 @@ int fc_state_write_done(struct fc_state *st, int64_t ino,
 out:
 	rc = tx_end(st, c, rc);
 sync:
-	if (durable) {
-		pthread_mutex_lock(&st->wlock);
+	if (durable)
 		exec_id(c, S_SYNC_NORMAL);
-		pthread_mutex_unlock(&st->wlock);
+	return rc;
+}
+
+int fc_state_sync(struct fc_state *st)
+{
+	struct conn *c;
+	uint64_t n = 0;
+	int rc;
+
+	rc = get_conn(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = exec_id(c, S_SYNC_FULL);
+	if (rc < 0)
+		return rc;
+	rc = tx_begin(st, &c);
+	if (rc == 0) {
+		rc = meta_get(c, "syncs", &n);
+		if (rc == 0)
+			rc = meta_set(c, "syncs", n + 1);
+		rc = tx_end(st, c, rc);
 	}
+	exec_id(c, S_SYNC_NORMAL);
 	return rc;
 }
 

@@ -311,6 +311,13 @@ int fc_state_write_done(struct fc_state *st, int64_t ino,
 			const struct fc_write_summary *w, int64_t due_ns,
 			bool durable);
 
+/*
+ * Make every transaction committed so far durable (fsync(2) of a file with
+ * no write epoch open, fsyncdir(2)): a small transaction committed with
+ * the log fsync'd. 0, -EIO, -ENOSPC.
+ */
+int fc_state_sync(struct fc_state *st);
+
 /* ----- chunk rows (the server manifest) and presence ----- */
 
 struct fc_chunk {
