@@ -1912,8 +1912,40 @@ void fc_fs_stop(struct fc_fs *fs)
 		fuse_session_exit(fs->se);
 }
 
+/*
+ * The node's content changed behind the open handles (a remote version, a
+ * conflict resolved by the uploader): forget what the open state assumed.
+ */
+static void refresh_open(struct fc_fs *fs, int64_t ino)
+{
+	struct inode *in;
+	struct fc_node n;
+
+	if (fc_state_getattr(fs->deps.state, ino, &n) < 0 ||
+	    n.kind != FC_KIND_FILE)
+		return;
+	pthread_mutex_lock(&fs->itab_lock);
+	in = itab_find(fs, ino);
+	if (in)
+		pthread_mutex_lock(&in->lock);
+	pthread_mutex_unlock(&fs->itab_lock);
+	if (!in)
+		return;
+	in->complete = false;
+	if (!in->epoch && in->fd >= 0 && !n.dirty) {
+		in->size = n.size;
+		if (ftruncate(in->fd, (off_t)n.size) < 0)
+			cf_warn("inode %" PRId64 ": cannot resize cache file: "
+				"%s",
+				ino, strerror(errno));
+	}
+	in->opened_before = false; /* no keep_cache on the next open */
+	pthread_mutex_unlock(&in->lock);
+}
+
 int fc_fs_inval_inode(struct fc_fs *fs, int64_t ino)
 {
+	refresh_open(fs, ino);
 	if (!fs->se)
 		return -ENOTCONN;
 	return fuse_lowlevel_notify_inval_inode(fs->se, (fuse_ino_t)ino, 0,

@@ -133,6 +133,9 @@ void fc_fs_free(struct fc_fs *fs);
  * Tell the kernel that remote changes made its caches stale (a
  * fc_changed_fn for fc_state_apply_page can forward to these): attributes
  * and data of ino, or the entry name (len bytes, borrowed) in parent.
+ * fc_fs_inval_inode also makes the mount's open handles of ino forget
+ * what they assumed about its chunks and (when clean) its size: call it
+ * after changing a node's chunk rows or cache file behind the mount.
  * Non-blocking best effort; 0 or -errno (-ENOENT: the kernel did not know
  * it, which is fine).
  */
