@@ -1,0 +1,169 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# The tree over real HTTP: nodes of every kind, stat and list by path and
+# by id with paging, setattr, hard links, unlink to the trash and back,
+# rename with noreplace and exchange, the change feed, the name and path
+# rules, and two accounts that cannot see or touch each other's tree.
+. "$(dirname "$0")/api-lib.sh"
+
+add_user ann 'ann pw'
+add_user ben 'ben pw'
+start_server
+TOKEN_B=$(login ben 'ben pw')
+TOKEN=$(login ann 'ann pw')
+TOKEN_A=$TOKEN
+cursor0=$(j .cursor)
+
+note "every kind of node"
+docs=$(mknode dir "$ROOT" docs)
+f1=$(mknode file "$docs" 'a b+c.txt')
+mknode fifo "$docs" pipe >/dev/null
+mknode sock "$docs" sock >/dev/null
+mknode chr "$docs" tty '"rdev":1025' >/dev/null
+[ "$(j .node.rdev)" = 1025 ] || fail "rdev"
+mknode blk "$docs" sda '"rdev":2048' >/dev/null
+ln=$(mknode symlink "$docs" link '"target":"../x y"')
+[ "$(j .node.target)" = "../x y" ] || fail "symlink target"
+[ "$(j .node.size)" = 6 ] || fail "symlink size"
+[ "$(j .cursor)" -gt "$cursor0" ] || fail "cursor did not move"
+
+note "stat and list"
+api GET /api/v1/stat -G --data-urlencode 'path=/docs/a b+c.txt'
+expect 200
+[ "$(j .id)" = "$f1" ] || fail "stat by path"
+[ "$(j .kind)" = file ] || fail "kind"
+api GET "/api/v1/nodes/$ln"
+expect 200
+[ "$(j .kind)" = symlink ] || fail "node by id"
+api GET /api/v1/list -G --data-urlencode 'path=/docs'
+expect 200
+[ "$(j '.entries|length')" = 6 ] || fail "list size"
+[ "$(j .more)" = false ] || fail "more"
+api GET "/api/v1/nodes/$docs/children?limit=3"
+expect 200
+[ "$(j '.entries|length')" = 3 ] && [ "$(j .more)" = true ] || fail "page 1"
+after=$(j '.entries[-1].name')
+api GET "/api/v1/nodes/$docs/children?limit=10" -G --data-urlencode "after=$after"
+expect 200
+[ "$(j '.entries|length')" = 3 ] && [ "$(j .more)" = false ] || fail "page 2"
+api GET /api/v1/stat -G --data-urlencode 'path=/docs/nope'
+expect 404 not_found
+api GET /api/v1/stat -G --data-urlencode 'path=/docs/a b+c.txt/x'
+expect 409 not_a_directory
+api GET /api/v1/stat -G --data-urlencode 'path=docs'
+expect 400
+
+note "names and paths"
+api_json POST /api/v1/nodes "{\"id\":\"$(new_id)\",\"kind\":\"file\",\"parent\":\"$ROOT\",\"name\":\"a/b\",\"mode\":420,\"uid\":0,\"gid\":0}"
+expect 400 bad_name
+api_json POST /api/v1/nodes "{\"id\":\"$(new_id)\",\"kind\":\"file\",\"parent\":\"$ROOT\",\"name\":\"..\",\"mode\":420,\"uid\":0,\"gid\":0}"
+expect 400 bad_name
+api_json POST /api/v1/nodes "{\"id\":\"$(new_id)\",\"kind\":\"file\",\"parent\":\"$ROOT\",\"name\":\"a\\u0000b\",\"mode\":420,\"uid\":0,\"gid\":0}"
+expect 400 bad_name
+long=$(printf 'x%.0s' $(seq 1 256))
+api_json POST /api/v1/nodes "{\"id\":\"$(new_id)\",\"kind\":\"file\",\"parent\":\"$ROOT\",\"name\":\"$long\",\"mode\":420,\"uid\":0,\"gid\":0}"
+expect 400 name_too_long
+mknode file "$ROOT" "${long:1}" >/dev/null # 255 bytes is fine
+deep=$(printf '/abcdefgh%.0s' $(seq 1 460))
+api GET /api/v1/stat -G --data-urlencode "path=$deep"
+expect 400 name_too_long
+api_json POST /api/v1/nodes "{\"id\":\"$(new_id)\",\"kind\":\"file\",\"parent\":\"$ROOT\",\"name\":\"m\",\"mode\":\"644\",\"uid\":0,\"gid\":0}"
+expect 400 bad_request
+j .message | grep -q "'mode'" || fail "message does not name 'mode'"
+api_json POST /api/v1/nodes '{"id":'
+expect 400 bad_request
+api_json POST /api/v1/nodes "{\"id\":\"$f1\",\"kind\":\"file\",\"parent\":\"$ROOT\",\"name\":\"dup\",\"mode\":420,\"uid\":0,\"gid\":0}"
+expect 409 exists
+
+note "setattr"
+api_json PATCH "/api/v1/nodes/$f1" '{"mode":384,"uid":7,"mtime":1000}'
+expect 200
+[ "$(j .node.mode)" = 384 ] && [ "$(j .node.uid)" = 7 ] && [ "$(j .node.mtime)" = 1000 ] ||
+	fail "patch"
+api_json PATCH "/api/v1/nodes/$f1" '{"size":0}'
+expect 400
+
+note "hard links, unlink, trash"
+api_json POST /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"hard\",\"node\":\"$f1\"}"
+expect 201
+[ "$(j .node.nlink)" = 2 ] || fail "nlink"
+api_json POST /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"dirlink\",\"node\":\"$docs\"}"
+expect 403 forbidden
+api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"hard\"}"
+expect 200
+api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"docs\"}"
+expect 409 is_a_directory
+api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"docs\",\"dir\":true}"
+expect 409 not_empty
+api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"docs\",\"dir\":true,\"recursive\":true}"
+expect 200
+api GET /api/v1/trash
+expect 200
+[ "$(j '.items|length')" = 1 ] && [ "$(j '.items[0].node')" = "$docs" ] || fail "trash list"
+api_json POST "/api/v1/trash/$docs/restore" '{}'
+expect 200
+api GET /api/v1/stat -G --data-urlencode 'path=/docs/pipe'
+expect 200
+
+note "rename"
+d2=$(mknode dir "$ROOT" d2)
+y=$(mknode file "$ROOT" y)
+api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"docs\",\"dst_parent\":\"$d2\",\"dst_name\":\"moved\"}"
+expect 200
+api GET /api/v1/stat -G --data-urlencode 'path=/d2/moved/a b+c.txt'
+expect 200
+api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"y\",\"dst_parent\":\"$d2\",\"dst_name\":\"moved\",\"noreplace\":true}"
+expect 409 exists
+api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"y\",\"dst_parent\":\"$d2\",\"dst_name\":\"moved\",\"exchange\":true}"
+expect 200
+api GET /api/v1/stat -G --data-urlencode 'path=/y'
+[ "$(j .id)" = "$docs" ] || fail "exchange"
+api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"d2\",\"dst_parent\":\"$d2\",\"dst_name\":\"self\"}"
+expect 400
+
+note "change feed"
+api GET "/api/v1/changes?since=$cursor0&limit=5"
+expect 200
+[ "$(j .more)" = true ] || fail "feed paging"
+next=$(j .next)
+total=$(j '(.nodes|length) + (.entries|length)')
+while [ "$(j .more)" = true ]; do
+	api GET "/api/v1/changes?since=$(j .next)&limit=5"
+	expect 200
+	total=$((total + $(j '(.nodes|length) + (.entries|length)')))
+done
+[ "$total" -ge 10 ] || fail "feed too short: $total"
+api GET "/api/v1/changes?since=$(j .next)"
+[ "$(j '.entries|length')" = 0 ] || fail "feed after the end"
+
+note "isolation, both ways"
+TOKEN=$TOKEN_B
+bdir=$(mknode dir "$ROOT" bens)
+api GET "/api/v1/nodes/$docs"
+expect 404 not_found
+api GET "/api/v1/nodes/$docs/children"
+expect 404
+api GET /api/v1/stat -G --data-urlencode 'path=/y'
+expect 404
+api_json POST /api/v1/nodes "{\"id\":\"$(new_id)\",\"kind\":\"file\",\"parent\":\"$docs\",\"name\":\"in\",\"mode\":420,\"uid\":0,\"gid\":0}"
+expect 404
+api_json POST /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"stolen\",\"node\":\"$f1\"}"
+expect 404
+api_json POST /api/v1/rename "{\"src_parent\":\"$d2\",\"src_name\":\"moved\",\"dst_parent\":\"$ROOT\",\"dst_name\":\"mine\"}"
+expect 404
+api_json PATCH "/api/v1/nodes/$f1" '{"mode":0}'
+expect 404
+api_json POST "/api/v1/trash/$docs/restore" '{}'
+expect 404
+api GET /api/v1/changes?since=0
+[ "$(j '.entries|length')" = 1 ] || fail "ben's feed holds more than his own"
+TOKEN=$TOKEN_A
+api GET "/api/v1/nodes/$bdir"
+expect 404
+api GET /api/v1/stat -G --data-urlencode 'path=/bens'
+expect 404
+api_json DELETE /api/v1/entries "{\"parent\":\"$bdir\",\"name\":\"x\"}"
+expect 404
+stop_server
+echo "ok"
