@@ -8,7 +8,7 @@
 -- and every query is scoped by it (invariant 7). Node ids are 16 bytes,
 -- block ids 32 bytes, entry names opaque BLOBs (so ordering is by bytes).
 -- Times: *_ns columns and mtime/ctime are nanoseconds since the epoch;
--- created, last_seen, deleted, superseded are unix seconds.
+-- created, last_seen and deleted are unix seconds.
 --
 -- The embedding script refuses backslashes; keep this file plain SQL.
 
@@ -111,9 +111,12 @@ CREATE UNIQUE INDEX entries_live ON entries (user_id, parent, name)
 CREATE INDEX entries_seq ON entries (user_id, seq);
 CREATE INDEX entries_node ON entries (user_id, node);
 
--- File versions. superseded = when a newer version replaced this one (0
--- while current): retention counts from then, so an overwrite keeps the
--- old content restorable for the whole retention period.
+-- File versions, clustered by (user, node, version) so a commit writes
+-- next to the node's other versions. A version is superseded when the next
+-- one is created; retention counts from then (the successor's created), so
+-- an overwrite keeps the old content restorable for the whole period and a
+-- commit never rewrites an older row. manifest stays the last column: a
+-- listing reads the columns before it without touching overflow pages.
 CREATE TABLE versions (
 	user_id INTEGER NOT NULL,
 	node BLOB NOT NULL,
@@ -122,13 +125,10 @@ CREATE TABLE versions (
 	size INTEGER NOT NULL,
 	mtime INTEGER NOT NULL,
 	created INTEGER NOT NULL,
-	superseded INTEGER NOT NULL DEFAULT 0,
-	manifest BLOB NOT NULL,
 	tag BLOB NOT NULL,
+	manifest BLOB NOT NULL,
 	PRIMARY KEY (user_id, node, version)
-);
-CREATE INDEX versions_superseded ON versions (superseded)
-	WHERE superseded != 0;
+) WITHOUT ROWID;
 
 -- The distinct block ids each version references: commit finds missing
 -- ids and GC marks without parsing manifests.

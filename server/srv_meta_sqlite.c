@@ -46,6 +46,16 @@ const uint8_t srv_root_id[SRV_NODE_ID_SIZE] = { 0 };
 #define POOL_IDLE_MAX 32
 /* Busy timeout for the rare cross-process lock wait (the CLI's gc). */
 #define BUSY_TIMEOUT_MS 10000
+/* Longest the writer waits for the callers of the last batch to return. */
+#define LINGER_US 200
+/* Lingers that time out in a row before the writer stops trying... */
+#define LINGER_MISSES_MAX 4
+/* ...for this many batches. */
+#define LINGER_BACKOFF 64
+/* WAL frames (pages) after which the checkpointer is woken. */
+#define CKPT_FRAMES 2000
+/* WAL frames after which the writer finishes the checkpoint itself. */
+#define CKPT_WRITER_FRAMES (2 * CKPT_FRAMES)
 
 struct srv_sq_wop {
 	srv_sq_write_fn fn;
@@ -448,35 +458,101 @@ static void run_batch(struct srv_sq *ms, struct srv_sq_wop *batch)
 	ms->batches++;
 }
 
+/*
+ * The WAL restarts from its beginning only when a write transaction starts
+ * with every frame checkpointed, which a background checkpoint racing a
+ * busy writer never sees. So once the WAL is long, the writer finishes
+ * the job between two batches: the checkpointer has copied most frames
+ * already, this copies the tail (or returns at once with SQLITE_BUSY while
+ * the checkpointer is mid-way), and the next batch restarts the WAL.
+ */
+static void wal_catch_up(struct srv_sq *ms)
+{
+	int rc, log = 0, done = 0;
+
+	if (ms->wal_frames < CKPT_WRITER_FRAMES)
+		return;
+	rc = sqlite3_wal_checkpoint_v2(ms->wconn->db, NULL,
+				       SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	if (rc == SQLITE_OK && log == done) {
+		ms->wal_frames = 0;
+		ms->wal_restarts++;
+	} else if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+		srv_sq_errno(ms->wconn, rc, "checkpoint");
+	}
+}
+
+/*
+ * Wait (ms->lock held) a little for more ops when fewer are queued than
+ * callers were active around the last batch. Without it, N steady callers
+ * split into two alternating half batches: those woken by a commit queue
+ * up while the writer already runs the others. One caller: no wait.
+ */
+static void linger(struct srv_sq *ms)
+{
+	struct timespec until;
+
+	if (ms->queued >= ms->active || ms->stopping)
+		return;
+	if (ms->linger_skip > 0) {
+		ms->linger_skip--;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += LINGER_US * 1000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	while (ms->queued < ms->active && !ms->stopping)
+		if (pthread_cond_timedwait(&ms->wake, &ms->lock, &until))
+			break;
+	/*
+	 * Callers slower to return than LINGER_US (say, across a network)
+	 * would make every batch wait in vain: after a few misses in a row,
+	 * stop lingering for a while, then probe again.
+	 */
+	if (ms->queued >= ms->active) {
+		ms->linger_misses = 0;
+	} else if (++ms->linger_misses >= LINGER_MISSES_MAX) {
+		ms->linger_misses = 0;
+		ms->linger_skip = LINGER_BACKOFF;
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct srv_sq *ms = arg;
 	struct srv_sq_wop *batch, *op, *next;
-	uint64_t n;
+	unsigned n;
 
 	for (;;) {
 		pthread_mutex_lock(&ms->lock);
 		while (!ms->head && !ms->stopping)
 			pthread_cond_wait(&ms->wake, &ms->lock);
+		linger(ms);
 		batch = ms->head;
+		n = ms->queued;
 		ms->head = NULL;
 		ms->tail = &ms->head;
+		ms->queued = 0;
 		pthread_mutex_unlock(&ms->lock);
 		if (!batch)
 			break; /* stopping and drained */
 
 		run_batch(ms, batch);
 
-		n = 0;
 		pthread_mutex_lock(&ms->lock);
 		for (op = batch; op; op = next) {
 			next = op->next;
 			op->done = true;
 			pthread_cond_signal(&op->cond);
-			n++;
 		}
+		/* Distinct callers: each has one op in flight at most. */
+		ms->active = n + ms->queued;
 		pthread_mutex_unlock(&ms->lock);
 		ms->batched_ops += n;
+		wal_catch_up(ms);
 	}
 	return NULL;
 }
@@ -497,6 +573,7 @@ int srv_sq_write(struct srv_sq *ms, srv_sq_write_fn fn, void *arg)
 	}
 	*ms->tail = &op;
 	ms->tail = &op.next;
+	ms->queued++;
 	pthread_cond_signal(&ms->wake);
 	while (!op.done)
 		pthread_cond_wait(&op.cond, &ms->lock);
@@ -504,6 +581,57 @@ int srv_sq_write(struct srv_sq *ms, srv_sq_write_fn fn, void *arg)
 	pthread_mutex_unlock(&ms->lock);
 	pthread_cond_destroy(&op.cond);
 	return rc;
+}
+
+/* ----- the checkpointer ----- */
+
+/* Called by SQLite on the writer after each commit. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct srv_sq *ms = arg;
+
+	(void)db;
+	(void)name;
+	/* Once per CKPT_FRAMES: each checkpoint costs a database fsync. */
+	if (frames / CKPT_FRAMES > ms->wal_frames / CKPT_FRAMES) {
+		pthread_mutex_lock(&ms->ckpt_lock);
+		ms->ckpt_due = true;
+		pthread_cond_signal(&ms->ckpt_wake);
+		pthread_mutex_unlock(&ms->ckpt_lock);
+	}
+	ms->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+/*
+ * PASSIVE checkpoints never block the writer or readers; once every frame
+ * is in the database file, the writer's next transaction restarts the WAL
+ * from its beginning, so the WAL file stays small and is overwritten in
+ * place (an fdatasync then has no file size to journal).
+ */
+static void *ckpt_main(void *arg)
+{
+	struct srv_sq *ms = arg;
+	int rc, log, done;
+
+	for (;;) {
+		pthread_mutex_lock(&ms->ckpt_lock);
+		while (!ms->ckpt_due && !ms->ckpt_stopping)
+			pthread_cond_wait(&ms->ckpt_wake, &ms->ckpt_lock);
+		ms->ckpt_due = false;
+		if (ms->ckpt_stopping) {
+			pthread_mutex_unlock(&ms->ckpt_lock);
+			break;
+		}
+		pthread_mutex_unlock(&ms->ckpt_lock);
+		rc = sqlite3_wal_checkpoint_v2(ms->cconn->db, NULL,
+					       SQLITE_CHECKPOINT_PASSIVE, &log,
+					       &done);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			srv_sq_errno(ms->cconn, rc, "checkpoint");
+		ms->checkpoints++;
+	}
+	return NULL;
 }
 
 /* ----- open, migrate, close ----- */
@@ -530,12 +658,22 @@ out:
 	return rc;
 }
 
+/*
+ * Page size first (it only takes on a new database, and never once in WAL
+ * mode), then WAL. 2 KiB pages: a commit dirties a handful of b-tree
+ * pages, and every dirty page goes to the WAL and through the commit's
+ * fdatasync; halving the page roughly halves those bytes, which measured
+ * about 1.5x more durable commits per second than 4 KiB (bench/metabench).
+ */
 static int set_wal(struct srv_sq_conn *c)
 {
 	sqlite3_stmt *st = NULL;
 	const unsigned char *mode;
 	int rc;
 
+	rc = sqlite3_exec(c->db, "PRAGMA page_size = 2048", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return srv_sq_errno(c, rc, "page_size");
 	rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st,
 				NULL);
 	if (rc == SQLITE_OK)
@@ -654,6 +792,14 @@ static void sq_free(struct srv_sq *ms)
 {
 	struct srv_sq_conn *c;
 
+	if (ms->ckpt_running) {
+		pthread_mutex_lock(&ms->ckpt_lock);
+		ms->ckpt_stopping = true;
+		pthread_cond_signal(&ms->ckpt_wake);
+		pthread_mutex_unlock(&ms->ckpt_lock);
+		pthread_join(ms->ckpt, NULL);
+	}
+	conn_close(ms->cconn);
 	if (ms->writer_running) {
 		pthread_mutex_lock(&ms->lock);
 		ms->stopping = true;
@@ -669,10 +815,13 @@ static void sq_free(struct srv_sq *ms)
 		ms->pool = c->next;
 		conn_close(c);
 	}
+	/* The last connection closed checkpoints and removes the WAL. */
 	conn_close(ms->wconn);
 	pthread_mutex_destroy(&ms->lock);
 	pthread_mutex_destroy(&ms->pool_lock);
+	pthread_mutex_destroy(&ms->ckpt_lock);
 	pthread_cond_destroy(&ms->wake);
+	pthread_cond_destroy(&ms->ckpt_wake);
 	OPENSSL_cleanse(ms->secret, sizeof(ms->secret));
 	free(ms->path);
 	free(ms);
@@ -731,6 +880,7 @@ static const struct srv_meta_ops sq_ops = {
 
 int srv_meta_sqlite_open(const char *path, struct srv_meta **out)
 {
+	pthread_condattr_t cattr;
 	struct srv_sq *ms;
 	int rc;
 
@@ -742,7 +892,12 @@ int srv_meta_sqlite_open(const char *path, struct srv_meta **out)
 	ms->tail = &ms->head;
 	pthread_mutex_init(&ms->lock, NULL);
 	pthread_mutex_init(&ms->pool_lock, NULL);
-	pthread_cond_init(&ms->wake, NULL);
+	pthread_mutex_init(&ms->ckpt_lock, NULL);
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&ms->wake, &cattr);
+	pthread_condattr_destroy(&cattr);
+	pthread_cond_init(&ms->ckpt_wake, NULL);
 	ms->path = strdup(path);
 	if (!ms->path) {
 		rc = -ENOMEM;
@@ -755,13 +910,19 @@ int srv_meta_sqlite_open(const char *path, struct srv_meta **out)
 		rc = migrate(ms->wconn);
 	if (rc == 0)
 		rc = secret_load(ms);
+	if (rc == 0)
+		rc = conn_open(ms, false, &ms->cconn);
 	if (rc < 0)
 		goto out;
-	rc = pthread_create(&ms->writer, NULL, writer_main, ms);
-	if (rc) {
-		rc = -rc;
+	sqlite3_wal_hook(ms->wconn->db, wal_hook,
+			 ms); /* replaces autocheckpoint */
+	rc = -pthread_create(&ms->ckpt, NULL, ckpt_main, ms);
+	if (rc < 0)
 		goto out;
-	}
+	ms->ckpt_running = true;
+	rc = -pthread_create(&ms->writer, NULL, writer_main, ms);
+	if (rc < 0)
+		goto out;
 	ms->writer_running = true;
 	*out = &ms->base;
 	ms = NULL;

@@ -6,9 +6,10 @@
  *
  * Threading: one writer thread owns ms->wconn and runs every mutating op
  * (srv_sq_write queues a closure and waits); reads take a connection from
- * the pool (srv_sq_read_get / srv_sq_read_put). A srv_sq_conn is used by one
- * thread at a time. Lock order: ms->lock and ms->pool_lock are leaves,
- * never held together and never across SQLite calls.
+ * the pool (srv_sq_read_get / srv_sq_read_put); a checkpointer thread keeps
+ * the WAL short. A srv_sq_conn is used by one thread at a time. Lock
+ * order: ms->lock, ms->pool_lock and ms->ckpt_lock are leaves, never held
+ * together and never across SQLite calls.
  */
 #ifndef CLOUDFS_SRV_META_SQLITE_INT_H
 #define CLOUDFS_SRV_META_SQLITE_INT_H
@@ -75,12 +76,11 @@ enum srv_sq_stmt {
 	ST_TRASH_EXPIRED,
 
 	ST_VERSION_INSERT,
-	ST_VERSION_SUPERSEDE,
 	ST_VERSION_LIST,
 	ST_VERSION_GET,
 	ST_VERSION_DELETE,
 	ST_VERSIONS_OF_NODE_DELETE,
-	ST_VERSIONS_EXPIRED,
+	ST_VERSIONS_FROM,
 	ST_VBLOCK_INSERT,
 	ST_VBLOCK_COPY,
 	ST_VBLOCKS_OF_VERSION_DELETE,
@@ -122,6 +122,10 @@ struct srv_sq {
 	struct srv_sq_wop *head; /* protected by ->lock */
 	struct srv_sq_wop **tail; /* protected by ->lock */
 	bool stopping; /* protected by ->lock */
+	unsigned queued; /* ops in the queue; protected by ->lock */
+	unsigned active; /* callers around the last batch; under ->lock */
+	unsigned linger_misses; /* lingers timed out in a row; under ->lock */
+	unsigned linger_skip; /* batches left without lingering; ->lock */
 	bool writer_running;
 	pthread_t writer;
 	struct srv_sq_conn *wconn; /* owned; used by the writer only */
@@ -129,7 +133,24 @@ struct srv_sq {
 	pthread_mutex_t pool_lock; /* protects pool */
 	struct srv_sq_conn *pool; /* owned: idle read connections */
 
-	uint64_t batches, batched_ops; /* writer-only statistics */
+	/* Statistics: written by one thread, read by anyone (tests, bench). */
+	_Atomic uint64_t batches, batched_ops; /* by the writer */
+
+	/*
+	 * The checkpointer copies WAL frames into the database file on its
+	 * own connection, so the writer never stalls on a checkpoint's
+	 * fsyncs; the writer's WAL hook wakes it.
+	 */
+	pthread_mutex_t ckpt_lock; /* protects ckpt_due, ckpt_stopping */
+	pthread_cond_t ckpt_wake;
+	bool ckpt_due;
+	bool ckpt_stopping;
+	bool ckpt_running;
+	pthread_t ckpt;
+	struct srv_sq_conn *cconn; /* owned; used by the checkpointer only */
+	_Atomic uint64_t checkpoints; /* by the checkpointer */
+	int wal_frames; /* writer-only: WAL size after last commit */
+	_Atomic uint64_t wal_restarts; /* by the writer */
 };
 
 /* A mutating op: runs on the writer thread inside its own SAVEPOINT. */

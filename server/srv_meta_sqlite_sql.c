@@ -135,9 +135,6 @@ const char *const srv_sq_sql[ST_COUNT] = {
 		"INSERT INTO versions (user_id, node, version, device_id, "
 		"size, mtime, created, manifest, tag) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[ST_VERSION_SUPERSEDE] = "UPDATE versions SET superseded = ?4 "
-				 "WHERE user_id = ?1 AND node = ?2 "
-				 "AND version = ?3",
 	[ST_VERSION_LIST] = "SELECT version, device_id, size, mtime, created "
 			    "FROM versions WHERE user_id = ?1 AND node = ?2 "
 			    "ORDER BY version",
@@ -148,9 +145,10 @@ const char *const srv_sq_sql[ST_COUNT] = {
 			      "AND node = ?2 AND version = ?3",
 	[ST_VERSIONS_OF_NODE_DELETE] = "DELETE FROM versions "
 				       "WHERE user_id = ?1 AND node = ?2",
-	[ST_VERSIONS_EXPIRED] = "SELECT user_id, node, version FROM versions "
-				"WHERE superseded != 0 AND superseded < ?1 "
-				"LIMIT ?2",
+	[ST_VERSIONS_FROM] = "SELECT user_id, node, version, created "
+			     "FROM versions WHERE (user_id, node, version) "
+			     ">= (?1, ?2, ?3) "
+			     "ORDER BY user_id, node, version LIMIT ?4",
 	[ST_VBLOCK_INSERT] = "INSERT OR IGNORE INTO version_blocks "
 			     "(user_id, node, version, block) "
 			     "VALUES (?1, ?2, ?3, ?4)",

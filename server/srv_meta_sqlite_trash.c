@@ -15,6 +15,7 @@
 #define CF_LOG_SUBSYS "meta"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -277,17 +278,31 @@ int srv_sq_trash_purge(struct srv_meta *m, int64_t user_id, const uint8_t *node,
 
 /* ----- gc_prune ----- */
 
-struct prune_args {
-	int64_t cutoff;
-	uint64_t done; /* rows handled by this batch */
-};
-
 struct version_key {
 	int64_t user_id;
 	uint8_t node[SRV_NODE_ID_SIZE];
 	int64_t version;
 };
 
+struct prune_args {
+	int64_t cutoff;
+	uint64_t done; /* rows handled by this batch */
+	struct version_key from; /* versions: where the next batch starts */
+	bool more; /* versions: rows remain after from */
+};
+
+static bool same_node(const struct version_key *a, const struct version_key *b)
+{
+	return a->user_id == b->user_id &&
+	       memcmp(a->node, b->node, SRV_NODE_ID_SIZE) == 0;
+}
+
+/*
+ * One batch of the versions walk in key order: a version goes when the
+ * next version of its node was created before the cutoff (that is when it
+ * was superseded). The last row read has no successor in this batch: the
+ * next batch starts there.
+ */
 static int prune_versions_run(struct srv_sq_conn *c, void *arg)
 {
 	static const enum srv_sq_stmt steps[] = {
@@ -295,15 +310,18 @@ static int prune_versions_run(struct srv_sq_conn *c, void *arg)
 		ST_VERSION_DELETE,
 	};
 	struct version_key keys[PRUNE_VERSIONS_BATCH];
+	int64_t created[PRUNE_VERSIONS_BATCH];
 	struct prune_args *a = arg;
 	size_t i, j, count = 0;
 	sqlite3_stmt *st;
 	int rc;
 
 	a->done = 0;
-	rc = srv_sq_stmt(c, ST_VERSIONS_EXPIRED, &st);
+	a->more = false;
+	rc = srv_sq_stmt(c, ST_VERSIONS_FROM, &st);
 	if (rc == 0)
-		rc = srv_sq_bind(c, st, "ii", a->cutoff,
+		rc = srv_sq_bind(c, st, "ibii", a->from.user_id, a->from.node,
+				 sizeof(a->from.node), a->from.version,
 				 (int64_t)PRUNE_VERSIONS_BATCH);
 	while (rc == 0 && count < PRUNE_VERSIONS_BATCH &&
 	       (rc = srv_sq_step(c, st)) > 0) {
@@ -311,12 +329,16 @@ static int prune_versions_run(struct srv_sq_conn *c, void *arg)
 		rc = srv_sq_col_fixed(st, 1, keys[count].node,
 				      SRV_NODE_ID_SIZE);
 		keys[count].version = sqlite3_column_int64(st, 2);
+		created[count] = sqlite3_column_int64(st, 3);
 		count++;
 	}
 	sqlite3_reset(st);
 	if (rc < 0)
 		return rc;
-	for (i = 0; i < count; i++) {
+	for (i = 0; i + 1 < count; i++) {
+		if (!same_node(&keys[i], &keys[i + 1]) ||
+		    created[i + 1] >= a->cutoff)
+			continue;
 		for (j = 0; j < CF_ARRAY_SIZE(steps); j++) {
 			rc = srv_sq_stmt(c, steps[j], &st);
 			if (rc == 0)
@@ -327,8 +349,12 @@ static int prune_versions_run(struct srv_sq_conn *c, void *arg)
 			if (rc < 0)
 				return rc;
 		}
+		a->done++;
 	}
-	a->done = count;
+	if (count == PRUNE_VERSIONS_BATCH) {
+		a->from = keys[count - 1];
+		a->more = true;
+	}
 	return 0;
 }
 
@@ -371,7 +397,7 @@ static int prune_trash_run(struct srv_sq_conn *c, void *arg)
 int srv_sq_gc_prune(struct srv_meta *m, int64_t now, int64_t retention,
 		    uint64_t *out_versions, uint64_t *out_nodes)
 {
-	struct prune_args a = { now - retention, 0 };
+	struct prune_args a = { .cutoff = now - retention };
 	uint64_t versions = 0, nodes = 0;
 	int rc;
 
@@ -386,12 +412,12 @@ int srv_sq_gc_prune(struct srv_meta *m, int64_t now, int64_t retention,
 		rc = srv_sq_write(sq_of(m), prune_trash_run, &a);
 		nodes += a.done;
 	} while (rc == 0 && a.done == PRUNE_NODES_BATCH);
-	while (rc == 0) {
+	a.from.user_id = INT64_MIN;
+	a.from.version = INT64_MIN;
+	do {
 		rc = srv_sq_write(sq_of(m), prune_versions_run, &a);
 		versions += a.done;
-		if (a.done < PRUNE_VERSIONS_BATCH)
-			break;
-	}
+	} while (rc == 0 && a.more);
 	if (rc == 0)
 		cf_info("gc: pruned %llu versions and %llu trashed nodes",
 			(unsigned long long)versions,

@@ -72,24 +72,6 @@ static int block_get(struct srv_sq_conn *c, int64_t user_id,
 	return 1;
 }
 
-/* Mark version `old` of a node as replaced now (retention starts). */
-static int supersede(struct srv_sq_conn *c, int64_t user_id,
-		     const uint8_t *node, uint64_t old)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (old == 0)
-		return 0;
-	rc = srv_sq_stmt(c, ST_VERSION_SUPERSEDE, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "iNui", user_id, node, old,
-				 srv_sq_now_s());
-	if (rc == 0)
-		rc = srv_sq_exec(c, st);
-	return rc;
-}
-
 static int version_insert(struct srv_sq_conn *c, int64_t user_id,
 			  const uint8_t *node, uint64_t version,
 			  int64_t device_id, uint64_t size, int64_t mtime_ns,
@@ -167,11 +149,9 @@ static int commit_run(struct srv_sq_conn *c, void *arg)
 	if (rc < 0)
 		return rc;
 	v = mn.n.version + 1;
-	rc = supersede(c, a->user_id, cm->node, mn.n.version);
-	if (rc == 0)
-		rc = version_insert(c, a->user_id, cm->node, v, cm->device_id,
-				    cm->size, cm->mtime_ns, cm->manifest,
-				    cm->manifest_size, cm->tag);
+	rc = version_insert(c, a->user_id, cm->node, v, cm->device_id, cm->size,
+			    cm->mtime_ns, cm->manifest, cm->manifest_size,
+			    cm->tag);
 	for (i = 0; rc == 0 && i < cm->block_count; i++) {
 		rc = srv_sq_stmt(c, ST_VBLOCK_INSERT, &st);
 		if (rc == 0)
@@ -359,11 +339,9 @@ static int ver_restore_run(struct srv_sq_conn *c, void *arg)
 	if (rc < 0)
 		goto out;
 	v = mn.n.version + 1;
-	rc = supersede(c, a->user_id, a->node, mn.n.version);
-	if (rc == 0)
-		rc = version_insert(c, a->user_id, a->node, v, a->device_id,
-				    old.size, old.mtime_ns, old.manifest,
-				    old.manifest_size, old.tag);
+	rc = version_insert(c, a->user_id, a->node, v, a->device_id, old.size,
+			    old.mtime_ns, old.manifest, old.manifest_size,
+			    old.tag);
 	if (rc == 0)
 		rc = srv_sq_stmt(c, ST_VBLOCK_COPY, &st);
 	if (rc == 0)

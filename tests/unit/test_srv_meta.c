@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -321,6 +322,12 @@ static void test_srv_meta__open_creates_schema_and_secret(void **state)
 		SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	assert_int_equal(
+		sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 2048);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 }
@@ -1308,6 +1315,21 @@ static void test_srv_meta__group_commit_concurrent(void **state)
 	}
 	/* Concurrent commits shared transactions. */
 	assert_true(ms->batches - batches0 < GC_THREADS * GC_COMMITS);
+	/* The checkpointer kept the WAL short (it restarts when done). */
+	snprintf(name, sizeof(name), "-wal");
+	{
+		char wal[160];
+		struct stat stw;
+
+		snprintf(wal, sizeof(wal), "%s%s", f->path, name);
+		assert_int_equal(stat(wal, &stw), 0);
+		print_message("checkpoints: %llu + %llu, wal %lld KiB\n",
+			      (unsigned long long)ms->checkpoints,
+			      (unsigned long long)ms->wal_restarts,
+			      (long long)stw.st_size / 1024);
+		assert_true(ms->checkpoints > 0);
+		assert_true(stw.st_size < 64 * 1024 * 1024);
+	}
 }
 
 /* ----- blocks and GC ----- */
