@@ -80,7 +80,7 @@ endif
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(PROGRAMS) $(BUILD)/bench/blockbench
+all: $(PROGRAMS) $(BUILD)/bench/blockbench $(BUILD)/bench/metabench
 
 # Per-directory include paths: libblock sees only common/ and its own API,
 # so a libfuse, lws, curl or sqlite include there fails to compile.
@@ -88,7 +88,7 @@ $(BUILD)/obj/common/%.o: DIR_CFLAGS = -Icommon
 $(BUILD)/obj/libblock/%.o: DIR_CFLAGS = -Icommon -Ilibblock/include -Ilibblock $(call pkg_cflags,$(PKG_BLK))
 $(BUILD)/obj/server/%.o: DIR_CFLAGS = -Icommon -Ilibblock/include -Iserver $(call pkg_cflags,$(PKG_SRV))
 $(BUILD)/obj/fuse-client/%.o: DIR_CFLAGS = -Icommon -Ilibblock/include -Ifuse-client $(call pkg_cflags,$(PKG_CLI))
-$(BUILD)/obj/bench/%.o: DIR_CFLAGS = -Icommon -Ilibblock/include -Ilibblock $(call pkg_cflags,$(PKG_BLK))
+$(BUILD)/obj/bench/%.o: DIR_CFLAGS = -Icommon -Ilibblock/include -Ilibblock -Iserver $(call pkg_cflags,$(PKG_BLK))
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -8,3 +8,4 @@ set -eu
 BUILD=${1:-build}
 
 "$BUILD/bench/blockbench"
+"$BUILD/bench/metabench"
