@@ -368,8 +368,12 @@ static inline void srv_meta_close(struct srv_meta *m)
  * list_dir: live entries of dir ordered by name bytes, starting after
  *   `after` (NULL = from the start), at most limit (0 = all).
  * changes: nodes and entries (tombstones included) with seq > since, in seq
- *   order, at most limit rows in all; *out_next is the seq to ask from next
- *   time, *out_more true when rows remain.
+ *   order, at most limit rows in all (0 = no limit); *out_next is the seq
+ *   to ask from next time, *out_more true when rows remain. An entry with
+ *   deleted set is gone (unlinked, or the replaced side of a rename); a
+ *   node with deleted != 0 is in the trash. Rows below a trashed directory
+ *   do not change: a device drops the tree when its top entry goes, and a
+ *   restore re-sends the whole tree. Purged nodes simply stop appearing.
  * create: n->id chosen by the client (-EEXIST when taken, even by a node in
  *   the trash), n->kind any; the entry (parent, name) must be free
  *   (-EEXIST), parent a live directory (-ENOENT, -ENOTDIR). Sets ctime.
@@ -377,7 +381,8 @@ static inline void srv_meta_close(struct srv_meta *m)
  * unlink: with SRV_UNLINK_DIR the target must be a directory (-ENOTDIR),
  *   without it must not be (-EISDIR); a non-empty directory is -ENOTEMPTY
  *   unless SRV_UNLINK_RECURSIVE. Removing the last entry of a node moves
- *   it to the trash (deleted = now) with its versions.
+ *   it to the trash (deleted = now) with its versions; a directory goes
+ *   with the tree below it, whose rows stay as they are.
  * rename: POSIX rename(2) semantics on entries: replacing an existing target
  *   moves the replaced node to the trash; a directory may replace only an
  *   empty directory (-ENOTEMPTY), a file only a non-directory (-EISDIR /
