@@ -310,7 +310,8 @@ static void fill_stat(struct fc_fs *fs, const struct fc_node *n,
 		tmp.size = (uint64_t)st->st_size;
 		st->st_blocks = file_blocks(fs, &tmp, NULL);
 	} else {
-		st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
+		/* An estimate in whole 4 KiB blocks; getattr measures. */
+		st->st_blocks = (blkcnt_t)((st->st_size + 4095) / 4096 * 8);
 	}
 }
 
@@ -1168,6 +1169,17 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (rc < 0)
 		goto out;
+	if ((a.flags & FC_SET_MTIME) && n.kind == FC_KIND_FILE) {
+		/* Newer than the open epoch's own mtime: do not undo it. */
+		pthread_mutex_lock(&fs->itab_lock);
+		in = itab_find(fs, (int64_t)ino);
+		if (in) {
+			pthread_mutex_lock(&in->lock);
+			in->set_mtime = false;
+			pthread_mutex_unlock(&in->lock);
+		}
+		pthread_mutex_unlock(&fs->itab_lock);
+	}
 	if (a.flags & (FC_SET_MODE | FC_SET_UID | FC_SET_GID | FC_SET_MTIME))
 		wake_pusher(fs);
 	if (to_set & FUSE_SET_ATTR_SIZE)
