@@ -35,17 +35,10 @@
 #include "blk/keys.h"
 #include "blk/proto.h"
 #include "cf_util.h"
+#include "codec_int.h"
 
 #define MIB	 (1024u * 1024)
 #define BUF_SIZE (256u * 1024) /* baseline buffer size */
-
-/*
- * The codec's default levels (ZSTD_LEVEL_DEFAULT, ZLIB_LEVEL_DEFAULT in
- * libblock/codec.c). The bench passes them explicitly so the pipeline and
- * the plain-library baseline run at the same level by construction.
- */
-#define ZSTD_LEVEL 1
-#define ZLIB_LEVEL 1
 
 struct bench {
 	size_t size; /* bytes per data set */
@@ -828,8 +821,12 @@ int main(int argc, char **argv)
 		.size = 1024 * (size_t)MIB,
 		.pool_size = 64 * (size_t)MIB,
 		.codec = BLK_CODEC_ZSTD,
-		.zstd_level = ZSTD_LEVEL,
-		.zlib_level = ZLIB_LEVEL,
+		/*
+		 * The codec's defaults, passed explicitly so the pipeline and
+		 * the plain-library baselines run at the same level.
+		 */
+		.zstd_level = BLK_CODEC_ZSTD_LEVEL_DEFAULT,
+		.zlib_level = BLK_CODEC_ZLIB_LEVEL_DEFAULT,
 		.params = BLK_CHUNKER_PARAMS_DEFAULT,
 	};
 	uint8_t *pool;

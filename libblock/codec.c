@@ -40,17 +40,6 @@
 #include "keys_int.h"
 
 /*
- * Default levels, measured with 256 KiB chunks of log-like text on a
- * 2-core EPYC (SHA-NI, VAES): zstd 1 encodes at ~270 MB/s through the whole
- * codec (ratio 0.29; level 2 drops to ~220 MB/s for 0.29, level 3 to ~180).
- * zlib 1 is the fastest deflate, ~120 MB/s at ratio 0.35; zlib 6 would
- * give 0.29 at ~33 MB/s, slower than most uplinks. Callers wanting more
- * ratio set zlib_level.
- */
-#define ZSTD_LEVEL_DEFAULT 1
-#define ZLIB_LEVEL_DEFAULT 1
-
-/*
  * The probe: PROBE_SAMPLES slices of PROBE_SAMPLE_SIZE bytes, evenly spread
  * from the first byte to the last. Compression is tried in full only when
  * they shrink to 15/16 or less: small samples compress worse than the
@@ -157,12 +146,14 @@ static int opts_check(const struct blk_codec_opts *o, int *out_level)
 		return -EINVAL;
 	switch (o->codec) {
 	case BLK_CODEC_ZSTD:
-		level = o->zstd_level ? o->zstd_level : ZSTD_LEVEL_DEFAULT;
+		level = o->zstd_level ? o->zstd_level
+				      : BLK_CODEC_ZSTD_LEVEL_DEFAULT;
 		if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
 			return -EINVAL;
 		break;
 	case BLK_CODEC_ZLIB:
-		level = o->zlib_level ? o->zlib_level : ZLIB_LEVEL_DEFAULT;
+		level = o->zlib_level ? o->zlib_level
+				      : BLK_CODEC_ZLIB_LEVEL_DEFAULT;
 		if (level < 1 || level > 9)
 			return -EINVAL;
 		break;
