@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fc_state, remote changes: one page of the server's change feed applied
+ * in one transaction (nodes by id, entries by server entry id or by
+ * parent, name and node), with the changed inodes and entries reported
+ * after the commit for kernel cache invalidation. Lock order as in
+ * fc_state.c.
+ */
+#include "fc_state_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CF_LOG_SUBSYS "state"
+#include "cf_log.h"
+
+/* ----- remote changes ----- */
+
+struct change {
+	int64_t ino, parent;
+	size_t name_len;
+	char name[CF_NAME_MAX + 1];
+};
+
+struct changes {
+	struct change *v;
+	size_t count, cap;
+};
+
+static int changes_add(struct changes *ch, int64_t ino, int64_t parent,
+		       const char *name, size_t len)
+{
+	struct change *tmp;
+
+	if (ch->count == ch->cap) {
+		ch->cap = ch->cap ? 2 * ch->cap : 32;
+		tmp = realloc(ch->v, ch->cap * sizeof(*tmp));
+		if (!tmp)
+			return -ENOMEM;
+		ch->v = tmp;
+	}
+	tmp = &ch->v[ch->count++];
+	tmp->ino = ino;
+	tmp->parent = parent;
+	tmp->name_len = name ? CF_MIN(len, (size_t)CF_NAME_MAX) : 0;
+	if (name)
+		memcpy(tmp->name, name, tmp->name_len);
+	tmp->name[tmp->name_len] = '\0';
+	return 0;
+}
+
+static int pending_ops(struct conn *c, bool *out)
+{
+	uint64_t n;
+	int rc = fc_state_count_ops(c, 0, &n);
+
+	*out = n > 0;
+	return rc;
+}
+
+static int apply_node(struct conn *c, const struct fc_remote_node *rn,
+		      struct changes *ch)
+{
+	sqlite3_stmt *s;
+	struct row r;
+	int rc;
+
+	if (!fc_state_kind_ok((int)rn->kind))
+		return -EPROTO;
+	rc = fc_state_row_get_id(c, rn->id, &r);
+	if (rc == -ENOENT) {
+		memset(&r, 0, sizeof(r));
+		memcpy(r.n.id, rn->id, FC_ID_SIZE);
+		r.n.kind = rn->kind;
+		r.n.mode = rn->mode & 07777;
+		r.n.uid = rn->uid;
+		r.n.gid = rn->gid;
+		r.n.rdev = rn->rdev;
+		r.n.size = rn->size;
+		r.n.atime_ns = r.n.mtime_ns = rn->mtime_ns;
+		r.n.ctime_ns = rn->ctime_ns;
+		r.n.version = r.n.remote_version = rn->version;
+		r.n.manifest_version =
+			rn->manifest || !rn->version ? rn->version : 0;
+		r.n.pushed = true;
+		r.due = FC_STATE_DUE_NONE;
+		rc = fc_state_node_insert(c, &r, rn->target, rn->target_len);
+		if (rc == 0 && rn->manifest && rn->kind == FC_KIND_FILE)
+			rc = fc_state_chunks_replace(c, r.n.ino, rn->manifest,
+						     false, false);
+		return rc;
+	}
+	if (rc < 0)
+		return rc;
+	r.n.mode = rn->mode & 07777;
+	r.n.uid = rn->uid;
+	r.n.gid = rn->gid;
+	r.n.rdev = rn->rdev;
+	r.n.ctime_ns = rn->ctime_ns;
+	r.n.pushed = true;
+	if (!r.n.dirty) {
+		r.n.size = rn->size;
+		r.n.mtime_ns = rn->mtime_ns;
+		if (r.n.kind == FC_KIND_FILE && rn->version != r.n.version) {
+			if (rn->manifest) {
+				rc = fc_state_chunks_replace(
+					c, r.n.ino, rn->manifest, true, false);
+				if (rc < 0)
+					return rc;
+				r.n.manifest_version = rn->version;
+				r.n.size = rn->manifest->file_size;
+			}
+			r.n.version = rn->version;
+		}
+		r.n.remote_version = rn->version;
+	} else if (rn->version > r.n.remote_version) {
+		r.n.remote_version = rn->version;
+	}
+	rc = fc_state_row_put(c, &r);
+	if (rc == 0 && rn->kind == FC_KIND_SYMLINK && rn->target) {
+		s = fc_state_stmt(c, S_TARGET_SET);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, r.n.ino);
+		fc_state_bind_blob(s, 2, rn->target, rn->target_len);
+		rc = fc_state_run(c, s, "set symlink target");
+	}
+	if (rc == 0)
+		rc = changes_add(ch, r.n.ino, 0, NULL, 0);
+	return rc;
+}
+
+/* Remove entry eid = (parent, name) -> ino, fixing link counts. */
+static int remote_unlink(struct conn *c, int64_t eid, int64_t parent,
+			 const char *name, size_t len, int64_t ino,
+			 struct changes *ch)
+{
+	struct row r, pr;
+	int rc;
+
+	rc = fc_state_entry_delete(c, eid);
+	if (rc == 0)
+		rc = fc_state_row_get(c, ino, &r);
+	if (rc < 0)
+		return rc;
+	if (r.n.kind == FC_KIND_DIR) {
+		r.n.nlink = r.n.nlink >= 2 ? r.n.nlink - 2 : 0;
+		rc = fc_state_row_get(c, parent, &pr);
+		if (rc == 0 && pr.n.nlink > 2) {
+			pr.n.nlink--;
+			rc = fc_state_row_put(c, &pr);
+		}
+		if (rc < 0 && rc != -ENOENT)
+			return rc;
+	} else if (r.n.nlink > 0) {
+		r.n.nlink--;
+	}
+	if (r.n.nlink == 0 || (r.n.kind == FC_KIND_DIR && r.n.nlink < 2)) {
+		r.unlinked = true;
+		r.due = FC_STATE_DUE_NONE;
+	}
+	rc = fc_state_row_put(c, &r);
+	if (rc == 0)
+		rc = changes_add(ch, ino, 0, NULL, 0);
+	if (rc == 0)
+		rc = changes_add(ch, 0, parent, name, len);
+	return rc;
+}
+
+static int remote_link(struct conn *c, int64_t parent, const char *name,
+		       size_t len, int64_t ino, int64_t remote,
+		       struct changes *ch)
+{
+	struct row r, pr;
+	int rc;
+
+	rc = fc_state_entry_insert(c, parent, name, len, ino, remote);
+	if (rc == 0)
+		rc = fc_state_row_get(c, ino, &r);
+	if (rc < 0)
+		return rc;
+	r.n.nlink += r.n.kind == FC_KIND_DIR ? 2 : 1;
+	r.unlinked = false;
+	rc = fc_state_row_put(c, &r);
+	if (rc == 0 && r.n.kind == FC_KIND_DIR) {
+		rc = fc_state_row_get(c, parent, &pr);
+		if (rc == 0) {
+			pr.n.nlink++;
+			rc = fc_state_row_put(c, &pr);
+		}
+	}
+	if (rc == 0)
+		rc = changes_add(ch, 0, parent, name, len);
+	return rc;
+}
+
+static int apply_entry(struct conn *c, const struct fc_remote_entry *re,
+		       struct changes *ch)
+{
+	struct row pr, nr;
+	struct ent e;
+	sqlite3_stmt *s;
+	int64_t eid = 0, old_parent = 0, old_ino = 0;
+	char old_name[CF_NAME_MAX + 1];
+	size_t old_len = 0;
+	int rc;
+
+	if (re->name_len > CF_NAME_MAX || !re->name_len || re->id <= 0)
+		return -EPROTO;
+	rc = fc_state_row_get_id(c, re->parent, &pr);
+	if (rc == 0)
+		rc = fc_state_row_get_id(c, re->node, &nr);
+	if (rc == -ENOENT)
+		return re->deleted ? 0 : -EPROTO;
+	if (rc < 0)
+		return rc;
+	s = fc_state_stmt(c, S_ENTRY_BY_REMOTE);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, re->id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		eid = sqlite3_column_int64(s, 0);
+		old_parent = sqlite3_column_int64(s, 1);
+		fc_state_col_copy(s, 2, old_name, CF_NAME_MAX, &old_len);
+		old_ino = sqlite3_column_int64(s, 3);
+	} else if (rc != SQLITE_DONE) {
+		rc = fc_state_sql_fail(c, rc, "read entry by id");
+		fc_state_reset(s);
+		return rc;
+	}
+	fc_state_reset(s);
+	if (re->deleted) {
+		if (eid)
+			return remote_unlink(c, eid, old_parent, old_name,
+					     old_len, old_ino, ch);
+		rc = fc_state_entry_get(c, pr.n.ino, re->name, re->name_len,
+					&e);
+		if (rc == 0 && e.ino == nr.n.ino && !e.remote)
+			return remote_unlink(c, e.eid, pr.n.ino, re->name,
+					     re->name_len, e.ino, ch);
+		return rc == -ENOENT ? 0 : rc;
+	}
+	if (eid && old_parent == pr.n.ino && old_ino == nr.n.ino &&
+	    old_len == re->name_len && !memcmp(old_name, re->name, old_len))
+		return 0; /* already so */
+	if (eid) {
+		/* Moved or relinked: take the old one out, put the new in. */
+		rc = remote_unlink(c, eid, old_parent, old_name, old_len,
+				   old_ino, ch);
+		if (rc < 0)
+			return rc;
+	}
+	rc = fc_state_entry_get(c, pr.n.ino, re->name, re->name_len, &e);
+	if (rc == 0 && e.ino == nr.n.ino && !e.remote) {
+		s = fc_state_stmt(c, S_ENTRY_SET_REMOTE);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, e.eid);
+		sqlite3_bind_int64(s, 2, re->id);
+		return fc_state_run(c, s, "adopt entry");
+	}
+	if (rc == 0) {
+		/* The server's name wins over a stale local entry. */
+		rc = remote_unlink(c, e.eid, pr.n.ino, re->name, re->name_len,
+				   e.ino, ch);
+		if (rc < 0)
+			return rc;
+	} else if (rc != -ENOENT) {
+		return rc;
+	}
+	return remote_link(c, pr.n.ino, re->name, re->name_len, nr.n.ino,
+			   re->id, ch);
+}
+
+int fc_state_apply_page(struct fc_state *st, const struct fc_remote_page *p,
+			fc_changed_fn changed, void *arg)
+{
+	struct changes ch = { 0 };
+	struct conn *c;
+	bool pending;
+	size_t i;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = pending_ops(c, &pending);
+	if (rc == 0 && pending)
+		rc = -EAGAIN;
+	for (i = 0; rc == 0 && i < p->node_count; i++)
+		rc = apply_node(c, &p->nodes[i], &ch);
+	for (i = 0; rc == 0 && i < p->entry_count; i++)
+		rc = apply_entry(c, &p->entries[i], &ch);
+	if (rc == 0)
+		rc = fc_state_meta_set(c, "cursor", p->next);
+	rc = fc_state_tx_end(st, c, rc);
+	if (rc == 0 && changed) {
+		for (i = 0; i < ch.count; i++)
+			changed(arg, ch.v[i].ino, ch.v[i].parent,
+				ch.v[i].ino ? NULL : ch.v[i].name,
+				ch.v[i].name_len);
+	}
+	free(ch.v);
+	return rc;
+}

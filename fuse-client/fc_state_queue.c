@@ -1,0 +1,763 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fc_state, the queues: chunk rows and their present bits, pins, LRU and
+ * eviction candidates, the outbox (peek, done, retry, failed) and the
+ * upload queue (claim with a generation snapshot, done, failed). Lock
+ * order as in fc_state.c.
+ */
+#include "fc_state_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CF_LOG_SUBSYS "state"
+#include "cf_log.h"
+
+/* ----- chunks ----- */
+
+int fc_state_chunks(struct fc_state *st, int64_t ino, uint64_t off,
+		    uint64_t len, struct fc_chunk **out, size_t *out_count)
+{
+	struct fc_chunk *v = NULL, *tmp;
+	size_t count = 0, cap = 0;
+	sqlite3_stmt *s;
+	struct conn *c;
+	uint64_t end;
+	int rc;
+
+	*out = NULL;
+	*out_count = 0;
+	rc = fc_state_conn(st, &c);
+	if (rc < 0)
+		return rc;
+	end = (len == 0 || off + len < off || off + len > INT64_MAX)
+		      ? (uint64_t)INT64_MAX
+		      : off + len;
+	if (off > INT64_MAX)
+		return 0;
+	s = fc_state_stmt(c, S_CHUNKS_RANGE);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, ino);
+	sqlite3_bind_int64(s, 2, (int64_t)off);
+	sqlite3_bind_int64(s, 3, (int64_t)end);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct fc_chunk ch;
+
+		ch.idx = (uint32_t)sqlite3_column_int64(s, 0);
+		ch.off = (uint64_t)sqlite3_column_int64(s, 1);
+		ch.size = (uint32_t)sqlite3_column_int64(s, 2);
+		if (fc_state_col_blob(s, 3, ch.id.bytes, BLK_ID_SIZE) < 0) {
+			rc = -EPROTO;
+			break;
+		}
+		ch.present = sqlite3_column_int(s, 4) != 0;
+		if (ch.off + ch.size <= off)
+			continue; /* the chunk before the range */
+		if (count == cap) {
+			cap = cap ? 2 * cap : 8;
+			tmp = realloc(v, cap * sizeof(*v));
+			if (!tmp) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = tmp;
+		}
+		v[count++] = ch;
+	}
+	fc_state_reset(s);
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = fc_state_sql_fail(c, rc, "read chunks");
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*out_count = count;
+	return 0;
+}
+
+int fc_state_missing_count(struct fc_state *st, int64_t ino, uint64_t *out)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int rc;
+
+	rc = fc_state_conn(st, &c);
+	if (rc < 0)
+		return rc;
+	s = fc_state_stmt(c, S_CHUNKS_MISSING);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, ino);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*out = (uint64_t)sqlite3_column_int64(s, 0);
+		rc = 0;
+	} else {
+		rc = fc_state_sql_fail(c, rc, "count missing chunks");
+	}
+	fc_state_reset(s);
+	return rc;
+}
+
+int fc_state_chunks_mark(struct fc_state *st, int64_t ino, const uint32_t *idx,
+			 size_t count, bool present)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	size_t i;
+	int rc;
+
+	if (!count)
+		return 0;
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	s = fc_state_stmt(c, S_CHUNK_MARK);
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	for (i = 0; i < count && rc == 0; i++) {
+		sqlite3_bind_int64(s, 1, ino);
+		sqlite3_bind_int64(s, 2, idx[i]);
+		sqlite3_bind_int(s, 3, present);
+		rc = fc_state_run(c, s, "mark chunk");
+		if (rc == 0 && sqlite3_changes(c->db) == 0)
+			rc = -ENOENT;
+	}
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
+/*
+ * Replace ino's chunk rows by m. keep: old rows with the same offset, size
+ * and id keep their present bit; all_present: every new row is present.
+ */
+int fc_state_chunks_replace(struct conn *c, int64_t ino,
+			    const struct blk_manifest *m, bool keep,
+			    bool all_present)
+{
+	struct fc_chunk *old = NULL, *tmp;
+	size_t nold = 0, cap = 0, i, j = 0;
+	sqlite3_stmt *s;
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (keep) {
+		s = fc_state_stmt(c, S_CHUNKS_RANGE);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, ino);
+		sqlite3_bind_int64(s, 2, 0);
+		sqlite3_bind_int64(s, 3, INT64_MAX);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			if (!sqlite3_column_int(s, 4))
+				continue;
+			if (nold == cap) {
+				cap = cap ? 2 * cap : 16;
+				tmp = realloc(old, cap * sizeof(*old));
+				if (!tmp) {
+					rc = -ENOMEM;
+					break;
+				}
+				old = tmp;
+			}
+			old[nold].off = (uint64_t)sqlite3_column_int64(s, 1);
+			old[nold].size = (uint32_t)sqlite3_column_int64(s, 2);
+			if (fc_state_col_blob(s, 3, old[nold].id.bytes,
+					      BLK_ID_SIZE) < 0)
+				continue;
+			nold++;
+		}
+		fc_state_reset(s);
+		if (rc == SQLITE_DONE)
+			rc = 0;
+		else if (rc > 0)
+			rc = fc_state_sql_fail(c, rc, "read chunks");
+		if (rc < 0)
+			goto out;
+	}
+	s = fc_state_stmt(c, S_CHUNKS_DEL_ALL);
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, ino);
+	rc = fc_state_run(c, s, "drop chunks");
+	if (rc < 0)
+		goto out;
+	s = fc_state_stmt(c, S_CHUNK_INS);
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	for (i = 0; i < m->count; i++) {
+		const struct blk_manifest_entry *e = &m->entries[i];
+		bool present = all_present;
+
+		while (j < nold && old[j].off < off)
+			j++;
+		if (!present && j < nold && old[j].off == off &&
+		    old[j].size == e->size &&
+		    !memcmp(old[j].id.bytes, e->id.bytes, BLK_ID_SIZE))
+			present = true;
+		sqlite3_bind_int64(s, 1, ino);
+		sqlite3_bind_int64(s, 2, (int64_t)i);
+		sqlite3_bind_int64(s, 3, (int64_t)off);
+		sqlite3_bind_int64(s, 4, e->size);
+		fc_state_bind_blob(s, 5, e->id.bytes, BLK_ID_SIZE);
+		sqlite3_bind_int(s, 6, present);
+		rc = fc_state_run(c, s, "insert chunk");
+		if (rc < 0)
+			goto out;
+		off += e->size;
+	}
+out:
+	free(old);
+	return rc;
+}
+
+int fc_state_set_manifest(struct fc_state *st, int64_t ino, uint64_t version,
+			  const struct blk_manifest *m)
+{
+	struct conn *c;
+	struct row r;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = fc_state_row_get(c, ino, &r);
+	if (rc < 0)
+		goto out;
+	if (r.n.kind != FC_KIND_FILE) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (r.n.dirty) {
+		rc = -EBUSY;
+		goto out;
+	}
+	rc = fc_state_chunks_replace(c, ino, m, true, false);
+	if (rc < 0)
+		goto out;
+	r.n.version = r.n.manifest_version = version;
+	if (r.n.remote_version < version)
+		r.n.remote_version = version;
+	r.n.size = m->file_size;
+	rc = fc_state_row_put(c, &r);
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
+/* ----- pin, LRU, eviction ----- */
+
+int fc_state_set_pinned(struct fc_state *st, int64_t ino, bool pinned)
+{
+	struct conn *c;
+	struct row r;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = fc_state_row_get(c, ino, &r);
+	if (rc == 0 && r.n.kind != FC_KIND_FILE)
+		rc = -EINVAL;
+	if (rc == 0 && r.n.pinned != pinned) {
+		r.n.pinned = pinned;
+		rc = fc_state_row_put(c, &r);
+	}
+	return fc_state_tx_end(st, c, rc);
+}
+
+int fc_state_touch(struct fc_state *st, const int64_t *inos, size_t count,
+		   int64_t now)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	size_t i;
+	int rc;
+
+	if (!count)
+		return 0;
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	s = fc_state_stmt(c, S_TOUCH);
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	for (i = 0; i < count && rc == 0; i++) {
+		sqlite3_bind_int64(s, 1, inos[i]);
+		sqlite3_bind_int64(s, 2, now);
+		rc = fc_state_run(c, s, "touch node");
+	}
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
+int fc_state_evictable(struct fc_state *st, size_t limit, fc_node_fn fn,
+		       void *arg)
+{
+	struct row *rows = NULL;
+	size_t count = 0, i;
+	sqlite3_stmt *s;
+	struct conn *c;
+	int rc;
+
+	rc = fc_state_conn(st, &c);
+	if (rc < 0)
+		return rc;
+	if (!limit)
+		return 0;
+	rows = calloc(limit, sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	s = fc_state_stmt(c, S_EVICTABLE);
+	if (!s) {
+		free(rows);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, (int64_t)limit);
+	while (count < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (fc_state_row_read(s, 0, &rows[count]) == 0)
+			count++;
+	}
+	fc_state_reset(s);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		rc = 0;
+	else if (rc > 0)
+		rc = fc_state_sql_fail(c, rc, "list evictable");
+	/* Callbacks run after the statement is done: they may write. */
+	for (i = 0; rc == 0 && i < count; i++) {
+		if (rows[i].writing || rows[i].claimed)
+			continue;
+		if (fn(arg, &rows[i].n))
+			break;
+	}
+	free(rows);
+	return rc;
+}
+
+int fc_state_evict_node(struct fc_state *st, int64_t ino)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	struct row r;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = fc_state_row_get(c, ino, &r);
+	if (rc == 0 && (r.n.dirty || r.n.pinned || r.writing || r.claimed))
+		rc = -EBUSY;
+	if (rc < 0)
+		goto out;
+	s = fc_state_stmt(c, S_CHUNKS_CLEAR);
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, ino);
+	rc = fc_state_run(c, s, "evict chunks");
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
+int fc_state_op_peek(struct fc_state *st, int64_t now, struct fc_op *out,
+		     size_t max, size_t *out_count)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	size_t n = 0;
+	int rc;
+
+	*out_count = 0;
+	rc = fc_state_conn(st, &c);
+	if (rc < 0)
+		return rc;
+	if (!max)
+		return 0;
+	s = fc_state_stmt(c, S_OP_PEEK);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, (int64_t)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct fc_op *op = &out[n];
+
+		if (sqlite3_column_int64(s, 16) > now)
+			break; /* waiting for its retry time: keep order */
+		memset(op, 0, sizeof(*op));
+		op->seq = sqlite3_column_int64(s, 0);
+		op->kind = (enum fc_op_kind)sqlite3_column_int(s, 1);
+		fc_state_col_copy(s, 2, op->node, FC_ID_SIZE, NULL);
+		fc_state_col_copy(s, 3, op->parent, FC_ID_SIZE, NULL);
+		fc_state_col_copy(s, 4, op->name, CF_NAME_MAX, &op->name_len);
+		op->name[op->name_len] = '\0';
+		fc_state_col_copy(s, 5, op->parent2, FC_ID_SIZE, NULL);
+		fc_state_col_copy(s, 6, op->name2, CF_NAME_MAX, &op->name2_len);
+		op->name2[op->name2_len] = '\0';
+		op->flags = (unsigned)sqlite3_column_int64(s, 7);
+		op->node_kind = (enum fc_kind)sqlite3_column_int(s, 8);
+		op->mode = (uint32_t)sqlite3_column_int64(s, 9);
+		op->uid = (uint32_t)sqlite3_column_int64(s, 10);
+		op->gid = (uint32_t)sqlite3_column_int64(s, 11);
+		op->rdev = (uint64_t)sqlite3_column_int64(s, 12);
+		op->mtime_ns = sqlite3_column_int64(s, 13);
+		fc_state_col_copy(s, 14, op->target, CF_PATH_MAX,
+				  &op->target_len);
+		op->target[op->target_len] = '\0';
+		op->attempts = (uint32_t)sqlite3_column_int64(s, 15);
+		n++;
+	}
+	fc_state_reset(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = fc_state_sql_fail(c, rc, "read outbox");
+	*out_count = rc == 0 ? n : 0;
+	return rc;
+}
+
+int fc_state_op_done(struct fc_state *st, int64_t seq)
+{
+	uint8_t node[FC_ID_SIZE];
+	sqlite3_stmt *s;
+	struct conn *c;
+	struct row r;
+	int kind = 0, rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	s = fc_state_stmt(c, S_OP_GET);
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, seq);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		kind = sqlite3_column_int(s, 0);
+		rc = fc_state_col_blob(s, 1, node, FC_ID_SIZE);
+		if (rc < 0 && kind != FC_OP_CREATE)
+			rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = -ENOENT;
+	} else {
+		rc = fc_state_sql_fail(c, rc, "read op");
+	}
+	fc_state_reset(s);
+	if (rc < 0)
+		goto out;
+	s = fc_state_stmt(c, S_OP_DEL);
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, seq);
+	rc = fc_state_run(c, s, "delete op");
+	if (rc < 0 || kind != FC_OP_CREATE)
+		goto out;
+	rc = fc_state_row_get_id(c, node, &r);
+	if (rc == -ENOENT) {
+		rc = 0; /* dropped meanwhile */
+		goto out;
+	}
+	if (rc == 0 && !r.n.pushed) {
+		r.n.pushed = true;
+		rc = fc_state_row_put(c, &r);
+	}
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
+int fc_state_op_retry(struct fc_state *st, int64_t seq, int err,
+		      int64_t retry_at)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	s = fc_state_stmt(c, S_OP_RETRY);
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, seq);
+	sqlite3_bind_int64(s, 2, retry_at);
+	sqlite3_bind_int(s, 3, err);
+	rc = fc_state_run(c, s, "retry op");
+	if (rc == 0 && sqlite3_changes(c->db) == 0)
+		rc = -ENOENT;
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
+int fc_state_op_failed(struct fc_state *st, int64_t seq, int err,
+		       const char *message)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	s = fc_state_stmt(c, S_OP_FAIL);
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, seq);
+	sqlite3_bind_int(s, 2, err);
+	if (message)
+		sqlite3_bind_text(s, 3, message, -1, SQLITE_STATIC);
+	rc = fc_state_run(c, s, "fail op");
+	if (rc == 0 && sqlite3_changes(c->db) == 0)
+		rc = -ENOENT;
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
+int fc_state_op_counts(struct fc_state *st, uint64_t *out_pending,
+		       uint64_t *out_failed)
+{
+	struct conn *c;
+	int rc;
+
+	rc = fc_state_conn(st, &c);
+	if (rc == 0)
+		rc = fc_state_count_ops(c, 0, out_pending);
+	if (rc == 0)
+		rc = fc_state_count_ops(c, 2, out_failed);
+	return rc;
+}
+
+/* ----- upload queue ----- */
+
+static int next_due(struct conn *c, int64_t now, int64_t *out)
+{
+	sqlite3_stmt *s = fc_state_stmt(c, S_NEXT_DUE);
+	int rc;
+
+	*out = INT64_MAX;
+	if (!s)
+		return -EIO;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		*out = sqlite3_column_int64(s, 0);
+	fc_state_reset(s);
+	if (rc != SQLITE_ROW)
+		return fc_state_sql_fail(c, rc, "next due");
+	/* Files waiting for their create op: look again in a second. */
+	s = fc_state_stmt(c, S_UNPUSHED_DUE);
+	if (!s)
+		return -EIO;
+	rc = sqlite3_step(s);
+	fc_state_reset(s);
+	if (rc == SQLITE_ROW && *out > now + 1000000000)
+		*out = now + 1000000000;
+	return 0;
+}
+
+int fc_state_upload_claim(struct fc_state *st, int64_t now,
+			  struct fc_upload *out, int64_t *out_next_due)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	struct row r;
+	int64_t ino = 0, next;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	s = fc_state_stmt(c, S_CLAIM_PICK);
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, now);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		ino = sqlite3_column_int64(s, 0);
+	fc_state_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rc = fc_state_sql_fail(c, rc, "pick upload");
+		goto out;
+	}
+	if (!ino) {
+		rc = next_due(c, now, &next);
+		if (rc == 0)
+			rc = -ENOENT;
+		if (out_next_due)
+			*out_next_due = next;
+		goto out;
+	}
+	rc = fc_state_row_get(c, ino, &r);
+	if (rc < 0)
+		goto out;
+	memset(out, 0, sizeof(*out));
+	out->ino = ino;
+	memcpy(out->id, r.n.id, FC_ID_SIZE);
+	out->base_version = r.n.version;
+	out->size = r.n.size;
+	out->mtime_ns = r.n.mtime_ns;
+	out->gen = r.gen;
+	out->attempts = r.attempts;
+	if (r.lo < r.hi) {
+		out->lo = CF_MIN(r.lo, r.n.size);
+		out->hi = CF_MIN(r.hi, r.n.size);
+	} else {
+		out->lo = out->hi = CF_MIN(r.lo, r.n.size);
+	}
+	r.claimed = true;
+	r.due = FC_STATE_DUE_NONE;
+	r.lo = r.hi = 0;
+	rc = fc_state_row_put(c, &r);
+	if (out_next_due)
+		*out_next_due = now;
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
+int fc_state_upload_done(struct fc_state *st, const struct fc_upload *u,
+			 uint64_t version, const struct blk_manifest *m,
+			 bool *out_clean)
+{
+	struct conn *c;
+	struct row r;
+	bool clean;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = fc_state_row_get(c, u->ino, &r);
+	if (rc == 0 && memcmp(r.n.id, u->id, FC_ID_SIZE))
+		rc = -ENOENT;
+	if (rc < 0)
+		goto out;
+	rc = fc_state_chunks_replace(c, u->ino, m, false, true);
+	if (rc < 0)
+		goto out;
+	clean = r.gen == u->gen && !r.writing;
+	if (!clean && m->file_size > r.n.size) {
+		/* Truncated meanwhile: rows past the end describe nothing. */
+		sqlite3_stmt *s = fc_state_stmt(c, S_CHUNKS_DEL_FROM);
+
+		if (!s) {
+			rc = -EIO;
+			goto out;
+		}
+		sqlite3_bind_int64(s, 1, u->ino);
+		sqlite3_bind_int64(s, 2, (int64_t)r.n.size);
+		rc = fc_state_run(c, s, "drop chunks");
+		if (rc < 0)
+			goto out;
+	}
+	r.n.version = r.n.manifest_version = version;
+	if (r.n.remote_version < version)
+		r.n.remote_version = version;
+	r.claimed = false;
+	r.attempts = 0;
+	r.last_error = 0;
+	if (clean) {
+		r.n.dirty = false;
+		r.lo = r.hi = 0;
+		r.due = FC_STATE_DUE_NONE;
+	}
+	rc = fc_state_row_put(c, &r);
+	if (rc == 0 && out_clean)
+		*out_clean = clean;
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
+int fc_state_upload_failed(struct fc_state *st, const struct fc_upload *u,
+			   int err, int64_t retry_at)
+{
+	struct conn *c;
+	struct row r;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = fc_state_row_get(c, u->ino, &r);
+	if (rc == 0 && memcmp(r.n.id, u->id, FC_ID_SIZE))
+		rc = -ENOENT;
+	if (rc < 0)
+		goto out;
+	if (u->lo < u->hi)
+		fc_state_range_merge(&r, u->lo, u->hi);
+	else if (r.lo >= r.hi)
+		r.lo = r.hi = u->lo;
+	r.claimed = false;
+	r.attempts++;
+	r.last_error = err;
+	if (!r.writing && r.n.nlink > 0 && r.n.dirty)
+		r.due = retry_at;
+	rc = fc_state_row_put(c, &r);
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
+int fc_state_make_due(struct fc_state *st, int64_t now)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	s = fc_state_stmt(c, S_DUE_NODES);
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, now);
+	rc = fc_state_run(c, s, "make uploads due");
+	if (rc == 0)
+		rc = fc_state_exec(c, S_DUE_OPS);
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
+int fc_state_queue_stats(struct fc_state *st, uint64_t *out_files,
+			 uint64_t *out_bytes)
+{
+	sqlite3_stmt *s;
+	struct conn *c;
+	int rc;
+
+	rc = fc_state_conn(st, &c);
+	if (rc < 0)
+		return rc;
+	s = fc_state_stmt(c, S_QUEUE_STATS);
+	if (!s)
+		return -EIO;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*out_files = (uint64_t)sqlite3_column_int64(s, 0);
+		*out_bytes = (uint64_t)sqlite3_column_double(s, 1);
+		rc = 0;
+	} else {
+		rc = fc_state_sql_fail(c, rc, "queue stats");
+	}
+	fc_state_reset(s);
+	return rc;
+}
