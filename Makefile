@@ -145,6 +145,15 @@ $(BUILD)/bench/%: $(call obj,bench/%.c) $(LIBSRV) $(LIBCLI) $(LIBBLK) $(LIBCF)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
 
+# Test tools (tests/tools/*.c): small helpers the e2e tests run, e.g. a
+# WebSocket client. Each links the static archives it needs.
+TOOL_SRC = $(wildcard tests/tools/*.c)
+TOOL_BIN = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
+$(BUILD)/obj/tests/tools/%.o: DIR_CFLAGS = -Icommon -Ilibblock/include $(call pkg_cflags,$(PKG_ALL))
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBBLK) $(LIBCF)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
+
 # fc-localmount mounts the client core without the network parts (t3000).
 $(BUILD)/obj/tests/tools/fc-localmount.o: DIR_CFLAGS = -Icommon -Ilibblock/include -Ifuse-client $(call pkg_cflags,$(PKG_CLI))
 $(BUILD)/tests/tools/fc-localmount: $(BUILD)/obj/tests/tools/fc-localmount.o $(LIBCLI) $(LIBBLK) $(LIBCF)
@@ -204,7 +213,7 @@ unit: $(UNIT_BIN)
 		CMOCKA_MESSAGE_OUTPUT=TAP ASAN_OPTIONS=detect_leaks=1 $$t || { echo "not ok - $$t failed"; fail=1; }; \
 	done; exit $$fail
 
-e2e: $(PROGRAMS)
+e2e: $(PROGRAMS) $(TOOL_BIN)
 	@tests/e2e/run.sh $(BUILD)
 
 fuzz-seeds: $(FUZZ_BIN)

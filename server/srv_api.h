@@ -6,9 +6,11 @@
  * srv_api_handle on a worker thread; the API never sees a socket. This is
  * also what the request fuzzer drives.
  *
- * Threading: srv_api_handle, srv_api_body_limit and srv_api_authenticate are
- * thread-safe and may block (database, disk); call them from worker threads,
- * never from the lws service thread.
+ * Threading: srv_api_handle and srv_api_authenticate are thread-safe and
+ * may block (database, disk); call them from worker threads, never from the
+ * lws service thread. srv_api_body_limit depends on the route and the
+ * configuration only: it never blocks and the service thread calls it when
+ * the headers arrive.
  */
 #ifndef CLOUDFS_SRV_API_H
 #define CLOUDFS_SRV_API_H
@@ -76,6 +78,7 @@ void srv_api_free(struct srv_api *api);
  * Largest body the route for (method, path) accepts, known from the headers
  * alone: the transport answers 413 without reading more once a request
  * announces or sends more than this. 0 for routes without a body.
+ * Non-blocking; callable from any thread.
  */
 size_t srv_api_body_limit(const struct srv_api *api, const char *method,
 			  const char *path);

@@ -1,0 +1,1272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP and WebSocket transport on libwebsockets. Everything here runs
+ * on the lws service thread except the two job bodies (http_job_run,
+ * ws_auth_run), which run on worker threads and touch only their own job.
+ *
+ * Life of a request: LWS_CALLBACK_HTTP copies method, path, query, token
+ * and peer into a struct http_req hung off the connection's per-session
+ * data; the body (capped by srv_api_body_limit, refused with 413 as soon as
+ * it is known to be too large) accumulates in LWS_CALLBACK_HTTP_BODY; then
+ * the request is submitted to the worker pool. The worker answers it with
+ * srv_api_handle, renders the body into a buffer with LWS_PRE headroom and
+ * puts the job on the completion queue, waking the loop with
+ * lws_cancel_service. LWS_CALLBACK_EVENT_WAIT_CANCELLED drains the queue
+ * and asks for writeable callbacks; LWS_CALLBACK_HTTP_WRITEABLE sends the
+ * headers and the body in pieces.
+ *
+ * Connections can close while their job runs. A job is owned by whoever
+ * holds it: the connection while the request is being read or written, the
+ * pool and then the completion queue while it runs. A closing connection
+ * frees the jobs it owns and marks the one in flight orphaned; the
+ * completion handler frees orphans without looking at their (dead) wsi.
+ *
+ * WebSockets: the upgrade's bearer token is checked on a worker
+ * (srv_api_authenticate touches SQLite); until then the connection receives
+ * nothing. Accepted connections get {"type":"ready"} and are registered in
+ * srv_notify with their wsi as owner; a refused one is closed with 1008.
+ *
+ * Lock order: ->done_lock is a leaf. srv_notify's lock is never held while
+ * calling into lws.
+ */
+#include "srv_http.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <openssl/crypto.h>
+
+#define CF_LOG_SUBSYS "http"
+#include "cf_buf.h"
+#include "cf_log.h"
+#include "srv_api.h"
+#include "srv_config.h"
+#include "srv_metrics.h"
+#include "srv_notify.h"
+#include "srv_work.h"
+
+#define METRICS_PATH	       "/metrics"
+#define HTTP_HEADER_DATA_MAX   16384 /* a 4096-byte path, percent-encoded */
+#define HTTP_HEADER_POOL       256 /* requests parsing headers at once */
+#define HTTP_SERV_BUF	       (64 * 1024) /* lws read buffer (shared) */
+#define HTTP_WRITE_CHUNK       (64 * 1024)
+#define HTTP_QUERY_MAX	       (64 * 1024)
+#define HTTP_AUTH_HEADER_MAX   512
+#define HTTP_KEEPALIVE_SECS    30
+#define HTTP_SHUTDOWN_GRACE_US (10 * LWS_US_PER_SEC)
+#define HTTP_HEADERS_MAX       1024
+#define WS_RX_BUFFER	       128 /* we ignore what clients send */
+#define WS_SNDBUF	       8192 /* the kernel doubles it */
+#define WS_READY_MSG	       "{\"type\":\"ready\"}"
+
+enum job_kind {
+	JOB_HTTP,
+	JOB_WS_AUTH,
+};
+
+/* What the pool runs and the completion queue carries. */
+struct job {
+	struct srv_work_item work; /* first member: the pool hands it back */
+	struct job *done_next; /* completion queue; ->done_lock */
+	struct srv_http *h; /* borrowed */
+	struct lws *wsi; /* borrowed; only while !orphaned */
+	enum job_kind kind;
+	bool orphaned; /* service thread only */
+};
+
+enum req_state {
+	REQ_BODY, /* reading the body; owned by the connection */
+	REQ_RUNNING, /* on a worker or the completion queue */
+	REQ_WRITING, /* answer ready; owned by the connection */
+};
+
+struct http_req {
+	struct job job; /* first member */
+	enum req_state state;
+	bool close_after; /* close once the answer is out */
+	bool headers_sent;
+	bool head; /* HEAD: headers only */
+	const char *method; /* static */
+	char *path; /* owned */
+	struct cf_buf query; /* owned */
+	char *token; /* owned, wiped on free, or NULL */
+	char remote[64];
+	uint64_t content_length;
+	struct cf_buf body; /* owned; capped by the route's limit */
+
+	/* The answer, filled by the worker (or the service thread). */
+	int status;
+	const char *route; /* static */
+	const char *content_type; /* static */
+	uint64_t head_length; /* HEAD: what a GET would send */
+	uint32_t retry_after;
+	uint8_t *out; /* owned: LWS_PRE headroom + body */
+	size_t out_size, out_sent;
+	struct timespec start;
+};
+
+struct ws_auth {
+	struct job job; /* first member */
+	char *token; /* owned, wiped on free, or NULL */
+	bool submitted;
+	int rc;
+	struct srv_principal who;
+};
+
+/*
+ * lws per-session data, allocated for every connection: kept small, since
+ * 10,000 idle WebSockets each hold one.
+ */
+struct pss {
+	struct http_req *req; /* HTTP: request in progress; owned */
+	struct ws_auth *auth; /* WS: token check; owned until submitted */
+	struct srv_notify_conn *nc; /* WS: registration once accepted */
+	uint16_t close_code; /* WS: close with this when writeable */
+	bool is_ws;
+	bool send_ready;
+};
+
+struct srv_http {
+	const struct srv_config *cfg; /* borrowed */
+	struct srv_metrics *metrics; /* borrowed, may be NULL */
+	struct srv_api *api; /* borrowed during srv_http_run */
+	struct srv_notify *notify; /* owned */
+	struct srv_work *work; /* owned during srv_http_run */
+	struct lws_context *ctx; /* owned */
+	struct lws_protocols protocols[2];
+	lws_retry_bo_t retry;
+	int port;
+
+	pthread_mutex_t done_lock;
+	struct job *done_head, *done_tail; /* protected by ->done_lock */
+
+	atomic_int stop_requests; /* srv_http_stop calls */
+	bool stopping; /* service thread from here on */
+	bool deadline_passed;
+	size_t live_reqs; /* http_req objects alive */
+	size_t ws_count; /* established WebSockets */
+	lws_sorted_usec_list_t deadline_sul;
+};
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason,
+		    void *user, void *in, size_t len);
+
+/* ----- lws logging through cf_log ----- */
+
+static void lws_log_emit(int level, const char *line)
+{
+	int prio = LOG_DEBUG;
+	size_t len = strlen(line);
+
+	if (level & LLL_ERR)
+		prio = LOG_ERR;
+	else if (level & LLL_WARN)
+		prio = LOG_WARNING;
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	cf_log_emit(prio, "lws", "%.*s", (int)len, line);
+}
+
+static void lws_log_setup(void)
+{
+	int levels = LLL_ERR | LLL_WARN;
+
+	if (cf_log_is_enabled(LOG_DEBUG, "lws"))
+		levels |= LLL_NOTICE | LLL_INFO;
+	lws_set_log_level(levels, lws_log_emit);
+}
+
+/* ----- jobs and the completion queue ----- */
+
+static void wipe_free(char *s)
+{
+	if (!s)
+		return;
+	OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+static void req_free(struct srv_http *h, struct http_req *r)
+{
+	if (!r)
+		return;
+	free(r->path);
+	cf_buf_release(&r->query);
+	wipe_free(r->token);
+	cf_buf_release(&r->body);
+	free(r->out);
+	free(r);
+	h->live_reqs--;
+}
+
+static void ws_auth_free(struct ws_auth *a)
+{
+	if (!a)
+		return;
+	wipe_free(a->token);
+	free(a);
+}
+
+static void job_free(struct srv_http *h, struct job *j)
+{
+	if (j->kind == JOB_HTTP)
+		req_free(h, (struct http_req *)j);
+	else
+		ws_auth_free((struct ws_auth *)j);
+}
+
+/* Worker side: hand j back to the service thread. */
+static void job_done(struct job *j)
+{
+	struct srv_http *h = j->h;
+
+	j->done_next = NULL;
+	pthread_mutex_lock(&h->done_lock);
+	if (h->done_tail)
+		h->done_tail->done_next = j;
+	else
+		h->done_head = j;
+	h->done_tail = j;
+	pthread_mutex_unlock(&h->done_lock);
+	lws_cancel_service(h->ctx);
+}
+
+static struct job *done_take_all(struct srv_http *h)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&h->done_lock);
+	j = h->done_head;
+	h->done_head = h->done_tail = NULL;
+	pthread_mutex_unlock(&h->done_lock);
+	return j;
+}
+
+static void notify_wake(void *arg)
+{
+	struct srv_http *h = arg;
+
+	lws_cancel_service(h->ctx);
+}
+
+/* ----- building answers ----- */
+
+/* Put body (borrowed) behind LWS_PRE bytes of headroom in r->out. */
+static int set_out(struct http_req *r, const void *body, size_t size)
+{
+	free(r->out);
+	r->out = malloc(LWS_PRE + (size ? size : 1));
+	r->out_size = r->out_sent = 0;
+	if (!r->out)
+		return -ENOMEM;
+	if (size)
+		memcpy(r->out + LWS_PRE, body, size);
+	r->out_size = size;
+	return 0;
+}
+
+/* Render json (borrowed) compactly into r->out. */
+static int set_out_json(struct http_req *r, const json_t *json)
+{
+	size_t size;
+
+	size = json_dumpb(json, NULL, 0, JSON_COMPACT);
+	if (size == 0)
+		return -ENOMEM;
+	free(r->out);
+	r->out_size = r->out_sent = 0;
+	r->out = malloc(LWS_PRE + size);
+	if (!r->out)
+		return -ENOMEM;
+	if (json_dumpb(json, (char *)r->out + LWS_PRE, size, JSON_COMPACT) !=
+	    size)
+		return -ENOMEM;
+	r->out_size = size;
+	r->content_type = "application/json";
+	return 0;
+}
+
+/* An answer made by the transport itself: {"error", "message"}. */
+static void set_error(struct http_req *r, int status, const char *code,
+		      const char *message)
+{
+	json_t *j;
+
+	r->status = status;
+	r->route = r->route ? r->route : "transport";
+	r->content_type = NULL;
+	j = json_pack("{s:s, s:s}", "error", code, "message", message);
+	if (!j || set_out_json(r, j) < 0) {
+		free(r->out);
+		r->out = NULL;
+		r->out_size = 0;
+		r->content_type = NULL;
+	}
+	json_decref(j);
+}
+
+/* Service thread: the answer in r is complete; send it. */
+static void answer_now(struct lws *wsi, struct http_req *r)
+{
+	r->state = REQ_WRITING;
+	lws_callback_on_writable(wsi);
+}
+
+static void answer_error(struct lws *wsi, struct http_req *r, int status,
+			 const char *code, const char *message, bool close)
+{
+	set_error(r, status, code, message);
+	r->close_after = r->close_after || close;
+	answer_now(wsi, r);
+}
+
+/* ----- worker bodies ----- */
+
+static void http_job_run(struct srv_work_item *item)
+{
+	struct http_req *r = (struct http_req *)(void *)item;
+	struct srv_response resp;
+	struct srv_request req = {
+		.method = r->method,
+		.path = r->path,
+		.query = r->query.data,
+		.token = r->token,
+		.remote = r->remote,
+		.body = (const uint8_t *)r->body.data,
+		.body_size = r->body.len,
+	};
+	int rc;
+
+	memset(&resp, 0, sizeof(resp));
+	rc = srv_api_handle(r->job.h->api, &req, &resp);
+	/* the body is no longer needed: give its memory back early */
+	cf_buf_release(&r->body);
+	if (rc < 0) {
+		srv_response_release(&resp);
+		r->status = 500;
+		r->route = "error";
+		goto out;
+	}
+	r->status = resp.status;
+	r->route = resp.route;
+	r->retry_after = resp.retry_after;
+	r->head_length = resp.content_length;
+	r->content_type = resp.content_type;
+	if (resp.json)
+		rc = set_out_json(r, resp.json);
+	else if (resp.body && !r->head)
+		rc = set_out(r, resp.body, resp.body_size);
+	if (rc < 0) {
+		free(r->out);
+		r->out = NULL;
+		r->out_size = 0;
+		r->status = 500;
+		r->content_type = NULL;
+	}
+	if (!r->out_size && !resp.json)
+		r->content_type = r->head ? resp.content_type : NULL;
+	srv_response_release(&resp);
+out:
+	job_done(&r->job);
+}
+
+static void ws_auth_run(struct srv_work_item *item)
+{
+	struct ws_auth *a = (struct ws_auth *)(void *)item;
+
+	if (a->token)
+		a->rc = srv_api_authenticate(a->job.h->api, a->token, &a->who);
+	else
+		a->rc = -EACCES;
+	job_done(&a->job);
+}
+
+/* ----- HTTP requests ----- */
+
+static const char *method_name(int m)
+{
+	switch (m) {
+	case LWSHUMETH_GET:
+		return "GET";
+	case LWSHUMETH_POST:
+		return "POST";
+	case LWSHUMETH_PUT:
+		return "PUT";
+	case LWSHUMETH_PATCH:
+		return "PATCH";
+	case LWSHUMETH_DELETE:
+		return "DELETE";
+	case LWSHUMETH_HEAD:
+		return "HEAD";
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * lws hands the query over as percent-decoded fragments split at '&'.
+ * Re-encode each side of the first '=' so srv_api sees a well-formed query
+ * whose decoded values are exactly what the client sent (a decoded '&' or
+ * '=' inside a value stays escaped).
+ */
+static int query_append_encoded(struct cf_buf *q, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char esc[3];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < len && rc == 0; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~' || c == '/') {
+			rc = cf_buf_append(q, &s[i], 1);
+		} else {
+			esc[0] = '%';
+			esc[1] = hex[c >> 4];
+			esc[2] = hex[c & 15];
+			rc = cf_buf_append(q, esc, 3);
+		}
+	}
+	return rc;
+}
+
+static int build_query(struct lws *wsi, struct cf_buf *q)
+{
+	char frag[HTTP_HEADER_DATA_MAX + 1];
+	const char *eq;
+	int i, n, rc = 0;
+
+	for (i = 0; rc == 0; i++) {
+		n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag),
+					  WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n < 0)
+			break;
+		if (n == 0)
+			continue;
+		if (q->len)
+			rc = cf_buf_append(q, "&", 1);
+		eq = memchr(frag, '=', (size_t)n);
+		if (rc == 0 && eq) {
+			rc = query_append_encoded(q, frag, (size_t)(eq - frag));
+			if (rc == 0)
+				rc = cf_buf_append(q, "=", 1);
+			if (rc == 0)
+				rc = query_append_encoded(
+					q, eq + 1, (size_t)(frag + n - eq - 1));
+		} else if (rc == 0) {
+			rc = query_append_encoded(q, frag, (size_t)n);
+		}
+	}
+	return rc;
+}
+
+/* "Bearer <token>" from the Authorization header, or NULL. */
+static int copy_token(struct lws *wsi, char **out)
+{
+	char buf[HTTP_AUTH_HEADER_MAX + 1];
+	const char *p;
+	int n;
+
+	*out = NULL;
+	n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (n <= 0)
+		return 0;
+	if (n > HTTP_AUTH_HEADER_MAX) {
+		/* an over-long token is a bad token: let the API say 401 */
+		*out = strdup("");
+		return *out ? 0 : -ENOMEM;
+	}
+	if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION) <
+	    0)
+		return 0;
+	p = buf;
+	if (strncasecmp(p, "Bearer ", 7) == 0)
+		p += 7;
+	else
+		p = "";
+	while (*p == ' ')
+		p++;
+	*out = strdup(p);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return *out ? 0 : -ENOMEM;
+}
+
+static void submit_request(struct srv_http *h, struct lws *wsi,
+			   struct http_req *r)
+{
+	r->state = REQ_RUNNING;
+	r->job.work.run = http_job_run;
+	if (!h->work || srv_work_submit(h->work, &r->job.work) < 0) {
+		r->state = REQ_BODY;
+		answer_error(wsi, r, 503, "unavailable",
+			     "the server is shutting down", true);
+	}
+}
+
+static void answer_metrics(struct srv_http *h, struct lws *wsi,
+			   struct http_req *r)
+{
+	struct cf_buf text;
+
+	cf_buf_init(&text, 4 * 1024 * 1024);
+	r->route = "metrics";
+	if (!h->metrics || srv_metrics_render(h->metrics, &text) < 0 ||
+	    set_out(r, text.data, text.len) < 0) {
+		cf_buf_release(&text);
+		answer_error(wsi, r, 500, "internal", "cannot render metrics",
+			     false);
+		return;
+	}
+	cf_buf_release(&text);
+	r->status = 200;
+	r->content_type = "text/plain; version=0.0.4";
+	answer_now(wsi, r);
+}
+
+static int parse_content_length(struct lws *wsi, uint64_t *out)
+{
+	char buf[32], *end;
+	unsigned long long v;
+	int n;
+
+	*out = 0;
+	n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	if (n <= 0)
+		return 0;
+	if (n >= (int)sizeof(buf) ||
+	    lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_CONTENT_LENGTH) <
+		    0)
+		return -EINVAL;
+	if (buf[0] < '0' || buf[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (errno == ERANGE || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/*
+ * A client that sent "Expect: 100-continue" (curl does for large bodies)
+ * waits for this before sending the body; lws does not answer it itself.
+ * Queued on the connection's output list, it goes out before anything
+ * else we write.
+ */
+static void send_continue(struct lws *wsi)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	unsigned char buf[LWS_PRE + sizeof(cont)];
+	char expect[32];
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_EXPECT) <= 0 ||
+	    lws_hdr_copy(wsi, expect, sizeof(expect), WSI_TOKEN_HTTP_EXPECT) <
+		    0 ||
+	    strcasecmp(expect, "100-continue") != 0)
+		return;
+	memcpy(buf + LWS_PRE, cont, sizeof(cont) - 1);
+	if (lws_write(wsi, buf + LWS_PRE, sizeof(cont) - 1,
+		      LWS_WRITE_HTTP_HEADERS | LWS_WRITE_BUFLIST) < 0)
+		cf_dbg("cannot queue 100 Continue");
+}
+
+/* LWS_CALLBACK_HTTP: the headers of a request are in. */
+static int on_http(struct srv_http *h, struct lws *wsi, struct pss *pss,
+		   const char *uri, size_t uri_len)
+{
+	struct http_req *r;
+	char *uri_ptr = NULL;
+	uint64_t limit;
+	int m, uri_ptr_len = 0, rc;
+
+	if (pss->req) {
+		cf_warn("request on a busy connection");
+		return -1;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -1;
+	h->live_reqs++;
+	pss->req = r;
+	r->job.h = h;
+	r->job.wsi = wsi;
+	r->job.kind = JOB_HTTP;
+	r->state = REQ_BODY;
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	cf_buf_init(&r->query, HTTP_QUERY_MAX);
+	cf_buf_init(&r->body, 0);
+	if (lws_get_peer_simple(wsi, r->remote, sizeof(r->remote)) == NULL)
+		snprintf(r->remote, sizeof(r->remote), "?");
+
+	m = lws_http_get_uri_and_method(wsi, &uri_ptr, &uri_ptr_len);
+	r->method = method_name(m);
+	r->path = uri && !memchr(uri, '\0', uri_len) ? strndup(uri, uri_len)
+						     : NULL;
+	if (!r->method) {
+		r->method = "?";
+		answer_error(wsi, r, 405, "bad_method", "method not allowed",
+			     true);
+		return 0;
+	}
+	r->head = m == LWSHUMETH_HEAD;
+	if (!r->path) {
+		answer_error(wsi, r, 400, "bad_request", "bad request path",
+			     true);
+		return 0;
+	}
+	rc = build_query(wsi, &r->query);
+	if (rc == 0)
+		rc = copy_token(wsi, &r->token);
+	if (rc < 0) {
+		answer_error(wsi, r, rc == -ENOMEM ? 500 : 414,
+			     rc == -ENOMEM ? "internal" : "too_large",
+			     "request line too large", true);
+		return 0;
+	}
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		answer_error(wsi, r, 411, "length_required",
+			     "send the body with a Content-Length", true);
+		return 0;
+	}
+	/*
+	 * lws reads a POST, PUT or PATCH without Content-Length as a body
+	 * running to the end of the connection, so the next request would
+	 * be taken for body bytes: answer this one (it has no body, RFC 9112
+	 * 6.3) and close.
+	 */
+	if ((m == LWSHUMETH_POST || m == LWSHUMETH_PUT ||
+	     m == LWSHUMETH_PATCH) &&
+	    lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+		r->close_after = true;
+	if (parse_content_length(wsi, &r->content_length) < 0) {
+		answer_error(wsi, r, 400, "bad_request", "bad Content-Length",
+			     true);
+		return 0;
+	}
+	if (h->stopping) {
+		answer_error(wsi, r, 503, "unavailable",
+			     "the server is shutting down", true);
+		return 0;
+	}
+	if (!strcmp(r->path, METRICS_PATH) && m == LWSHUMETH_GET &&
+	    !r->content_length) {
+		answer_metrics(h, wsi, r);
+		return 0;
+	}
+
+	limit = srv_api_body_limit(h->api, r->method, r->path);
+	if (r->content_length > limit) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg),
+			 "the request body is larger than %llu bytes",
+			 (unsigned long long)limit);
+		answer_error(wsi, r, 413, "too_large", msg, true);
+		return 0;
+	}
+	if (r->content_length) {
+		/* exactly as much as announced, allocated once */
+		cf_buf_init(&r->body, (size_t)r->content_length);
+		if (cf_buf_grow(&r->body, (size_t)r->content_length) < 0) {
+			answer_error(wsi, r, 500, "internal", "out of memory",
+				     true);
+			return 0;
+		}
+		send_continue(wsi);
+		return 0; /* the body follows */
+	}
+	submit_request(h, wsi, r);
+	return 0;
+}
+
+static int on_http_body(struct lws *wsi, struct pss *pss, const void *in,
+			size_t len)
+{
+	struct http_req *r = pss->req;
+
+	if (!r || r->state != REQ_BODY || r->out)
+		return 0; /* answered early: drop what still arrives */
+	if (cf_buf_append(&r->body, in, len) < 0)
+		answer_error(wsi, r, 413, "too_large",
+			     "the request body is larger than announced", true);
+	return 0;
+}
+
+static int on_http_body_done(struct srv_http *h, struct lws *wsi,
+			     struct pss *pss)
+{
+	struct http_req *r = pss->req;
+
+	if (!r || r->state != REQ_BODY || r->out)
+		return 0;
+	if (r->body.len != r->content_length) {
+		answer_error(wsi, r, 400, "bad_request",
+			     "the request body is shorter than announced",
+			     true);
+		return 0;
+	}
+	submit_request(h, wsi, r);
+	return 0;
+}
+
+static double elapsed_ms(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) * 1e3 +
+	       (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+static int write_headers(struct srv_http *h, struct lws *wsi,
+			 struct http_req *r)
+{
+	unsigned char buf[LWS_PRE + HTTP_HEADERS_MAX];
+	unsigned char *start = buf + LWS_PRE, *p = start;
+	unsigned char *end = buf + sizeof(buf) - 1;
+	char num[32];
+	int n;
+
+	if (lws_add_http_header_status(wsi, (unsigned)r->status, &p, end))
+		return -1;
+	if (r->content_type &&
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+					 (const unsigned char *)r->content_type,
+					 (int)strlen(r->content_type), &p, end))
+		return -1;
+	if (r->status != 204 && r->status >= 200) {
+		/* HEAD: announce what GET would send, but send nothing */
+		n = snprintf(num, sizeof(num), "%llu",
+			     (unsigned long long)(r->head ? r->head_length
+							  : r->out_size));
+		if (lws_add_http_header_by_token(
+			    wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+			    (unsigned char *)num, n, &p, end))
+			return -1;
+	}
+	if (r->retry_after) {
+		n = snprintf(num, sizeof(num), "%u", r->retry_after);
+		if (lws_add_http_header_by_name(
+			    wsi, (const unsigned char *)"retry-after:",
+			    (unsigned char *)num, n, &p, end))
+			return -1;
+	}
+	if ((r->close_after || h->stopping) &&
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+					 (const unsigned char *)"close", 5, &p,
+					 end))
+		return -1;
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	return 0;
+}
+
+/* LWS_CALLBACK_HTTP_WRITEABLE */
+static int on_http_writeable(struct srv_http *h, struct lws *wsi,
+			     struct pss *pss)
+{
+	struct http_req *r = pss->req;
+	size_t n;
+	bool close, final;
+	int wr;
+
+	if (!r)
+		return h->stopping ? -1 : 0; /* idle keep-alive at shutdown */
+	if (r->state != REQ_WRITING)
+		return 0;
+	if (!r->headers_sent) {
+		if (write_headers(h, wsi, r) < 0)
+			return -1;
+		r->headers_sent = true;
+		if (r->out_size && !r->head) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	} else if (r->out_sent < r->out_size && !r->head) {
+		if (lws_send_pipe_choked(wsi)) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+		n = CF_MIN(r->out_size - r->out_sent, (size_t)HTTP_WRITE_CHUNK);
+		final = r->out_sent + n == r->out_size;
+		/* bytes before this piece were sent: lws may use them as PRE */
+		wr = lws_write(wsi, r->out + LWS_PRE + r->out_sent, n,
+			       final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+		if (wr < 0)
+			return -1;
+		r->out_sent += n;
+		if (!final) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	}
+
+	srv_metrics_request(h->metrics, r->route, r->status, r->content_length,
+			    r->head ? 0 : r->out_size);
+	cf_dbg("%s %s %d %zu bytes %.2f ms", r->method, r->path, r->status,
+	       r->head ? (size_t)0 : r->out_size, elapsed_ms(&r->start));
+	close = r->close_after || h->stopping;
+	pss->req = NULL;
+	req_free(h, r);
+	if (close)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* The connection is going away: free what it owns, orphan what runs. */
+static void http_release(struct srv_http *h, struct pss *pss)
+{
+	struct http_req *r = pss->req;
+
+	if (!r)
+		return;
+	pss->req = NULL;
+	if (r->state == REQ_RUNNING)
+		r->job.orphaned = true;
+	else
+		req_free(h, r);
+}
+
+/* ----- WebSockets ----- */
+
+static int ws_filter(struct srv_http *h, struct lws *wsi, struct pss *pss)
+{
+	char uri[64];
+	struct ws_auth *a;
+
+	if (h->stopping)
+		return 1;
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
+	    strcmp(uri, SRV_HTTP_NOTIFY_PATH) != 0) {
+		cf_dbg("websocket upgrade refused for another path");
+		return 1;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return 1;
+	a->job.h = h;
+	a->job.wsi = wsi;
+	a->job.kind = JOB_WS_AUTH;
+	a->job.work.run = ws_auth_run;
+	if (copy_token(wsi, &a->token) < 0) {
+		ws_auth_free(a);
+		return 1;
+	}
+	ws_auth_free(pss->auth);
+	pss->auth = a;
+	return 0;
+}
+
+static void ws_close_soon(struct lws *wsi, struct pss *pss, uint16_t code)
+{
+	if (!pss->close_code)
+		pss->close_code = code;
+	lws_callback_on_writable(wsi);
+}
+
+static void ws_established(struct srv_http *h, struct lws *wsi, struct pss *pss)
+{
+	int fd = lws_get_socket_fd(wsi), sndbuf = WS_SNDBUF;
+
+	pss->is_ws = true;
+	h->ws_count++;
+	/*
+	 * Notifications are tiny: a small send buffer (no autotuning up to
+	 * megabytes) means a consumer that stops reading shows up as an
+	 * overflowing queue after a few hundred messages, not thousands.
+	 */
+	if (fd >= 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0)
+		cf_dbg("cannot shrink a websocket's send buffer: %s",
+		       strerror(errno));
+	if (!pss->auth || !h->work) {
+		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_GOINGAWAY);
+		return;
+	}
+	pss->auth->submitted = true;
+	if (srv_work_submit(h->work, &pss->auth->job.work) < 0) {
+		pss->auth->submitted = false;
+		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_GOINGAWAY);
+	}
+}
+
+static void ws_auth_done(struct srv_http *h, struct ws_auth *a)
+{
+	struct lws *wsi = a->job.wsi;
+	struct pss *pss = lws_wsi_user(wsi);
+	int rc = a->rc;
+
+	pss->auth = NULL;
+	if (rc == 0 && h->stopping)
+		rc = -ESHUTDOWN;
+	if (rc == 0)
+		rc = srv_notify_register(h->notify, a->who.user_id, wsi,
+					 &pss->nc);
+	if (rc == 0) {
+		cf_dbg("websocket of account %lld device %lld registered",
+		       (long long)a->who.user_id, (long long)a->who.device_id);
+		srv_metrics_ws(h->metrics, 1);
+		pss->send_ready = true;
+		lws_callback_on_writable(wsi);
+	} else if (rc == -EACCES) {
+		cf_dbg("websocket refused: bad token");
+		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+	} else if (rc == -EAGAIN) {
+		ws_close_soon(wsi, pss, 1013); /* try again later */
+	} else if (rc == -ESHUTDOWN) {
+		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_GOINGAWAY);
+	} else {
+		cf_warn("websocket authentication failed: %s", strerror(-rc));
+		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+	}
+	ws_auth_free(a);
+}
+
+static int ws_close_now(struct lws *wsi, uint16_t code, const char *why)
+{
+	lws_close_reason(wsi, (enum lws_close_status)code,
+			 (unsigned char *)(uintptr_t)why, strlen(why));
+	return -1;
+}
+
+static int ws_writeable(struct srv_http *h, struct lws *wsi, struct pss *pss)
+{
+	unsigned char buf[LWS_PRE + SRV_NOTIFY_MSG_MAX];
+	char *msg = (char *)buf + LWS_PRE;
+	ssize_t n;
+
+	switch (pss->close_code) {
+	case 0:
+		break;
+	case LWS_CLOSE_STATUS_POLICY_VIOLATION:
+		return ws_close_now(wsi, pss->close_code, "unauthorized");
+	case SRV_HTTP_WS_CLOSE_OVERFLOW:
+		return ws_close_now(wsi, pss->close_code,
+				    "queue overflow: resync");
+	case LWS_CLOSE_STATUS_GOINGAWAY:
+		return ws_close_now(wsi, pss->close_code, "server stopping");
+	default:
+		return ws_close_now(wsi, pss->close_code, "try again later");
+	}
+	if (h->stopping)
+		return ws_close_now(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
+				    "server stopping");
+	if (!pss->nc)
+		return 0; /* not authenticated yet: nothing to say */
+	if (pss->send_ready) {
+		pss->send_ready = false;
+		n = (ssize_t)strlen(WS_READY_MSG);
+		memcpy(msg, WS_READY_MSG, (size_t)n);
+	} else {
+		n = srv_notify_pop(h->notify, pss->nc, msg, SRV_NOTIFY_MSG_MAX);
+		if (n == -EPIPE)
+			return ws_close_now(wsi, SRV_HTTP_WS_CLOSE_OVERFLOW,
+					    "queue overflow: resync");
+		if (n <= 0)
+			return 0;
+	}
+	if (lws_write(wsi, (unsigned char *)msg, (size_t)n, LWS_WRITE_TEXT) < n)
+		return -1;
+	if (srv_notify_queued(h->notify, pss->nc))
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static void ws_release(struct srv_http *h, struct pss *pss)
+{
+	if (pss->auth) {
+		if (pss->auth->submitted)
+			pss->auth->job.orphaned = true;
+		else
+			ws_auth_free(pss->auth);
+		pss->auth = NULL;
+	}
+	if (pss->nc) {
+		srv_notify_unregister(h->notify, pss->nc);
+		pss->nc = NULL;
+		srv_metrics_ws(h->metrics, -1);
+	}
+	if (pss->is_ws) {
+		pss->is_ws = false;
+		h->ws_count--;
+	}
+}
+
+/* ----- the loop's wake-ups ----- */
+
+static void notify_ready(void *arg, void *owner, bool dropped)
+{
+	struct lws *wsi = owner;
+	struct pss *pss = lws_wsi_user(wsi);
+
+	(void)arg;
+	if (dropped) {
+		cf_info("websocket dropped: its queue overflowed");
+		ws_close_soon(wsi, pss, SRV_HTTP_WS_CLOSE_OVERFLOW);
+		return;
+	}
+	lws_callback_on_writable(wsi);
+}
+
+static void deadline_cb(lws_sorted_usec_list_t *sul)
+{
+	struct srv_http *h =
+		lws_container_of(sul, struct srv_http, deadline_sul);
+
+	cf_warn("shutdown grace period over: closing what is left");
+	h->deadline_passed = true;
+}
+
+static void begin_shutdown(struct srv_http *h, lws_usec_t grace)
+{
+	if (!h->stopping) {
+		cf_info("shutting down: finishing %zu requests, closing %zu "
+			"websockets",
+			h->live_reqs, h->ws_count);
+		h->stopping = true;
+		/* idle keep-alives close, WebSockets get 1001 */
+		lws_callback_on_writable_all_protocol(h->ctx, &h->protocols[0]);
+	}
+	lws_sul_schedule(h->ctx, 0, &h->deadline_sul, deadline_cb, grace);
+}
+
+static void on_wake(struct srv_http *h)
+{
+	struct job *j, *next;
+	int stops;
+
+	for (j = done_take_all(h); j; j = next) {
+		next = j->done_next;
+		if (j->orphaned) {
+			job_free(h, j);
+			continue;
+		}
+		if (j->kind == JOB_HTTP)
+			answer_now(j->wsi, (struct http_req *)j);
+		else
+			ws_auth_done(h, (struct ws_auth *)j);
+	}
+	srv_notify_take_ready(h->notify, notify_ready, h);
+	stops = atomic_load(&h->stop_requests);
+	if (stops == 1 && !h->stopping)
+		begin_shutdown(h, HTTP_SHUTDOWN_GRACE_US);
+	else if (stops > 1)
+		begin_shutdown(h, 1); /* asked twice: do not wait */
+}
+
+/* ----- the one protocol: HTTP and the notify WebSocket ----- */
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason,
+		    void *user, void *in, size_t len)
+{
+	struct srv_http *h = lws_context_user(lws_get_context(wsi));
+	struct pss *pss = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (h)
+			on_wake(h);
+		return 0;
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		return h && h->stopping ? 1 : 0;
+	case LWS_CALLBACK_HTTP:
+		return on_http(h, wsi, pss, in, len);
+	case LWS_CALLBACK_HTTP_BODY:
+		return on_http_body(wsi, pss, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return on_http_body_done(h, wsi, pss);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return on_http_writeable(h, wsi, pss);
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (pss)
+			http_release(h, pss);
+		return 0;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return ws_filter(h, wsi, pss);
+	case LWS_CALLBACK_ESTABLISHED:
+		ws_established(h, wsi, pss);
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return ws_writeable(h, wsi, pss);
+	case LWS_CALLBACK_RECEIVE:
+		return 0; /* clients have nothing to say; pongs are lws's */
+	case LWS_CALLBACK_CLOSED:
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+		if (pss)
+			ws_release(h, pss);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* ----- lifecycle ----- */
+
+static bool is_ipv6(const char *addr)
+{
+	return strchr(addr, ':') != NULL;
+}
+
+int srv_http_new(const struct srv_config *cfg, struct srv_metrics *metrics,
+		 struct srv_http **out)
+{
+	struct lws_context_creation_info info;
+	struct srv_http *h;
+	struct lws_vhost *vh;
+	int rc;
+
+	*out = NULL;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->cfg = cfg;
+	h->metrics = metrics;
+	atomic_init(&h->stop_requests, 0);
+	if (pthread_mutex_init(&h->done_lock, NULL) != 0) {
+		free(h);
+		return -ENOMEM;
+	}
+	rc = srv_notify_new(cfg->ws_queue_max, notify_wake, h, &h->notify);
+	if (rc < 0)
+		goto out;
+
+	h->protocols[0].name = SRV_HTTP_WS_PROTOCOL;
+	h->protocols[0].callback = callback;
+	h->protocols[0].per_session_data_size = sizeof(struct pss);
+	h->protocols[0].rx_buffer_size = WS_RX_BUFFER;
+	/* without this lws cuts every send to rx_buffer_size */
+	h->protocols[0].tx_packet_size = HTTP_WRITE_CHUNK;
+	h->retry.secs_since_valid_ping = (uint16_t)cfg->ws_ping_seconds;
+	h->retry.secs_since_valid_hangup =
+		(uint16_t)CF_MIN(3u * cfg->ws_ping_seconds + 5, 65535u);
+
+	lws_log_setup();
+	memset(&info, 0, sizeof(info));
+	info.port = cfg->listen_port;
+	if (strcmp(cfg->listen_addr, "0.0.0.0") &&
+	    strcmp(cfg->listen_addr, "::"))
+		info.iface = cfg->listen_addr;
+	info.protocols = h->protocols;
+	info.user = h;
+	info.server_string = "cloudfsd";
+	info.max_http_header_data = HTTP_HEADER_DATA_MAX;
+	info.max_http_header_pool = HTTP_HEADER_POOL;
+	info.pt_serv_buf_size = HTTP_SERV_BUF;
+	info.keepalive_timeout = HTTP_KEEPALIVE_SECS;
+	info.retry_and_idle_policy = &h->retry;
+	info.alpn = "http/1.1";
+	info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
+		       LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	if (!is_ipv6(cfg->listen_addr))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (cfg->tls_cert && cfg->tls_key) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->tls_cert;
+		info.ssl_private_key_filepath = cfg->tls_key;
+	}
+	h->ctx = lws_create_context(&info);
+	if (!h->ctx) {
+		cf_err("cannot listen on %s:%d%s", cfg->listen_addr,
+		       cfg->listen_port,
+		       info.ssl_cert_filepath ? " with TLS (check the "
+						"certificate and key)"
+					      : "");
+		rc = -EIO;
+		goto out;
+	}
+	vh = lws_get_vhost_by_name(h->ctx, "default");
+	h->port = vh ? lws_get_vhost_listen_port(vh) : cfg->listen_port;
+	cf_info("listening on %s%s%s:%d (%s)",
+		is_ipv6(cfg->listen_addr) ? "[" : "", cfg->listen_addr,
+		is_ipv6(cfg->listen_addr) ? "]" : "", h->port,
+		info.ssl_cert_filepath ? "https" : "http");
+	*out = h;
+	h = NULL;
+	rc = 0;
+out:
+	srv_http_free(h);
+	return rc;
+}
+
+struct srv_notify *srv_http_notify(struct srv_http *h)
+{
+	return h->notify;
+}
+
+int srv_http_port(const struct srv_http *h)
+{
+	return h->port;
+}
+
+void srv_http_stop(struct srv_http *h)
+{
+	atomic_fetch_add(&h->stop_requests, 1);
+	lws_cancel_service(h->ctx);
+}
+
+static bool drained(struct srv_http *h)
+{
+	return h->live_reqs == 0 && h->ws_count == 0 &&
+	       srv_work_pending(h->work) == 0;
+}
+
+int srv_http_run(struct srv_http *h, struct srv_api *api)
+{
+	int rc;
+
+	h->api = api;
+	rc = srv_work_new(h->cfg->workers, &h->work);
+	if (rc < 0) {
+		cf_err("cannot start %d worker threads", h->cfg->workers);
+		return rc;
+	}
+	rc = 0;
+	while (!(h->stopping && drained(h)) && !h->deadline_passed) {
+		if (lws_service(h->ctx, 0) < 0) {
+			cf_err("event loop failed");
+			rc = -EIO;
+			break;
+		}
+	}
+	lws_sul_cancel(&h->deadline_sul);
+	/* Let running jobs finish; their completions land on the queue. */
+	srv_work_free(h->work);
+	h->work = NULL;
+	h->api = NULL;
+	cf_info("stopped serving");
+	return rc;
+}
+
+void srv_http_free(struct srv_http *h)
+{
+	struct job *j, *next;
+
+	if (!h)
+		return;
+	if (h->ctx) {
+		/* closes what is left: their callbacks orphan queued jobs */
+		lws_context_destroy(h->ctx);
+		h->ctx = NULL;
+	}
+	for (j = done_take_all(h); j; j = next) {
+		next = j->done_next;
+		job_free(h, j);
+	}
+	srv_notify_free(h->notify);
+	pthread_mutex_destroy(&h->done_lock);
+	free(h);
+}
