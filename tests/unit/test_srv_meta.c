@@ -1327,7 +1327,7 @@ static void test_srv_meta__group_commit_concurrent(void **state)
 			      (unsigned long long)ms->checkpoints,
 			      (unsigned long long)ms->wal_restarts,
 			      (long long)stw.st_size / 1024);
-		assert_true(ms->checkpoints > 0);
+		assert_true(ms->checkpoints + ms->wal_restarts > 0);
 		assert_true(stw.st_size < 64 * 1024 * 1024);
 	}
 }
