@@ -121,18 +121,19 @@ int fc_cache_file_open(struct fc_cache *c, const uint8_t id[FC_ID_SIZE],
 		       bool create, int *out_fd)
 {
 	char name[40];
-	int fd;
+	int fd, flags;
 
 	*out_fd = -1;
 	rel_name(id, name);
-	fd = openat(c->dirfd, name, O_RDWR | O_CLOEXEC);
+	flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
+	fd = openat(c->dirfd, name, flags, 0600);
 	if (fd < 0 && errno == ENOENT && create) {
+		/* The first file of its xx/ directory. */
 		name[2] = '\0';
 		if (mkdirat(c->dirfd, name, 0700) < 0 && errno != EEXIST)
 			return -errno;
 		name[2] = '/';
-		fd = openat(c->dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC,
-			    0600);
+		fd = openat(c->dirfd, name, flags, 0600);
 	}
 	if (fd < 0)
 		return -errno;

@@ -83,28 +83,6 @@ void fc_fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 /* ----- creating nodes ----- */
 
-/* Owner, group and mode of a new node in parent, as ext4 does it. */
-static int new_node_owner(struct fc_fs *fs, fuse_req_t req, int64_t parent,
-			  enum fc_kind kind, uint32_t *mode, uint32_t *uid,
-			  uint32_t *gid)
-{
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct fc_node p;
-	int rc;
-
-	*uid = ctx->uid;
-	*gid = ctx->gid;
-	rc = fc_state_getattr(fs->deps.state, parent, &p);
-	if (rc < 0)
-		return rc;
-	if (p.mode & S_ISGID) {
-		*gid = p.gid;
-		if (kind == FC_KIND_DIR)
-			*mode |= S_ISGID;
-	}
-	return 0;
-}
-
 int fc_fs_make_node(fuse_req_t req, int64_t parent, const char *name,
 		    enum fc_kind kind, uint32_t mode, uint64_t rdev,
 		    const char *target, bool writing, struct fc_node *out)
@@ -119,9 +97,8 @@ int fc_fs_make_node(fuse_req_t req, int64_t parent, const char *name,
 	c.name_len = strlen(name);
 	c.kind = kind;
 	c.mode = mode & 07777;
-	rc = new_node_owner(fs, req, parent, kind, &c.mode, &c.uid, &c.gid);
-	if (rc < 0)
-		return rc;
+	c.uid = fuse_req_ctx(req)->uid;
+	c.gid = fuse_req_ctx(req)->gid;
 	c.rdev = rdev;
 	if (target) {
 		c.target = target;

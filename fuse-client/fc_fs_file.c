@@ -121,7 +121,20 @@ static int open_node(struct fc_fs *fs, struct fc_node *n, bool writing_new,
 	pthread_mutex_unlock(&fs->itab_lock);
 
 	pthread_mutex_lock(&in->lock);
-	if (in->fd < 0) {
+	if (in->fd < 0 && writing_new) {
+		/* A node created just now: empty, local, nothing to check. */
+		rc = fc_cache_file_open(fs->deps.cache, n->id, true, &fd);
+		if (rc < 0)
+			goto fail;
+		in->fd = fd;
+		fd = -1;
+		in->size = 0;
+		in->blocks_at_open = 0;
+		in->complete = true;
+		in->seq_end = 0;
+		in->epoch = true;
+		in->lo = in->hi = 0;
+	} else if (in->fd < 0) {
 		rc = fc_cache_file_open(fs->deps.cache, n->id, true, &fd);
 		if (rc < 0)
 			goto fail;
@@ -145,10 +158,6 @@ static int open_node(struct fc_fs *fs, struct fc_node *n, bool writing_new,
 			goto fail;
 		in->complete = missing == 0;
 		in->seq_end = 0;
-		if (writing_new) {
-			in->epoch = true;
-			in->lo = in->hi = 0;
-		}
 	}
 	*out_keep_cache = in->opened_before && in->opened_version == n->version;
 	in->opened_before = true;
@@ -170,6 +179,12 @@ fail:
 	return rc;
 }
 
+/*
+ * Release one handle of in: end the write epoch (so every close of a
+ * written file queues it, whoever else keeps it open) and, on the last
+ * handle, close the cache file. The database work runs under in->lock
+ * only, never under the inode table's lock.
+ */
 static void close_node(struct fc_fs *fs, struct fc_inode *in)
 {
 	bool queued = false, gone = false;
@@ -177,15 +192,18 @@ static void close_node(struct fc_fs *fs, struct fc_inode *in)
 	struct stat sb;
 	int rc;
 
-	pthread_mutex_lock(&fs->itab_lock);
 	pthread_mutex_lock(&in->lock);
-	if (in->nopen == 1) {
-		rc = fc_fs_epoch_end(fs, in, false);
-		if (rc < 0)
-			cf_err("inode %" PRId64 ": cannot record writes: %s",
-			       ino, strerror(-rc));
-		queued = rc > 0;
-		if (in->fd >= 0) {
+	rc = fc_fs_epoch_end(fs, in, false);
+	pthread_mutex_unlock(&in->lock);
+	if (rc < 0)
+		cf_err("inode %" PRId64 ": cannot record writes: %s", ino,
+		       strerror(-rc));
+	queued = rc > 0;
+
+	pthread_mutex_lock(&fs->itab_lock);
+	if (--in->nopen == 0) {
+		pthread_mutex_lock(&in->lock);
+		if (in->fd >= 0 && !in->epoch) {
 			if (fstat(in->fd, &sb) == 0)
 				fc_cache_account(fs->deps.cache,
 						 ((int64_t)sb.st_blocks -
@@ -194,12 +212,11 @@ static void close_node(struct fc_fs *fs, struct fc_inode *in)
 			close(in->fd);
 			in->fd = -1;
 		}
-	}
-	pthread_mutex_unlock(&in->lock);
-	in->nopen--;
-	if (!in->nopen && !in->nlookup) {
-		fc_fs_itab_remove(fs, in);
-		gone = true;
+		pthread_mutex_unlock(&in->lock);
+		if (!in->nlookup) {
+			fc_fs_itab_remove(fs, in);
+			gone = true;
+		}
 	}
 	pthread_mutex_unlock(&fs->itab_lock);
 	fc_cache_unhold(fs->deps.cache, ino);
@@ -268,17 +285,14 @@ void fc_fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void fc_fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fc_fs *fs = fc_fs_of(req);
-	struct fc_inode *in = inode_of(fi);
-	int rc;
-
 	(void)ino;
-	pthread_mutex_lock(&in->lock);
-	rc = fc_fs_epoch_end(fs, in, false);
-	pthread_mutex_unlock(&in->lock);
-	if (rc > 0)
-		fc_fs_wake_uploader(fs);
-	fuse_reply_err(req, rc < 0 ? -rc : 0);
+	(void)fi;
+	/*
+	 * Nothing to do: the kernel wrote the dirty pages back before
+	 * sending this, and the write epoch ends at release, which the
+	 * closing process does not wait for.
+	 */
+	fuse_reply_err(req, 0);
 }
 
 void fc_fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,

@@ -332,7 +332,8 @@ static int conn_open(const char *path, struct conn **out)
 	static const char setup[] = "PRAGMA synchronous = NORMAL;"
 				    "PRAGMA foreign_keys = OFF;"
 				    "PRAGMA temp_store = MEMORY;"
-				    "PRAGMA cache_size = -8192;";
+				    "PRAGMA cache_size = -8192;"
+				    "PRAGMA wal_autocheckpoint = 0;";
 	struct conn *c;
 	int rc;
 
@@ -865,6 +866,16 @@ static int migrate(struct fc_state *st, struct conn *c, int64_t now)
 	int v = 0, rc, n;
 	size_t i;
 
+	rc = user_version(c, &v);
+	if (rc < 0)
+		return rc;
+	/*
+	 * Small pages for a new database: a change writes whole pages into
+	 * the log, and a create touches about eight of them.
+	 */
+	if (v == 0)
+		sqlite3_exec(c->db, "PRAGMA page_size = 1024", NULL, NULL,
+			     NULL);
 	rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return fc_state_sql_fail(c, rc, "enable wal");

@@ -183,7 +183,9 @@ struct fc_create {
 
 /*
  * Create a node of any kind (fresh random id) and its entry; the parent's
- * mtime/ctime become now, and its nlink grows for a directory. A new file
+ * mtime/ctime become now, and its nlink grows for a directory. In a
+ * setgid directory the node gets the directory's group (and a new
+ * directory the setgid bit), as on ext4. A new file
  * starts dirty, so an empty file still gets a first version: "being
  * written" when req->writing (queued by fc_state_write_done), else queued
  * at req->due_ns. Appends FC_OP_CREATE. -ENOENT (no parent), -ENOTDIR,

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CF_LOG_SUBSYS "state"
 #include "cf_log.h"
@@ -63,6 +64,12 @@ int fc_state_create(struct fc_state *st, const struct fc_create *req,
 	r.n.mode = req->mode & 07777;
 	r.n.uid = req->uid;
 	r.n.gid = req->gid;
+	if (parent.n.mode & S_ISGID) {
+		/* A setgid directory hands its group down, as on ext4. */
+		r.n.gid = parent.n.gid;
+		if (req->kind == FC_KIND_DIR)
+			r.n.mode |= S_ISGID;
+	}
 	if (req->kind == FC_KIND_CHR || req->kind == FC_KIND_BLK)
 		r.n.rdev = req->rdev;
 	if (req->kind == FC_KIND_SYMLINK)

@@ -102,4 +102,3 @@ CREATE TABLE outbox (
 	error INTEGER NOT NULL DEFAULT 0,
 	message TEXT
 );
-CREATE INDEX outbox_state ON outbox(state, seq);

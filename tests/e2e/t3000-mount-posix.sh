@@ -203,6 +203,26 @@ sleep 1.1
 mv a a2
 [ "$(stat -c %z a2)" != "$c1" ] && r=moved || r=same
 check "rename updates ctime" "moved" "$r"
+mkdir sg
+chgrp 4242 sg
+chmod 2775 sg
+touch sg/f
+mkdir sg/d
+check "setgid directory hands down its group" "4242 4242" \
+	"$(stat -c %g sg/f) $(stat -c %g sg/d)"
+check "and its setgid bit to subdirectories" "2755" "$(stat -c %a sg/d)"
+exec 5>>sg/f
+echo more >&5
+touch -m -d '2003-04-05 06:07:08' sg/f
+echo more >&5
+exec 5>&-
+touch -m -d '2004-04-05 06:07:08' sg/f
+exec 5>>sg/f
+echo more >&5
+touch -m -d '2005-04-05 06:07:08' sg/f
+exec 5>&-
+check "a touch beats an open writer's mtime" "2005-04-05 06:07:08" \
+	"$(stat -c %y sg/f | cut -c1-19)"
 m0=$(stat -c %Y .)
 sleep 1.1
 touch newfile

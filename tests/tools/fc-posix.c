@@ -10,7 +10,7 @@
  *   fc-posix unlink-read PATH        (prints the content after unlink)
  *   fc-posix mmap-read PATH          (prints the content via mmap)
  *   fc-posix append PATH TEXT        (O_APPEND write)
- *   fc-posix mkfiles DIR COUNT       (COUNT files of 100 bytes)
+ *   fc-posix mkfiles DIR COUNT [SIZE] (COUNT files of SIZE bytes, def. 100)
  *   fc-posix getxattr PATH NAME      (prints the value)
  *   fc-posix setxattr PATH NAME VALUE
  *   fc-posix listxattr PATH          (prints the names)
@@ -148,11 +148,13 @@ int main(int argc, char **argv)
 			rc = -errno;
 		return report(rc);
 	}
-	if (!strcmp(cmd, "mkfiles") && argc == 4) {
-		char path[4096], data[100];
-		uint64_t i;
+	if (!strcmp(cmd, "mkfiles") && (argc == 4 || argc == 5)) {
+		char path[4096], data[65536];
+		uint64_t i, size = 100;
 
-		if (parse_u64(argv[3], &a) < 0)
+		if (parse_u64(argv[3], &a) < 0 ||
+		    (argc == 5 && (parse_u64(argv[4], &size) < 0 ||
+				   size > sizeof(data))))
 			return 2;
 		memset(data, 'x', sizeof(data));
 		for (i = 0; i < a && rc == 0; i++) {
@@ -165,7 +167,7 @@ int main(int argc, char **argv)
 				rc = -errno;
 				break;
 			}
-			rc = write_all(fd, data, sizeof(data));
+			rc = write_all(fd, data, (size_t)size);
 			if (close(fd) < 0 && rc == 0)
 				rc = -errno;
 		}
