@@ -9,3 +9,4 @@ BUILD=${1:-build}
 
 "$BUILD/bench/blockbench"
 "$BUILD/bench/metabench"
+"$(dirname "$0")/fsbench.sh" "$BUILD"

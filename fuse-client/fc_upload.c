@@ -730,6 +730,10 @@ static int conflict_take_server(struct worker *w, uint64_t current)
 	for (i = 0; i < count; i++)
 		idx[i] = rows[i].idx;
 	rc = fc_state_chunks_mark(up->d.state, base.ino, idx, count, false);
+	/* same rows, now not present; this also sets the server's size */
+	if (rc == 0)
+		rc = fc_state_set_manifest(up->d.state, base.ino, res.version,
+					   &m);
 	if (rc == 0 &&
 	    fallocate(w->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 		      (off_t)CF_MAX(base.size, m.file_size)) == 0)
@@ -815,9 +819,9 @@ static void upload_one(struct worker *w, const struct fc_upload *u)
 		       "record it: %s",
 		       (long long)u->ino, (unsigned long long)cres.version,
 		       strerror(-rc));
-	cf_info("node ino %lld: committed version %llu (%llu bytes)%s",
-		(long long)u->ino, (unsigned long long)cres.version,
-		(unsigned long long)u->size, clean ? "" : ", changed since");
+	cf_dbg("node ino %lld: committed version %llu (%llu bytes)%s",
+	       (long long)u->ino, (unsigned long long)cres.version,
+	       (unsigned long long)u->size, clean ? "" : ", changed since");
 	goto done;
 out:
 	if (rc == -ECANCELED) {

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Change feed puller (see fc_pull.h).
+ *
+ * Lock order: p->lock is a leaf (wake-up counter, stop flag, last error).
+ */
+#include "fc_pull.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CF_LOG_SUBSYS "pull"
+#include "cf_log.h"
+
+struct fc_puller {
+	struct fc_pull_deps d;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop; /* protected by ->lock */
+	uint64_t wakes; /* protected by ->lock */
+	atomic_int error;
+};
+
+static void no_change(void *arg, int64_t ino, int64_t parent, const char *name,
+		      size_t name_len)
+{
+	(void)arg;
+	(void)ino;
+	(void)parent;
+	(void)name;
+	(void)name_len;
+}
+
+/* The feed's page in fc_state's terms; arrays owned by the caller. */
+static int convert(const struct fc_changes_page *pg,
+		   struct fc_remote_node **out_nodes,
+		   struct fc_remote_entry **out_entries)
+{
+	struct fc_remote_node *nodes = NULL;
+	struct fc_remote_entry *entries = NULL;
+	size_t i;
+
+	*out_nodes = NULL;
+	*out_entries = NULL;
+	nodes = calloc(pg->node_count + 1, sizeof(*nodes));
+	entries = calloc(pg->entry_count + 1, sizeof(*entries));
+	if (!nodes || !entries) {
+		free(nodes);
+		free(entries);
+		return -ENOMEM;
+	}
+	for (i = 0; i < pg->node_count; i++) {
+		const struct fc_rnode *s = &pg->nodes[i];
+		struct fc_remote_node *d = &nodes[i];
+
+		memcpy(d->id, s->id, FC_ID_SIZE);
+		d->kind = fc_kind_from_mode(s->type);
+		d->mode = s->mode;
+		d->uid = s->uid;
+		d->gid = s->gid;
+		d->rdev = s->rdev;
+		d->size = s->size;
+		d->mtime_ns = s->mtime_ns;
+		d->ctime_ns = s->ctime_ns;
+		d->version = s->version;
+		d->deleted = s->deleted;
+		d->target = s->target;
+		d->target_len = s->target_len;
+	}
+	for (i = 0; i < pg->entry_count; i++) {
+		const struct fc_rentry *s = &pg->entries[i];
+		struct fc_remote_entry *d = &entries[i];
+
+		d->id = s->id;
+		memcpy(d->parent, s->parent, FC_ID_SIZE);
+		memcpy(d->node, s->node, FC_ID_SIZE);
+		d->name = s->name;
+		d->name_len = s->name_len;
+		d->deleted = s->deleted;
+	}
+	*out_nodes = nodes;
+	*out_entries = entries;
+	return 0;
+}
+
+int fc_pull_once(struct fc_puller *p)
+{
+	struct fc_changes_page pg = { 0 };
+	struct fc_remote_node *nodes = NULL;
+	struct fc_remote_entry *entries = NULL;
+	struct fc_remote_page page;
+	struct fc_account_info acct;
+	uint64_t cursor, pending = 0, failed = 0;
+	size_t pages = 0;
+	int rc;
+
+	rc = fc_state_op_counts(p->d.state, &pending, &failed);
+	if (rc == 0 && pending) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	rc = fc_state_cursor_get(p->d.state, &cursor);
+	if (rc < 0)
+		goto out;
+	for (;;) {
+		rc = fc_remote_changes(p->d.remote, cursor, p->d.page_limit,
+				       &pg);
+		if (rc < 0)
+			goto out;
+		rc = convert(&pg, &nodes, &entries);
+		if (rc < 0)
+			goto out;
+		page.nodes = nodes;
+		page.node_count = pg.node_count;
+		page.entries = entries;
+		page.entry_count = pg.entry_count;
+		page.next = pg.next;
+		rc = fc_state_apply_page(p->d.state, &page,
+					 p->d.changed ? p->d.changed
+						      : no_change,
+					 p->d.changed_arg);
+		free(nodes);
+		free(entries);
+		nodes = NULL;
+		entries = NULL;
+		if (rc < 0)
+			goto out;
+		pages++;
+		cursor = pg.next;
+		if (!pg.more)
+			break;
+		fc_changes_page_release(&pg);
+	}
+	if (pages > 1 || pg.node_count || pg.entry_count)
+		cf_dbg("pulled %zu pages, cursor %llu", pages,
+		       (unsigned long long)cursor);
+	if (fc_remote_account(p->d.remote, &acct) == 0)
+		fc_state_usage_set(p->d.state, acct.usage, acct.quota);
+out:
+	fc_changes_page_release(&pg);
+	if (rc == -EAGAIN && p->d.need_push)
+		p->d.need_push(p->d.arg);
+	if (rc == -EPROTO)
+		cf_err("change feed page refused: %s", strerror(-rc));
+	atomic_store(&p->error, rc);
+	return rc;
+}
+
+static void *pull_main(void *arg)
+{
+	struct fc_puller *p = arg;
+	struct timespec ts;
+	uint64_t wakes;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		wakes = p->wakes;
+		if (p->stop) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		pthread_mutex_unlock(&p->lock);
+		rc = fc_pull_once(p);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (rc == -EAGAIN)
+			ts.tv_sec += 1; /* the pusher is on it */
+		else if (rc < 0)
+			ts.tv_sec += 5;
+		else
+			ts.tv_sec += p->d.interval_s;
+		if (fc_remote_backoff_ms(p->d.remote))
+			ts.tv_sec +=
+				fc_remote_backoff_ms(p->d.remote) / 1000 + 1;
+		pthread_mutex_lock(&p->lock);
+		while (!p->stop && p->wakes == wakes &&
+		       pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+			;
+		pthread_mutex_unlock(&p->lock);
+	}
+	fc_state_thread_done(p->d.state);
+	return NULL;
+}
+
+int fc_pull_new(const struct fc_pull_deps *deps, struct fc_puller **out)
+{
+	struct fc_puller *p;
+
+	*out = NULL;
+	if (!deps->state || !deps->remote)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->d = *deps;
+	if (!p->d.interval_s)
+		p->d.interval_s = 30;
+	if (!p->d.page_limit)
+		p->d.page_limit = 1000;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	atomic_init(&p->error, 0);
+	*out = p;
+	return 0;
+}
+
+int fc_pull_start(struct fc_puller *p)
+{
+	int rc = pthread_create(&p->thread, NULL, pull_main, p);
+
+	if (rc)
+		return -rc;
+	p->started = true;
+	return 0;
+}
+
+void fc_pull_wake(struct fc_puller *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->wakes++;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int fc_pull_error(struct fc_puller *p)
+{
+	return atomic_load(&p->error);
+}
+
+void fc_pull_stop(struct fc_puller *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	if (p->started)
+		pthread_join(p->thread, NULL);
+	p->started = false;
+}
+
+void fc_pull_free(struct fc_puller *p)
+{
+	if (!p)
+		return;
+	fc_pull_stop(p);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}

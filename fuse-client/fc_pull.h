@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The puller: one thread that brings the server's change feed into the
+ * state database, from the stored cursor, a page at a time (each page
+ * applied in one transaction together with the new cursor, so a crash
+ * never skips or half-applies a page). It runs at mount, on
+ * fc_pull_wake (user.cloudfs.sync, and next issue the WebSocket
+ * "changed" hint) and every interval. Local ops still in the outbox go
+ * first: the feed would undo them. Each pull also refreshes the account's
+ * usage and quota for statfs. Manifests of changed files are fetched
+ * lazily by the mount (fc_fetch_manifest).
+ *
+ * Threading: fc_pull_wake, fc_pull_stop and fc_pull_error are safe from
+ * any thread; fc_pull_once runs on the caller's thread.
+ */
+#ifndef CLOUDFS_FC_PULL_H
+#define CLOUDFS_FC_PULL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fc_remote.h"
+#include "fc_state.h"
+
+struct fc_pull_deps {
+	struct fc_state *state; /* borrowed until fc_pull_free */
+	struct fc_remote *remote; /* borrowed until fc_pull_free */
+	fc_changed_fn changed; /* kernel cache invalidation; may be NULL */
+	void *changed_arg;
+	/* The outbox must be pushed before the feed applies; may be NULL. */
+	void (*need_push)(void *arg);
+	void *arg;
+	unsigned interval_s; /* 0 = 30 */
+	size_t page_limit; /* 0 = 1000 */
+};
+
+struct fc_puller;
+
+/* -EINVAL, -ENOMEM. Caller owns *out. Not started. */
+int fc_pull_new(const struct fc_pull_deps *deps, struct fc_puller **out);
+
+/*
+ * Pull every page now, on this thread. 0; -EAGAIN (local ops not pushed
+ * yet); network errors (-ENOTCONN, ...); -EPROTO (a page the state
+ * refuses); -ENOMEM, -EIO.
+ */
+int fc_pull_once(struct fc_puller *p);
+
+/* Start the thread. -errno. */
+int fc_pull_start(struct fc_puller *p);
+
+/* Pull as soon as possible. */
+void fc_pull_wake(struct fc_puller *p);
+
+/* Last pull's error (0 = fine). */
+int fc_pull_error(struct fc_puller *p);
+
+/* Stop and join the thread. */
+void fc_pull_stop(struct fc_puller *p);
+
+/* Stop and free. NULL is a no-op. */
+void fc_pull_free(struct fc_puller *p);
+
+#endif /* CLOUDFS_FC_PULL_H */

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Outbox replay (see fc_push.h).
+ *
+ * Lock order: p->lock is a leaf (wake-up counters, stop flag, message);
+ * never held across a state or network call.
+ */
+#include "fc_push.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CF_LOG_SUBSYS "push"
+#include "cf_log.h"
+
+#define PEEK_MAX     32
+#define RETRY_MAX_S  300
+#define HARD_PAUSE_S 60
+#define IDLE_WAIT_S  30
+
+struct fc_pusher {
+	struct fc_push_deps d;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop; /* protected by ->lock */
+	uint64_t wakes; /* protected by ->lock */
+	uint64_t syncs; /* protected by ->lock */
+	char message[256]; /* protected by ->lock */
+	struct fc_op ops[PEEK_MAX]; /* pusher thread only */
+	int64_t retry_at; /* pusher thread only: head op's retry */
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const char *op_name(enum fc_op_kind k)
+{
+	switch (k) {
+	case FC_OP_CREATE:
+		return "create";
+	case FC_OP_LINK:
+		return "link";
+	case FC_OP_UNLINK:
+		return "unlink";
+	case FC_OP_RENAME:
+		return "rename";
+	case FC_OP_SETATTR:
+		return "setattr";
+	}
+	return "op";
+}
+
+/* Send one op. 0 when the server has its effect. */
+static int push_one(struct fc_pusher *p, const struct fc_op *op)
+{
+	struct fc_remote *r = p->d.remote;
+	struct fc_create_req c = { 0 };
+	struct fc_patch_req pt = { 0 };
+	struct fc_rnode n;
+	unsigned fl = 0;
+	int rc = -EINVAL;
+
+	switch (op->kind) {
+	case FC_OP_CREATE:
+		memcpy(c.id, op->node, FC_ID_SIZE);
+		memcpy(c.parent, op->parent, FC_ID_SIZE);
+		c.name = op->name;
+		c.name_len = op->name_len;
+		c.type = (mode_t)fc_kind_to_mode(op->node_kind);
+		c.mode = op->mode;
+		c.uid = op->uid;
+		c.gid = op->gid;
+		c.rdev = op->rdev;
+		c.target = op->target;
+		c.target_len = op->target_len;
+		c.mtime_ns = op->mtime_ns;
+		rc = fc_remote_node_create(r, &c, NULL);
+		/* a retry after a lost answer: the node is there already */
+		if (rc == -EEXIST &&
+		    fc_remote_node_get(r, op->node, &n, NULL, 0) != -ENOENT)
+			rc = 0;
+		break;
+	case FC_OP_LINK:
+		rc = fc_remote_link(r, op->node, op->parent, op->name,
+				    op->name_len, NULL);
+		break;
+	case FC_OP_UNLINK:
+		if (op->flags & FC_OP_DIR)
+			fl |= FC_REMOTE_UNLINK_DIR;
+		rc = fc_remote_unlink(r, op->parent, op->name, op->name_len, fl,
+				      NULL);
+		if (rc == -ENOENT)
+			rc = 0; /* gone already */
+		break;
+	case FC_OP_RENAME:
+		if (op->flags & FC_RENAME_NOREPLACE)
+			fl |= FC_REMOTE_RENAME_NOREPLACE;
+		if (op->flags & FC_RENAME_EXCHANGE)
+			fl |= FC_REMOTE_RENAME_EXCHANGE;
+		rc = fc_remote_rename(r, op->parent, op->name, op->name_len,
+				      op->parent2, op->name2, op->name2_len, fl,
+				      NULL);
+		break;
+	case FC_OP_SETATTR:
+		if (op->flags & FC_SET_MODE)
+			pt.flags |= FC_REMOTE_PATCH_MODE;
+		if (op->flags & FC_SET_UID)
+			pt.flags |= FC_REMOTE_PATCH_UID;
+		if (op->flags & FC_SET_GID)
+			pt.flags |= FC_REMOTE_PATCH_GID;
+		if (op->flags & FC_SET_MTIME)
+			pt.flags |= FC_REMOTE_PATCH_MTIME;
+		pt.mode = op->mode;
+		pt.uid = op->uid;
+		pt.gid = op->gid;
+		pt.mtime_ns = op->mtime_ns;
+		rc = pt.flags ? fc_remote_node_patch(r, op->node, &pt, NULL)
+			      : 0;
+		if (rc == -ENOENT)
+			rc = 0; /* the node went away on the server */
+		break;
+	}
+	return rc;
+}
+
+static int64_t retry_delay_ns(struct fc_pusher *p, uint32_t attempts)
+{
+	int64_t s = (int64_t)1 << CF_MIN(attempts, 8u);
+
+	if (s > RETRY_MAX_S)
+		s = RETRY_MAX_S;
+	return s * 1000000000 +
+	       (int64_t)fc_remote_backoff_ms(p->d.remote) * 1000000;
+}
+
+/*
+ * Push what is due. Returns the time to look again: now when more may be
+ * due, later after a failure.
+ */
+static int64_t push_round(struct fc_pusher *p)
+{
+	char name[CF_NAME_MAX + 1];
+	int64_t t = now_ns();
+	size_t n = 0, i, done = 0;
+	int rc;
+
+	rc = fc_state_op_peek(p->d.state, t, p->ops, PEEK_MAX, &n);
+	if (rc < 0) {
+		cf_err("outbox: %s", strerror(-rc));
+		return t + (int64_t)5 * 1000000000;
+	}
+	if (!n) {
+		/* nothing due: the head op may be waiting for its retry */
+		if (p->retry_at > t)
+			return p->retry_at;
+		return t + (int64_t)IDLE_WAIT_S * 1000000000;
+	}
+	for (i = 0; i < n; i++) {
+		const struct fc_op *op = &p->ops[i];
+
+		pthread_mutex_lock(&p->lock);
+		rc = p->stop ? -ECANCELED : 0;
+		pthread_mutex_unlock(&p->lock);
+		if (rc < 0)
+			break;
+		rc = push_one(p, op);
+		if (rc == 0) {
+			rc = fc_state_op_done(p->d.state, op->seq);
+			if (rc < 0 && rc != -ENOENT) {
+				cf_err("outbox op %lld: %s", (long long)op->seq,
+				       strerror(-rc));
+				break;
+			}
+			done++;
+			continue;
+		}
+		if (fc_remote_is_transient(rc)) {
+			cf_dbg("%s op %lld: %s, will retry", op_name(op->kind),
+			       (long long)op->seq, strerror(-rc));
+			fc_state_op_retry(
+				p->d.state, op->seq, rc,
+				now_ns() + retry_delay_ns(p, op->attempts));
+			break;
+		}
+		snprintf(name, sizeof(name), "%.*s", (int)op->name_len,
+			 op->name);
+		cf_err("the server refused %s of \"%s\" (outbox op %lld): %s",
+		       op_name(op->kind), name, (long long)op->seq,
+		       strerror(-rc));
+		fc_state_op_failed(p->d.state, op->seq, rc, strerror(-rc));
+		pthread_mutex_lock(&p->lock);
+		snprintf(p->message, sizeof(p->message),
+			 "server refused %s of \"%.64s\": %s",
+			 op_name(op->kind), name, strerror(-rc));
+		pthread_mutex_unlock(&p->lock);
+		if (done && p->d.pushed)
+			p->d.pushed(p->d.arg);
+		return now_ns() + (int64_t)HARD_PAUSE_S * 1000000000;
+	}
+	if (done && p->d.pushed)
+		p->d.pushed(p->d.arg);
+	if (i == n)
+		return now_ns(); /* all sent: look for more at once */
+	return p->retry_at > now_ns() ? p->retry_at
+				      : now_ns() + (int64_t)1000000000;
+}
+
+static void *push_main(void *arg)
+{
+	struct fc_pusher *p = arg;
+	uint64_t wakes, syncs;
+	struct timespec ts;
+	int64_t next;
+	bool sync;
+
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		wakes = p->wakes;
+		syncs = p->syncs;
+		if (p->stop) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (fc_remote_backoff_ms(p->d.remote))
+			next = now_ns() +
+			       (int64_t)fc_remote_backoff_ms(p->d.remote) *
+				       1000000;
+		else
+			next = push_round(p);
+		if (next <= now_ns())
+			continue;
+		ts.tv_sec = next / 1000000000;
+		ts.tv_nsec = next % 1000000000;
+		pthread_mutex_lock(&p->lock);
+		while (!p->stop && p->wakes == wakes &&
+		       pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+			;
+		sync = p->syncs != syncs;
+		if (sync)
+			p->message[0] = '\0';
+		pthread_mutex_unlock(&p->lock);
+		/* sync: ops waiting for their retry time go now */
+		if (sync)
+			fc_state_make_due(p->d.state, now_ns());
+	}
+	fc_state_thread_done(p->d.state);
+	return NULL;
+}
+
+int fc_push_new(const struct fc_push_deps *deps, struct fc_pusher **out)
+{
+	struct fc_pusher *p;
+
+	*out = NULL;
+	if (!deps->state || !deps->remote)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->d = *deps;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	*out = p;
+	return 0;
+}
+
+int fc_push_start(struct fc_pusher *p)
+{
+	int rc = pthread_create(&p->thread, NULL, push_main, p);
+
+	if (rc)
+		return -rc;
+	p->started = true;
+	return 0;
+}
+
+void fc_push_wake(struct fc_pusher *p, bool sync)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->wakes++;
+	if (sync)
+		p->syncs++;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void fc_push_status(struct fc_pusher *p, char *buf, size_t size)
+{
+	pthread_mutex_lock(&p->lock);
+	snprintf(buf, size, "%s", p->message);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void fc_push_stop(struct fc_pusher *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	if (p->started)
+		pthread_join(p->thread, NULL);
+	p->started = false;
+}
+
+void fc_push_free(struct fc_pusher *p)
+{
+	if (!p)
+		return;
+	fc_push_stop(p);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}

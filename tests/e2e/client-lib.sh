@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: MIT
+#
+# Shared by the tests/e2e/t4*-client-*.sh scripts (sourced, not run): a
+# scratch directory, a real cloudfsd on a free loopback port, an account,
+# `cloudfs login` and foreground mounts, all torn down by an EXIT trap
+# that unmounts and kills only the PIDs started here.
+#
+# Binaries come from $CLOUDFS_BUILD (tests/e2e/run.sh exports it).
+
+set -eu
+: "${CLOUDFS_BUILD:?run through tests/e2e/run.sh or set CLOUDFS_BUILD}"
+CLOUDFS="$CLOUDFS_BUILD/cloudfs"
+CLOUDFSD="$CLOUDFS_BUILD/cloudfsd"
+[ -x "$CLOUDFS" ] || { echo "missing $CLOUDFS"; exit 1; }
+[ -x "$CLOUDFSD" ] || { echo "missing $CLOUDFSD"; exit 1; }
+[ -c /dev/fuse ] || { echo "FAIL: /dev/fuse is missing"; exit 1; }
+
+T=$(mktemp -d /tmp/cloudfs-e2e.XXXXXX)
+DATA=$T/data
+PW=$T/password
+USER_NAME=ann
+SRV_PID=""
+MOUNTS=""
+PIDS=""
+
+cleanup() {
+	local m p
+	for m in $MOUNTS; do
+		fusermount3 -u -z "$m" 2>/dev/null || true
+	done
+	for p in $PIDS $SRV_PID; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	for p in $PIDS $SRV_PID; do
+		wait "$p" 2>/dev/null || true
+	done
+	# a sanitizer report from a client or the server fails the test
+	if grep -l -E "(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:" \
+		"$T"/*.log 2>/dev/null; then
+		grep -h -A30 -E "Sanitizer|runtime error:" "$T"/*.log | head -80
+		rm -rf "$T"
+		exit 1
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; exit 1; }
+note() { echo "# $*"; }
+
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+
+# Create the account (before the server runs) and start the server.
+server_init() {
+	mkdir -p "$DATA"
+	printf 'correct horse battery\n' >"$PW"
+	printf 'correct horse battery\n' |
+		"$CLOUDFSD" user add "$USER_NAME" --password-stdin --data "$DATA" \
+		>"$T/useradd.log" 2>&1 || { cat "$T/useradd.log"; fail "user add"; }
+	server_start
+}
+
+server_start() {
+	"$CLOUDFSD" serve --data "$DATA" --listen "127.0.0.1:$PORT" \
+		>>"$T/server.log" 2>&1 &
+	SRV_PID=$!
+	local i
+	for i in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+		kill -0 "$SRV_PID" 2>/dev/null || { cat "$T/server.log"; fail "server died"; }
+		sleep 0.1
+	done
+	fail "server does not listen on $PORT"
+}
+
+server_stop() {
+	kill -TERM "$SRV_PID" 2>/dev/null || true
+	wait "$SRV_PID" 2>/dev/null || true
+	SRV_PID=""
+}
+
+# login STATE_DIR [PASSWORD_FILE]
+login() {
+	"$CLOUDFS" login --server "$URL" --user "$USER_NAME" \
+		--password-file "${2:-$PW}" --state-dir "$1" --device "e2e-$(basename "$1")"
+}
+
+# mount_fs MOUNTPOINT STATE_DIR CACHE_DIR [cloudfs mount options...]
+# Runs the client in the foreground (in the background of this shell);
+# MOUNT_PID names it.
+mount_fs() {
+	local mnt=$1 state=$2 cache=$3 i
+	shift 3
+	mkdir -p "$mnt"
+	"$CLOUDFS" mount "$mnt" --state-dir "$state" --cache-dir "$cache" -f \
+		-o debounce=200 "$@" >>"$T/client.log" 2>&1 &
+	MOUNT_PID=$!
+	PIDS="$PIDS $MOUNT_PID"
+	MOUNTS="$MOUNTS $mnt"
+	for i in $(seq 300); do
+		"$CLOUDFS" status "$mnt" >/dev/null 2>&1 && return 0
+		kill -0 "$MOUNT_PID" 2>/dev/null || { tail -20 "$T/client.log"; fail "client died"; }
+		sleep 0.1
+	done
+	tail -20 "$T/client.log"
+	fail "mount of $mnt did not come up"
+}
+
+# umount_fs MOUNTPOINT: clean unmount, waits for the client to exit.
+umount_fs() {
+	fusermount3 -u "$1" || fail "fusermount3 -u $1"
+	wait "$MOUNT_PID" 2>/dev/null || true
+}
+
+sync_fs() {
+	"$CLOUDFS" sync "$1" --timeout "${2:-120}" || fail "cloudfs sync $1"
+}
+
+# Blocks the server stores for the account.
+block_count() {
+	find "$DATA/blocks" -type f 2>/dev/null | grep -cv '/\.tmp' || true
+}
+
+# A listing of everything under a directory: type, mode, size, links,
+# symlink target or content hash, one line per path, sorted.
+tree_sum() {
+	(cd "$1" && find . -mindepth 1 -printf '%y %m %s %n %p\n' | sort |
+		while read -r y m s n p; do
+			case $y in
+			f) h=$(sha256sum <"$p" | cut -c1-16) ;;
+			l) h=$(readlink "$p") ;;
+			*) h=- ;;
+			esac
+			[ "$y" = d ] && s=-
+			echo "$y $m $s $n $p $h"
+		done)
+}
