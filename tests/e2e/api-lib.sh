@@ -57,20 +57,32 @@ free_port() {
 	done
 }
 
-# start_server [cloudfsd options...]: serve DATA on a free port.
+# start_server [cloudfsd options...]: serve DATA on a free port. The port
+# probe can race with other processes on the machine, so a bind failure
+# picks another port (up to 5 tries).
 start_server() {
-	local i
-	PORT=$(free_port)
-	S=http://127.0.0.1:$PORT
-	"$CLOUDFSD" serve --data "$DATA" --listen "127.0.0.1:$PORT" "$@" \
-		>>"$T/server.log" 2>&1 &
-	SRV_PID=$!
-	for i in $(seq 1 100); do
-		curl -s -o /dev/null --max-time 2 "$S/metrics" && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || fail "cloudfsd exited at start"
-		sleep 0.1
+	local i try
+	for try in 1 2 3 4 5; do
+		PORT=$(free_port)
+		S=http://127.0.0.1:$PORT
+		"$CLOUDFSD" serve --data "$DATA" --listen "127.0.0.1:$PORT" "$@" \
+			>>"$T/server.log" 2>&1 &
+		SRV_PID=$!
+		for i in $(seq 1 100); do
+			curl -s -o /dev/null --max-time 2 "$S/metrics" && return 0
+			kill -0 "$SRV_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$SRV_PID" 2>/dev/null; then
+			fail "cloudfsd did not answer on $S"
+		fi
+		wait "$SRV_PID" 2>/dev/null || true
+		SRV_PID=""
+		tail -n 3 "$T/server.log" | grep -q "cannot listen" ||
+			fail "cloudfsd exited at start"
+		note "port $PORT was taken, trying another"
 	done
-	fail "cloudfsd did not answer on $S"
+	fail "cloudfsd could not find a free port"
 }
 
 stop_server() {
