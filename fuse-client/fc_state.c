@@ -152,6 +152,11 @@ static const char *const stmt_sql[S_COUNT] = {
 		      "dirty_lo = 0, dirty_hi = size, "
 		      "due = coalesce(due, ?1) "
 		      "WHERE (claimed = 1 OR writing = 1) AND nlink > 0",
+	[S_DEFER_PUT] = "INSERT OR REPLACE INTO feed_defer (id, parent, node, "
+			"name) VALUES (?1, ?2, ?3, ?4)",
+	[S_DEFER_DEL] = "DELETE FROM feed_defer WHERE id = ?1",
+	[S_DEFER_ALL] = "SELECT id, parent, node, name FROM feed_defer "
+			"ORDER BY id",
 };
 
 /* ----- small helpers ----- */

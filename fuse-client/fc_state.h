@@ -573,9 +573,11 @@ typedef void (*fc_changed_fn)(void *arg, int64_t ino, int64_t parent,
  * gets the manifest's chunk rows (when given) or is marked as needing one
  * (fc_node_has_manifest false: the mount fetches it on open). Entries are
  * matched by server id, else by (parent, name, node); tombstones remove
- * local entries. -EAGAIN when local ops are still pending in the outbox
- * (push first, then pull: the feed would undo them); -EPROTO (an entry
- * names an unknown node or parent); -ENOMEM, -EIO.
+ * local entries. An entry whose node or parent is not known yet (the feed
+ * pages by seq, so it may come a page early) waits in the database and is
+ * applied with the page that brings them. -EAGAIN when local ops are
+ * still pending in the outbox (push first, then pull: the feed would undo
+ * them); -EPROTO (malformed entry); -ENOMEM, -EIO.
  */
 int fc_state_apply_page(struct fc_state *st, const struct fc_remote_page *p,
 			fc_changed_fn changed, void *arg);

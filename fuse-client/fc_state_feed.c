@@ -208,11 +208,30 @@ static int apply_entry(struct conn *c, const struct fc_remote_entry *re,
 
 	if (re->name_len > CF_NAME_MAX || !re->name_len || re->id <= 0)
 		return -EPROTO;
+	/* A newer state of this entry supersedes a deferred one. */
+	s = fc_state_stmt(c, S_DEFER_DEL);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, re->id);
+	rc = fc_state_run(c, s, "undefer entry");
+	if (rc < 0)
+		return rc;
 	rc = fc_state_row_get_id(c, re->parent, &pr);
 	if (rc == 0)
 		rc = fc_state_row_get_id(c, re->node, &nr);
-	if (rc == -ENOENT)
-		return re->deleted ? 0 : -EPROTO;
+	if (rc == -ENOENT && re->deleted)
+		return 0; /* a tombstone of something never seen here */
+	if (rc == -ENOENT) {
+		/* Its node or parent comes on a later page: wait. */
+		s = fc_state_stmt(c, S_DEFER_PUT);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, re->id);
+		fc_state_bind_blob(s, 2, re->parent, FC_ID_SIZE);
+		fc_state_bind_blob(s, 3, re->node, FC_ID_SIZE);
+		fc_state_bind_blob(s, 4, re->name, re->name_len);
+		return fc_state_run(c, s, "defer entry");
+	}
 	if (rc < 0)
 		return rc;
 	s = fc_state_stmt(c, S_ENTRY_BY_REMOTE);
@@ -274,6 +293,68 @@ static int apply_entry(struct conn *c, const struct fc_remote_entry *re,
 			   re->id, ch);
 }
 
+/*
+ * Apply the deferred entries whose node and parent are known now. Each is
+ * read into memory first: applying one runs other statements.
+ */
+static int apply_deferred(struct conn *c, struct changes *ch)
+{
+	struct fc_remote_entry *v = NULL, *tmp;
+	char (*names)[CF_NAME_MAX + 1] = NULL;
+	size_t count = 0, cap = 0, i, len;
+	struct row r;
+	sqlite3_stmt *s;
+	int rc;
+
+	s = fc_state_stmt(c, S_DEFER_ALL);
+	if (!s)
+		return -EIO;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (count == cap) {
+			void *n2;
+
+			cap = cap ? 2 * cap : 16;
+			tmp = realloc(v, cap * sizeof(*v));
+			if (!tmp) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = tmp;
+			n2 = realloc(names, cap * sizeof(*names));
+			if (!n2) {
+				rc = -ENOMEM;
+				break;
+			}
+			names = n2;
+		}
+		memset(&v[count], 0, sizeof(v[count]));
+		v[count].id = sqlite3_column_int64(s, 0);
+		if (fc_state_col_blob(s, 1, v[count].parent, FC_ID_SIZE) < 0 ||
+		    fc_state_col_blob(s, 2, v[count].node, FC_ID_SIZE) < 0)
+			continue;
+		fc_state_col_copy(s, 3, names[count], CF_NAME_MAX, &len);
+		if (!len)
+			continue;
+		v[count].name_len = len;
+		count++;
+	}
+	fc_state_reset(s);
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = fc_state_sql_fail(c, rc, "read deferred entries");
+	for (i = 0; rc == 0 && i < count; i++) {
+		v[i].name = names[i];
+		if (fc_state_row_get_id(c, v[i].parent, &r) < 0 ||
+		    fc_state_row_get_id(c, v[i].node, &r) < 0)
+			continue; /* still waiting */
+		rc = apply_entry(c, &v[i], ch);
+	}
+	free(v);
+	free(names);
+	return rc;
+}
+
 int fc_state_apply_page(struct fc_state *st, const struct fc_remote_page *p,
 			fc_changed_fn changed, void *arg)
 {
@@ -291,6 +372,8 @@ int fc_state_apply_page(struct fc_state *st, const struct fc_remote_page *p,
 		rc = -EAGAIN;
 	for (i = 0; rc == 0 && i < p->node_count; i++)
 		rc = apply_node(c, &p->nodes[i], &ch);
+	if (rc == 0 && p->node_count)
+		rc = apply_deferred(c, &ch);
 	for (i = 0; rc == 0 && i < p->entry_count; i++)
 		rc = apply_entry(c, &p->entries[i], &ch);
 	if (rc == 0)

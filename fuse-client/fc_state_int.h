@@ -73,6 +73,9 @@ enum stmt_id {
 	S_DUE_NODES,
 	S_DUE_OPS,
 	S_RECOVER,
+	S_DEFER_PUT,
+	S_DEFER_DEL,
+	S_DEFER_ALL,
 	S_COUNT
 };
 

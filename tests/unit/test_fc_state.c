@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "fc_state.h"
 
@@ -757,12 +758,31 @@ static void test_fc_state__apply_page(void **state)
 			 -ENOENT);
 	blk_manifest_release(&m);
 
-	/* an entry naming an unknown node is a protocol error */
+	/* an entry naming a node of a later page waits for it */
 	memset(entries[2].node, 0x77, FC_ID_SIZE);
 	entries[2].id = 99;
 	entries[2].name = "zz";
 	entries[2].name_len = 2;
 	p.entries = &entries[2];
+	p.entry_count = 1;
+	assert_int_equal(fc_state_apply_page(f->st, &p, NULL, NULL), 0);
+	assert_int_equal(fc_state_lookup(f->st, FC_ROOT_INO, "zz", 2, &n),
+			 -ENOENT);
+	memset(&nodes[2], 0, sizeof(nodes[2]));
+	memset(nodes[2].id, 0x77, FC_ID_SIZE);
+	nodes[2].kind = FC_KIND_DIR;
+	nodes[2].mode = 0755;
+	p.nodes = &nodes[2];
+	p.node_count = 1;
+	p.entry_count = 0;
+	assert_int_equal(fc_state_apply_page(f->st, &p, NULL, NULL), 0);
+	assert_int_equal(fc_state_lookup(f->st, FC_ROOT_INO, "zz", 2, &n), 0);
+	assert_int_equal(n.kind, FC_KIND_DIR);
+	assert_int_equal(n.nlink, 2);
+	/* a malformed entry is a protocol error */
+	entries[2].name_len = 0;
+	p.entries = &entries[2];
+	p.entry_count = 1;
 	assert_int_equal(fc_state_apply_page(f->st, &p, NULL, NULL), -EPROTO);
 }
 
@@ -876,6 +896,55 @@ static void test_fc_state__orphans(void **state)
 	assert_int_equal(fc_state_getattr(f->st, file, &n), -ENOENT);
 }
 
+static int user_version_of(const char *path)
+{
+	sqlite3_stmt *s = NULL;
+	sqlite3 *db = NULL;
+	int v = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s,
+					    NULL),
+			 SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void test_fc_state__migrates_forward(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db = NULL;
+	int64_t d;
+
+	d = mk(f->st, FC_ROOT_INO, "kept", FC_KIND_DIR, 0);
+	fc_state_close(f->st);
+	f->st = NULL;
+	assert_int_equal(user_version_of(f->path), 2);
+	/* make it a version 1 database again */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE feed_defer; "
+					  "PRAGMA user_version = 1",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(fc_state_open(f->path, 0, 0, &f->st), 0);
+	assert_int_equal(user_version_of(f->path), 2);
+	assert_int_equal(get(f->st, d).kind, FC_KIND_DIR);
+	/* a newer schema than the binary knows is refused */
+	fc_state_close(f->st);
+	f->st = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
+				      NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(fc_state_open(f->path, 0, 0, &f->st), -EPROTO);
+	assert_null(f->st);
+}
+
 static void test_fc_state__ids(void **state)
 {
 	uint8_t id[FC_ID_SIZE], back[FC_ID_SIZE];
@@ -917,6 +986,7 @@ int main(void)
 		T(test_fc_state__readdir),
 		T(test_fc_state__threads),
 		T(test_fc_state__orphans),
+		T(test_fc_state__migrates_forward),
 		cmocka_unit_test(test_fc_state__ids),
 	};
 
