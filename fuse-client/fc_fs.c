@@ -310,6 +310,8 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	if (fs->opts->splice_read && (conn->capable & FUSE_CAP_SPLICE_READ))
+		conn->want |= FUSE_CAP_SPLICE_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
@@ -321,8 +323,8 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_read = fs->opts->max_read;
 	conn->max_write = fs->opts->max_read;
 	conn->max_readahead = fs->opts->max_read;
-	conn->max_background = 64;
-	conn->congestion_threshold = 48;
+	conn->max_background = 16;
+	conn->congestion_threshold = 12;
 }
 
 static void fs_destroy(void *userdata)
@@ -362,6 +364,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.open = fc_fs_op_open,
 	.read = fc_fs_op_read,
 	.write = fc_fs_op_write,
+	.write_buf = fc_fs_op_write_buf,
 	.flush = fc_fs_op_flush,
 	.release = fc_fs_op_release,
 	.fsync = fc_fs_op_fsync,

@@ -40,6 +40,8 @@ struct fc_fs_opts {
 	double entry_timeout;    /* -o entry_timeout=S, default 86400 */
 	double attr_timeout;     /* -o attr_timeout=S, default 86400 */
 	bool writeback;          /* -o writeback / -o no_writeback */
+	bool splice_read;        /* -o [no_]splice_read: writes spliced from
+				  * the device into the cache file (on) */
 	bool allow_other;        /* -o allow_other */
 	bool default_permissions; /* on unless -o no_default_permissions */
 	char *fuse_opts;         /* owned: other -o options, passed to libfuse

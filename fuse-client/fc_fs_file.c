@@ -365,31 +365,43 @@ void fc_fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
-static int do_write(struct fc_fs *fs, struct fc_inode *in, const char *data,
-		    size_t size, uint64_t off)
+/* Before writing [off, off + size): open the epoch, fetch partial chunks. */
+static int write_begin(struct fc_fs *fs, struct fc_inode *in, size_t size,
+		       uint64_t off, int *out_fd)
 {
-	int64_t now = fc_fs_now_ns();
 	bool complete;
-	int fd, rc;
+	int rc;
 
 	if (off > BLK_FILE_SIZE_MAX || size > BLK_FILE_SIZE_MAX - off)
 		return -EFBIG;
 	pthread_mutex_lock(&in->lock);
 	rc = epoch_begin(fs, in);
-	fd = in->fd;
+	*out_fd = in->fd;
 	complete = in->complete;
 	pthread_mutex_unlock(&in->lock);
 	if (rc < 0)
 		return rc;
 	if (!complete) {
-		rc = fc_cache_prepare_write(fs->deps.cache, in->ino, fd, off,
-					    size, fs->deps.fetch, fs->deps.arg);
+		rc = fc_cache_prepare_write(fs->deps.cache, in->ino, *out_fd,
+					    off, size, fs->deps.fetch,
+					    fs->deps.arg);
 		if (rc < 0)
 			return rc == -ENOSPC || rc == -ENOMEM ? rc : -EIO;
 	}
-	rc = fc_cache_pwrite(fs->deps.cache, fd, data, size, off);
+	return 0;
+}
+
+/*
+ * After writing done of size bytes at off (done may be short on error):
+ * record the range (even a failed write may have changed bytes), size
+ * and mtime in the epoch.
+ */
+static void write_end(struct fc_fs *fs, struct fc_inode *in, size_t size,
+		      size_t done, uint64_t off)
+{
+	int64_t now = fc_fs_now_ns();
+
 	pthread_mutex_lock(&in->lock);
-	/* Even a failed write may have changed some bytes: record them. */
 	if (!in->epoch)
 		epoch_begin(fs, in);
 	if (in->lo >= in->hi) {
@@ -399,11 +411,23 @@ static int do_write(struct fc_fs *fs, struct fc_inode *in, const char *data,
 		in->lo = CF_MIN(in->lo, off);
 		in->hi = CF_MAX(in->hi, off + size);
 	}
-	if (rc == 0 && off + size > in->size)
-		in->size = off + size;
+	if (done && off + done > in->size)
+		in->size = off + done;
 	in->set_mtime = true;
 	in->mtime_ns = in->ctime_ns = now;
 	pthread_mutex_unlock(&in->lock);
+}
+
+static int do_write(struct fc_fs *fs, struct fc_inode *in, const char *data,
+		    size_t size, uint64_t off)
+{
+	int fd, rc;
+
+	rc = write_begin(fs, in, size, off, &fd);
+	if (rc < 0)
+		return rc;
+	rc = fc_cache_pwrite(fs->deps.cache, fd, data, size, off);
+	write_end(fs, in, size, rc == 0 ? size : 0, off);
 	return rc;
 }
 
@@ -418,6 +442,56 @@ void fc_fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		return;
 	}
 	rc = do_write(fc_fs_of(req), inode_of(fi), buf, size, (uint64_t)off);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
+}
+
+/*
+ * Writes spliced from the device (FUSE_CAP_SPLICE_READ): the data goes
+ * from the kernel's pipe into the cache file without a copy through this
+ * process. A memory buffer takes the plain path.
+ */
+void fc_fs_op_write_buf(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_bufvec *bufv, off_t off,
+			struct fuse_file_info *fi)
+{
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
+	struct fc_fs *fs = fc_fs_of(req);
+	struct fc_inode *in = inode_of(fi);
+	size_t size = fuse_buf_size(bufv);
+	ssize_t n;
+	int fd, rc;
+
+	(void)ino;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (bufv->count == 1 && !(bufv->buf[0].flags & FUSE_BUF_IS_FD)) {
+		rc = do_write(fs, in, (const char *)bufv->buf[0].mem +
+					      bufv->off,
+			      size, (uint64_t)off);
+		goto reply;
+	}
+	rc = write_begin(fs, in, size, (uint64_t)off, &fd);
+	if (rc < 0)
+		goto reply;
+	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	dst.buf[0].fd = fd;
+	dst.buf[0].pos = off;
+	n = fuse_buf_copy(&dst, bufv, 0);
+	if (n == -ENOSPC) {
+		/* Make room for the retry the kernel's writeback will do. */
+		uint64_t used = fc_cache_used(fs->deps.cache);
+		uint64_t need = size + (64ull << 20);
+
+		fc_cache_evict(fs->deps.cache, used > need ? used - need : 0);
+	}
+	rc = n < 0 ? (int)n : (size_t)n == size ? 0 : -EIO;
+	write_end(fs, in, size, n > 0 ? (size_t)n : 0, (uint64_t)off);
+reply:
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else

@@ -30,6 +30,8 @@ enum {
 	KEY_ENTRY_TIMEOUT,
 	KEY_ATTR_TIMEOUT,
 	KEY_WRITEBACK,
+	KEY_SPLICE_READ,
+	KEY_NO_SPLICE_READ,
 	KEY_NO_WRITEBACK,
 	KEY_ALLOW_OTHER,
 	KEY_NO_DEFAULT_PERMISSIONS,
@@ -44,6 +46,8 @@ static const struct fuse_opt opt_specs[] = {
 	FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TIMEOUT),
 	FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TIMEOUT),
 	FUSE_OPT_KEY("writeback", KEY_WRITEBACK),
+	FUSE_OPT_KEY("splice_read", KEY_SPLICE_READ),
+	FUSE_OPT_KEY("no_splice_read", KEY_NO_SPLICE_READ),
 	FUSE_OPT_KEY("writeback_cache", KEY_WRITEBACK),
 	FUSE_OPT_KEY("no_writeback", KEY_NO_WRITEBACK),
 	FUSE_OPT_KEY("no_writeback_cache", KEY_NO_WRITEBACK),
@@ -155,6 +159,12 @@ static int opt_proc(void *data, const char *arg, int key,
 	case KEY_NO_WRITEBACK:
 		o->writeback = false;
 		return 0;
+	case KEY_SPLICE_READ:
+		o->splice_read = true;
+		return 0;
+	case KEY_NO_SPLICE_READ:
+		o->splice_read = false;
+		return 0;
 	case KEY_ALLOW_OTHER:
 		o->allow_other = true;
 		return 0;
@@ -184,6 +194,7 @@ void fc_fs_opts_init(struct fc_fs_opts *o)
 	o->entry_timeout = 86400;
 	o->attr_timeout = 86400;
 	o->writeback = true;
+	o->splice_read = true;
 	o->default_permissions = true;
 }
 

@@ -24,6 +24,7 @@ static void test_fc_fs__defaults(void **state)
 	assert_int_equal(o.debounce_ms, 2000);
 	assert_int_equal(o.max_read, 1u << 20);
 	assert_true(o.writeback);
+	assert_true(o.splice_read);
 	assert_true(o.default_permissions);
 	assert_false(o.allow_other);
 	assert_null(o.fuse_opts);
@@ -59,6 +60,8 @@ static void test_fc_fs__ours_and_theirs(void **state)
 	assert_int_equal(o.cache_size, 512u << 10);
 	assert_int_equal(fc_fs_opts_parse(&o, "no_default_permissions"), 0);
 	assert_false(o.default_permissions);
+	assert_int_equal(fc_fs_opts_parse(&o, "no_splice_read"), 0);
+	assert_false(o.splice_read);
 	fc_fs_opts_release(&o);
 }
 
