@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,60 @@
 
 #include "fc_cache.h"
 #include "fc_state.h"
+
+/*
+ * Allocation fault injection (-Wl,--wrap in this test's .ldflags): when
+ * armed, the k-th malloc/calloc/realloc of this binary's own and linked
+ * archives' code fails (SQLite, a shared library, is not wrapped).
+ */
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+
+static bool fault_armed;
+static unsigned long fault_calls, fault_at, fault_failed;
+
+static bool fault_hit(void)
+{
+	if (!fault_armed || ++fault_calls != fault_at)
+		return false;
+	fault_failed++;
+	return true;
+}
+
+void *__wrap_malloc(size_t size)
+{
+	return fault_hit() ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	return fault_hit() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+	return fault_hit() ? NULL : __real_realloc(p, size);
+}
+
+static void fault_arm(unsigned long k)
+{
+	fault_calls = 0;
+	fault_failed = 0;
+	fault_at = k;
+	fault_armed = true;
+}
+
+static void fault_disarm(void)
+{
+	fault_armed = false;
+}
+
+/* rc of a step under faults: fine, or a clean -ENOMEM. */
+#define FAULT_OK(rc) assert_true((rc) == 0 || (rc) == -ENOMEM)
 
 #define CHUNK 4096u
 #define NCHUNKS 8
@@ -480,6 +535,68 @@ static void test_fc_cache__enospc(void **state)
 	free(big);
 }
 
+/* One pass over the cache API on the fixture; the first failure, or 0. */
+static int fault_pass(struct fx *f)
+{
+	struct fc_cache_opts o = { 0 };
+	struct fc_cache *c = NULL;
+	uint8_t id[FC_ID_SIZE];
+	int fd = -1, rc;
+
+	o.dir = f->cache_dir;
+	o.limit = 1u << 20;
+	o.fetch = fake_fetch;
+	o.fetch_arg = &f->fake;
+	rc = fc_cache_open(&o, f->st, &c);
+	if (rc < 0)
+		return rc;
+	fc_cache_hold(c, f->ino);
+	fc_cache_touch(c, f->ino);
+	rc = fc_cache_ensure(c, f->ino, f->fd, 0, 2 * CHUNK, fake_fetch,
+			     &f->fake);
+	if (rc == 0)
+		rc = fc_cache_prepare_write(c, f->ino, f->fd, CHUNK * 3 + 5,
+					    CHUNK * 2, fake_fetch, &f->fake);
+	if (rc == 0)
+		rc = fc_cache_truncate(c, f->ino, f->fd, NCHUNKS * CHUNK,
+				       NCHUNKS * CHUNK - 10, fake_fetch,
+				       &f->fake);
+	fc_cache_unhold(c, f->ino);
+	memset(id, 0x5a, sizeof(id));
+	if (rc == 0)
+		rc = fc_cache_file_open(c, id, true, &fd);
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0 && fc_cache_evict(c, 0) < 0)
+		rc = -ENOMEM;
+	fc_cache_close(c);
+	return rc;
+}
+
+static void test_fc_cache__allocation_failures(void **state)
+{
+	struct fx *f = *state;
+	unsigned long k;
+	int rc;
+
+	for (k = 1; k < 10000; k++) {
+		/* start each pass from nothing cached */
+		assert_int_equal(fc_state_evict_node(f->st, f->ino), 0);
+		assert_int_equal(ftruncate(f->fd, 0), 0);
+		assert_int_equal(ftruncate(f->fd, NCHUNKS * CHUNK), 0);
+		fault_arm(k);
+		rc = fault_pass(f);
+		fault_disarm();
+		/* fetch failures surface as -ENOMEM too (the fake is fine) */
+		FAULT_OK(rc);
+		if (!fault_failed) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+	}
+	assert_true(k > 3);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -494,6 +611,7 @@ int main(void)
 		T(test_fc_cache__eviction_frees_clean),
 		T(test_fc_cache__pin_downloads_in_background),
 		T(test_fc_cache__file_open_remove),
+		T(test_fc_cache__allocation_failures),
 		cmocka_unit_test_setup_teardown(test_fc_cache__enospc,
 						setup_tmpfs, teardown),
 	};

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,60 @@
 #include <sqlite3.h>
 
 #include "fc_state.h"
+
+/*
+ * Allocation fault injection (-Wl,--wrap in this test's .ldflags): when
+ * armed, the k-th malloc/calloc/realloc of this binary's own and linked
+ * archives' code fails (SQLite, a shared library, is not wrapped).
+ */
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+
+static bool fault_armed;
+static unsigned long fault_calls, fault_at, fault_failed;
+
+static bool fault_hit(void)
+{
+	if (!fault_armed || ++fault_calls != fault_at)
+		return false;
+	fault_failed++;
+	return true;
+}
+
+void *__wrap_malloc(size_t size)
+{
+	return fault_hit() ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	return fault_hit() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+	return fault_hit() ? NULL : __real_realloc(p, size);
+}
+
+static void fault_arm(unsigned long k)
+{
+	fault_calls = 0;
+	fault_failed = 0;
+	fault_at = k;
+	fault_armed = true;
+}
+
+static void fault_disarm(void)
+{
+	fault_armed = false;
+}
+
+/* rc of a step under faults: fine, or a clean -ENOMEM. */
+#define FAULT_OK(rc) assert_true((rc) == 0 || (rc) == -ENOMEM)
 
 struct fx {
 	char dir[64];
@@ -965,6 +1020,110 @@ static void test_fc_state__ids(void **state)
 	assert_null(fc_kind_name(0));
 }
 
+/* One pass of most of the API; returns the first failure, or 0. */
+static int fault_pass(const char *path)
+{
+	struct fc_remote_page p = { 0 };
+	struct fc_remote_entry re = { 0 };
+	struct fc_remote_node rn = { 0 };
+	struct fc_create req = { 0 };
+	struct fc_write_summary w = { 0 };
+	struct blk_manifest m;
+	struct fc_state *st = NULL;
+	struct fc_chunk *ch = NULL;
+	struct fc_upload u;
+	struct fc_op ops[8];
+	struct fc_node n;
+	struct blk_id bid;
+	struct cf_buf b;
+	size_t count, i;
+	int64_t next;
+	int rc;
+
+	blk_manifest_init(&m);
+	cf_buf_init(&b, 4096);
+	rc = fc_state_open(path, 0, 0, &st);
+	if (rc < 0)
+		goto out;
+	req.parent = FC_ROOT_INO;
+	req.name = "f";
+	req.name_len = 1;
+	req.kind = FC_KIND_FILE;
+	req.writing = true;
+	rc = fc_state_create(st, &req, &n);
+	if (rc < 0)
+		goto out;
+	w.hi = w.size = 300;
+	rc = fc_state_write_done(st, n.ino, &w, 0, true);
+	if (rc < 0)
+		goto out;
+	rc = fc_state_op_peek(st, 1, ops, 8, &count);
+	for (i = 0; rc == 0 && i < count; i++)
+		rc = fc_state_op_done(st, ops[i].seq);
+	if (rc == 0)
+		rc = fc_state_upload_claim(st, 1, &u, &next);
+	for (i = 0; rc == 0 && i < 3; i++) {
+		memset(&bid, (int)i + 1, sizeof(bid));
+		rc = blk_manifest_add(&m, &bid, 100);
+	}
+	if (rc == 0)
+		rc = fc_state_upload_done(st, &u, 1, &m, NULL);
+	if (rc == 0)
+		rc = fc_state_chunks(st, n.ino, 0, 0, &ch, &count);
+	free(ch);
+	if (rc == 0)
+		rc = fc_state_name_of(st, n.ino, &next, &b);
+	if (rc < 0)
+		goto out;
+	memset(rn.id, 0x42, FC_ID_SIZE);
+	rn.kind = FC_KIND_DIR;
+	rn.mode = 0755;
+	re.id = 7;
+	memcpy(re.node, rn.id, FC_ID_SIZE);
+	re.name = "r";
+	re.name_len = 1;
+	p.entries = &re;
+	p.entry_count = 1;
+	p.next = 5;
+	rc = fc_state_apply_page(st, &p, NULL, NULL);
+	if (rc < 0)
+		goto out;
+	p.nodes = &rn;
+	p.node_count = 1;
+	p.entry_count = 0;
+	rc = fc_state_apply_page(st, &p, NULL, NULL);
+	if (rc == 0)
+		rc = fc_state_unlink(st, FC_ROOT_INO, "f", 1, false, 1, NULL);
+	if (rc == 0)
+		rc = fc_state_drop_orphans(st, NULL, NULL);
+out:
+	fc_state_close(st);
+	blk_manifest_release(&m);
+	cf_buf_release(&b);
+	return rc;
+}
+
+static void test_fc_state__allocation_failures(void **state)
+{
+	struct fx *f = *state;
+	char path[128];
+	unsigned long k;
+	int rc;
+
+	for (k = 1; k < 10000; k++) {
+		snprintf(path, sizeof(path), "%s/fault-%lu.db", f->dir, k);
+		fault_arm(k);
+		rc = fault_pass(path);
+		fault_disarm();
+		FAULT_OK(rc);
+		if (!fault_failed) {
+			assert_int_equal(rc, 0);
+			break; /* every allocation of the pass succeeded */
+		}
+	}
+	assert_true(k > 5);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -987,6 +1146,7 @@ int main(void)
 		T(test_fc_state__threads),
 		T(test_fc_state__orphans),
 		T(test_fc_state__migrates_forward),
+		T(test_fc_state__allocation_failures),
 		cmocka_unit_test(test_fc_state__ids),
 	};
 
