@@ -9,7 +9,8 @@
 # blocks around the edit; every version is kept.
 #
 # `make demo-stop` (this script with "stop") unmounts and stops the server.
-# Everything lives under DEMO_DIR (default BUILD/demo).
+# Everything lives under DEMO_DIR (default BUILD/demo); each run starts
+# from an empty demo server.
 set -euo pipefail
 
 BUILD=$(cd "${1:-build}" && pwd)
@@ -60,6 +61,7 @@ step_server() {
 		[ -x "$tool" ] || { echo "demo: $tool missing: run make" >&2; exit 1; }
 	done
 	[ -e /dev/fuse ] || { echo "demo: /dev/fuse is missing" >&2; exit 1; }
+	rm -rf "$DEMO_DIR"
 	mkdir -p "$DEMO_DIR" "$MNT"
 	for try in 1 2 3 4 5; do
 		port=$(free_port)
@@ -83,12 +85,8 @@ step_server() {
 
 step_account() {
 	say "a demo account (user demo, password $PASSWORD)"
-	if ! "$CLOUDFSD" --data "$DEMO_DIR/data" user list 2>/dev/null |
-		grep -qw demo; then
-		printf '%s\n' "$PASSWORD" |
-			"$CLOUDFSD" --data "$DEMO_DIR/data" user add demo \
-				--password-stdin
-	fi
+	printf '%s\n' "$PASSWORD" |
+		"$CLOUDFSD" --data "$DEMO_DIR/data" user add demo --password-stdin
 	printf '%s\n' "$PASSWORD" >"$DEMO_DIR/password"
 	chmod 600 "$DEMO_DIR/password"
 	"$CLOUDFS" login --server "http://127.0.0.1:$(cat "$DEMO_DIR/port")" \
