@@ -189,9 +189,9 @@ static int64_t push_round(struct fc_pusher *p)
 		if (fc_remote_is_transient(rc)) {
 			cf_dbg("%s op %lld: %s, will retry", op_name(op->kind),
 			       (long long)op->seq, strerror(-rc));
-			fc_state_op_retry(
-				p->d.state, op->seq, rc,
-				now_ns() + retry_delay_ns(p, op->attempts));
+			p->retry_at =
+				now_ns() + retry_delay_ns(p, op->attempts);
+			fc_state_op_retry(p->d.state, op->seq, rc, p->retry_at);
 			break;
 		}
 		snprintf(name, sizeof(name), "%.*s", (int)op->name_len,

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fc_push and fc_pull against a real state database and the in-process
+ * HTTP server: outbox ops reach the server in order, a transient failure
+ * retries the same op first, a refused op is set aside without stopping
+ * the rest, a retried create that already landed counts as done; feed
+ * pages apply with the cursor, wait for the outbox, and a malformed page
+ * changes nothing.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "cf_log.h"
+#include "fc_fake_http.h"
+#include "fc_pull.h"
+#include "fc_push.h"
+#include "fc_state.h"
+
+/* ----- what the fake server saw ----- */
+
+static char seen[64][96]; /* protected by srv_lock */
+static int seen_count; /* protected by srv_lock */
+static int fail_first; /* protected by srv_lock: 503s to send */
+static const char *refuse; /* name the server refuses */
+
+static void h_tree(const struct req *q, struct resp *p)
+{
+	json_t *j = json_loads(q->body ? q->body : "", 0, NULL);
+	const char *name = json_string_value(json_object_get(j, "name"));
+	bool fail503;
+
+	if (!name)
+		name = json_string_value(json_object_get(j, "src_name"));
+	pthread_mutex_lock(&srv_lock);
+	fail503 = fail_first > 0;
+	if (fail503)
+		fail_first--;
+	if (!fail503 && seen_count < 64)
+		snprintf(seen[seen_count++], sizeof(seen[0]), "%s %.40s %s",
+			 q->method, q->target + 8, name ? name : "-");
+	pthread_mutex_unlock(&srv_lock);
+	if (fail503)
+		resp_json(p, 503,
+			  "{\"error\":\"unavailable\",\"message\":\"x\"}");
+	else if (name && refuse && !strcmp(name, refuse))
+		resp_json(p, 400,
+			  "{\"error\":\"bad_name\",\"message\":\"no\"}");
+	else if (name && !strcmp(name, "dup"))
+		resp_json(p, 409, "{\"error\":\"exists\",\"message\":\"x\"}");
+	else if (!strcmp(q->method, "GET"))
+		resp_json(p, 200,
+			  "{\"id\":\"0102030405060708090a0b0c0d0e0f10\","
+			  "\"kind\":\"file\",\"mode\":420}");
+	else
+		resp_json(p, 201, "{\"cursor\":1}");
+	json_decref(j);
+}
+
+static char dir[64];
+
+static struct fc_state *state_new(void)
+{
+	char path[128];
+	struct fc_state *st;
+
+	snprintf(dir, sizeof(dir), "/tmp/test_fc_push.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state.db", dir);
+	assert_int_equal(fc_state_open(path, 0, 0, &st), 0);
+	return st;
+}
+
+static void state_free(struct fc_state *st)
+{
+	char cmd[128];
+
+	fc_state_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct fc_node make(struct fc_state *st, int64_t parent,
+			   const char *name, enum fc_kind kind)
+{
+	struct fc_create c = { 0 };
+	struct fc_node n;
+
+	c.parent = parent;
+	c.name = name;
+	c.name_len = strlen(name);
+	c.kind = kind;
+	c.mode = kind == FC_KIND_DIR ? 0755 : 0644;
+	c.now_ns = now_ns();
+	c.due_ns = c.now_ns;
+	assert_int_equal(fc_state_create(st, &c, &n), 0);
+	return n;
+}
+
+/* Wait (bounded) until the outbox has no pending op. */
+static void drain(struct fc_state *st, int seconds)
+{
+	uint64_t pending = 1, failed;
+	int i;
+
+	for (i = 0; i < seconds * 20 && pending; i++) {
+		assert_int_equal(fc_state_op_counts(st, &pending, &failed), 0);
+		if (pending)
+			usleep(50000);
+	}
+	assert_int_equal(pending, 0);
+}
+
+static struct fc_pusher *pusher(struct fc_state *st, struct fc_remote *r)
+{
+	struct fc_push_deps d = { 0 };
+	struct fc_pusher *p;
+
+	d.state = st;
+	d.remote = r;
+	assert_int_equal(fc_push_new(&d, &p), 0);
+	assert_int_equal(fc_push_start(p), 0);
+	return p;
+}
+
+static void reset(int fails, const char *refuse_name)
+{
+	pthread_mutex_lock(&srv_lock);
+	seen_count = 0;
+	fail_first = fails;
+	refuse = refuse_name;
+	pthread_mutex_unlock(&srv_lock);
+}
+
+static void test_fc_push__ops_in_order(void **state)
+{
+	struct fc_state *st = state_new();
+	struct fc_remote *r = client(5000);
+	struct fc_setattr sa = { 0 };
+	struct fc_pusher *p;
+	struct fc_node d;
+	static const char *const want[] = {
+		"POST nodes d", "POST nodes f",	    "POST rename f",
+		"PATCH nodes/", "DELETE entries g", "DELETE entries d",
+	};
+	size_t i;
+
+	(void)state;
+	reset(0, NULL);
+	srv_handler = h_tree;
+	d = make(st, FC_ROOT_INO, "d", FC_KIND_DIR);
+	make(st, d.ino, "f", FC_KIND_FILE);
+	assert_int_equal(fc_state_rename(st, d.ino, "f", 1, d.ino, "g", 1, 0,
+					 now_ns(), NULL),
+			 0);
+	{
+		struct fc_node g;
+
+		assert_int_equal(fc_state_lookup(st, d.ino, "g", 1, &g), 0);
+		sa.flags = FC_SET_MODE;
+		sa.mode = 0600;
+		sa.now_ns = now_ns();
+		assert_int_equal(fc_state_setattr(st, g.ino, &sa, NULL), 0);
+	}
+	assert_int_equal(
+		fc_state_unlink(st, d.ino, "g", 1, false, now_ns(), NULL), 0);
+	assert_int_equal(
+		fc_state_unlink(st, FC_ROOT_INO, "d", 1, true, now_ns(), NULL),
+		0);
+	p = pusher(st, r);
+	fc_push_wake(p, false);
+	drain(st, 10);
+	fc_push_free(p);
+	pthread_mutex_lock(&srv_lock);
+	assert_int_equal(seen_count, CF_ARRAY_SIZE(want));
+	for (i = 0; i < CF_ARRAY_SIZE(want); i++)
+		assert_int_equal(strncmp(seen[i], want[i], strlen(want[i])), 0);
+	pthread_mutex_unlock(&srv_lock);
+	fc_remote_free(r);
+	state_free(st);
+}
+
+static void test_fc_push__transient_retries_first(void **state)
+{
+	struct fc_state *st = state_new();
+	struct fc_remote *r = client(5000);
+	struct fc_pusher *p;
+
+	(void)state;
+	reset(2, NULL);
+	srv_handler = h_tree;
+	make(st, FC_ROOT_INO, "a", FC_KIND_DIR);
+	make(st, FC_ROOT_INO, "b", FC_KIND_DIR);
+	p = pusher(st, r);
+	drain(st, 15);
+	fc_push_free(p);
+	pthread_mutex_lock(&srv_lock);
+	assert_int_equal(seen_count, 2);
+	assert_string_equal(seen[0], "POST nodes a");
+	assert_string_equal(seen[1], "POST nodes b");
+	pthread_mutex_unlock(&srv_lock);
+	fc_remote_free(r);
+	state_free(st);
+}
+
+static void test_fc_push__refused_set_aside(void **state)
+{
+	struct fc_state *st = state_new();
+	struct fc_remote *r = client(5000);
+	uint64_t pending, failed;
+	struct fc_pusher *p;
+	char msg[256];
+
+	(void)state;
+	reset(0, "bad");
+	srv_handler = h_tree;
+	make(st, FC_ROOT_INO, "bad", FC_KIND_DIR);
+	make(st, FC_ROOT_INO, "dup", FC_KIND_DIR);
+	make(st, FC_ROOT_INO, "good", FC_KIND_DIR);
+	p = pusher(st, r);
+	/* a refusal pauses the queue until woken: sync wakes it */
+	for (int i = 0; i < 100; i++) {
+		fc_state_op_counts(st, &pending, &failed);
+		if (failed)
+			break;
+		usleep(20000);
+	}
+	assert_int_equal(failed, 1);
+	fc_push_status(p, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "\"bad\""));
+	fc_push_wake(p, true);
+	drain(st, 10);
+	fc_push_free(p);
+	fc_state_op_counts(st, &pending, &failed);
+	assert_int_equal(failed, 1);
+	pthread_mutex_lock(&srv_lock);
+	/* bad (refused), dup (409, then GET shows it is there), good */
+	assert_string_equal(seen[0], "POST nodes bad");
+	assert_string_equal(seen[1], "POST nodes dup");
+	assert_int_equal(strncmp(seen[2], "GET nodes/", 10), 0);
+	assert_string_equal(seen[3], "POST nodes good");
+	pthread_mutex_unlock(&srv_lock);
+	fc_remote_free(r);
+	state_free(st);
+}
+
+/* ----- pull ----- */
+
+static void h_feed(const struct req *q, struct resp *p)
+{
+	if (strstr(q->target, "/changes?since=0"))
+		resp_json(
+			p, 200,
+			"{\"nodes\":[{\"id\":\"0102030405060708090a0b0c0d0e0f"
+			"10\",\"kind\":\"dir\",\"mode\":448,\"uid\":0,\"gid\":0,"
+			"\"size\":0,\"mtime\":1000,\"ctime\":1000,\"version\":0,"
+			"\"status\":\"uploaded\",\"nlink\":2,\"seq\":6}],"
+			"\"entries\":[{\"entry_id\":5,\"parent\":\"00000000000"
+			"000000000000000000000\",\"name\":\"remote\",\"node\":"
+			"\"0102030405060708090a0b0c0d0e0f10\",\"deleted\":false,"
+			"\"seq\":7}],\"next\":7,\"more\":false}");
+	else if (strstr(q->target, "/changes?since=7"))
+		resp_json(
+			p, 200,
+			"{\"nodes\":[],\"entries\":[{\"entry_id\":6,\"parent\":"
+			"\"00000000000000000000000000000000\",\"name\":\"a/b\","
+			"\"node\":\"0102030405060708090a0b0c0d0e0f10\","
+			"\"deleted\":false,\"seq\":8}],\"next\":8,"
+			"\"more\":false}");
+	else if (strstr(q->target, "/account"))
+		resp_json(p, 200,
+			  "{\"user\":\"ann\",\"usage\":100,\"quota\":1000,"
+			  "\"chunk\":{\"min\":65536,\"avg\":262144,\"max\":"
+			  "1048576},\"codec\":\"zstd\"}");
+	else
+		resp_json(p, 404,
+			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+}
+
+static int pushes;
+
+static void need_push(void *arg)
+{
+	(void)arg;
+	pushes++;
+}
+
+static void test_fc_pull__pages_and_cursor(void **state)
+{
+	struct fc_state *st = state_new();
+	struct fc_remote *r = client(5000);
+	struct fc_pull_deps d = { 0 };
+	uint64_t cursor, usage, quota;
+	struct fc_puller *p;
+	struct fc_node n;
+
+	(void)state;
+	srv_handler = h_feed;
+	d.state = st;
+	d.remote = r;
+	d.need_push = need_push;
+	assert_int_equal(fc_pull_new(&d, &p), 0);
+	assert_int_equal(fc_pull_once(p), 0);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "remote", 6, &n), 0);
+	assert_int_equal(n.kind, FC_KIND_DIR);
+	assert_int_equal(n.mode, 0700);
+	assert_int_equal(fc_state_cursor_get(st, &cursor), 0);
+	assert_int_equal(cursor, 7);
+	assert_int_equal(fc_state_usage_get(st, &usage, &quota), 0);
+	assert_int_equal(usage, 100);
+	assert_int_equal(quota, 1000);
+
+	/* a malformed page changes nothing */
+	assert_int_equal(fc_pull_once(p), -EPROTO);
+	assert_int_equal(fc_pull_error(p), -EPROTO);
+	assert_int_equal(fc_state_cursor_get(st, &cursor), 0);
+	assert_int_equal(cursor, 7);
+
+	/* local ops go first */
+	make(st, FC_ROOT_INO, "local", FC_KIND_DIR);
+	pushes = 0;
+	assert_int_equal(fc_pull_once(p), -EAGAIN);
+	assert_int_equal(pushes, 1);
+	fc_pull_free(p);
+	fc_remote_free(r);
+	state_free(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fc_push__ops_in_order),
+		cmocka_unit_test(test_fc_push__transient_retries_first),
+		cmocka_unit_test(test_fc_push__refused_set_aside),
+		cmocka_unit_test(test_fc_pull__pages_and_cursor),
+	};
+	int rc;
+
+	cf_log_setup("test", LOG_CRIT, getenv("TEST_DEBUG"));
+	server_start();
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	server_stop();
+	return rc;
+}
