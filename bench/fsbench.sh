@@ -52,14 +52,23 @@ metric() {
 		awk -v m="$1" '$1 == m { print $2 }'
 }
 
-PORT=$((20000 + RANDOM % 40000))
+PORT=$((10000 + RANDOM % 22000))
 URL=http://127.0.0.1:$PORT
 mkdir -p "$T/data" "$T/local"
 printf 'bench password\n' >"$T/pw"
 "$CLOUDFSD" user add bench --password-stdin --data "$T/data" <"$T/pw" >/dev/null 2>&1
-"$CLOUDFSD" serve --data "$T/data" --listen "127.0.0.1:$PORT" >"$T/server.log" 2>&1 &
-SRV=$!
-sleep 1
+for try in 1 2 3 4 5; do
+	"$CLOUDFSD" serve --data "$T/data" --listen "127.0.0.1:$PORT" \
+		>"$T/server.log" 2>&1 &
+	SRV=$!
+	for i in $(seq 50); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break 2
+		sleep 0.1
+	done
+	kill -9 "$SRV" 2>/dev/null || true
+	PORT=$((10000 + RANDOM % 22000))
+	URL=http://127.0.0.1:$PORT
+done
 
 # mount NAME: a device with its own state and cache dirs under $T
 mount_dev() {
