@@ -149,6 +149,8 @@ static int open_node(struct fc_fs *fs, struct fc_node *n, bool writing_new,
 			rc = -errno;
 			goto fail;
 		}
+		/* Readers of the mount mostly stream: read ahead further. */
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		in->fd = fd;
 		fd = -1;
 		in->size = n->size;
