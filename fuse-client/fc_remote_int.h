@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to fc_remote.c (transport: handles, one call, errors, JSON
+ * helpers, block transfers) and fc_remote_api.c (one function per
+ * route). A struct call describes one request and holds what came back;
+ * it lives on the caller's stack: fc_remote_call_init, set the fields,
+ * fc_remote_call_run, read json/err, fc_remote_call_release.
+ */
+#ifndef CLOUDFS_FC_REMOTE_INT_H
+#define CLOUDFS_FC_REMOTE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "blk/chunker.h"
+#include "blk/proto.h"
+#include "cf_buf.h"
+#include "cf_util.h"
+#include "fc_remote.h"
+
+/* One request and what came back. */
+struct call {
+	const char *method;
+	char path[512]; /* under API_PREFIX, already encoded */
+	char query[256]; /* "a=1&b=2" or "" (already encoded) */
+	const char *query_path; /* appended as path=<encoded> */
+	json_t *body; /* borrowed, may be NULL */
+	const void *raw; /* octet-stream body when raw_size */
+	size_t raw_size;
+	bool has_raw;
+	bool auth;
+	bool block; /* block transfer: longer timeout */
+	struct cf_buf *sink; /* raw answer (borrowed); NULL = JSON */
+	/* results */
+	struct cf_buf resp; /* owned when sink is NULL */
+	bool overflow;
+	long status;
+	json_t *json; /* owned: 2xx JSON answer */
+	json_t *err; /* owned: error JSON answer */
+	/* transfer state */
+	CURL *h;
+	CURLU *url;
+	struct curl_slist *hdrs;
+	char *body_text;
+};
+
+/* Start c for method (a static string); auth on, JSON answer. */
+void fc_remote_call_init(struct call *c, const char *method);
+/* Free what c holds (answer JSON, buffers); c can be inited again. */
+void fc_remote_call_release(struct call *c);
+/* printf the path under /api/v1 into c: -ENAMETOOLONG when too long. */
+int fc_remote_call_path(struct call *c, const char *fmt, ...) CF_PRINTF(2, 3);
+/*
+ * Run c on a pooled handle: 0 (c->json holds a 2xx JSON object, or NULL
+ * for an empty answer) or the errno of fc_remote_error (c->err may hold
+ * the error JSON). Blocks up to the call's timeout.
+ */
+int fc_remote_call_run(struct fc_remote *r, struct call *c);
+
+/* Lowercase hex of size bytes into out (2 * size + 1 bytes). */
+void fc_remote_hex_encode(const uint8_t *in, size_t size, char *out);
+void fc_remote_node_id_hex(const uint8_t id[FC_NODE_ID_SIZE],
+			   char out[FC_NODE_HEX_SIZE]);
+/* base64 of size bytes as a new JSON string; NULL on -ENOMEM. */
+json_t *fc_remote_b64_json(const void *data, size_t size);
+/* Decode base64 text into a new buffer (caller frees): 0, -EPROTO. */
+int fc_remote_b64_decode(const char *text, size_t len, uint8_t **out,
+			 size_t *out_size);
+
+/* Required fields: 0 or -EPROTO (absent, wrong type, out of range). */
+int fc_remote_jget_u64(json_t *o, const char *key, uint64_t *out);
+int fc_remote_jget_i64(json_t *o, const char *key, int64_t *out);
+int fc_remote_jget_u32(json_t *o, const char *key, uint32_t *out);
+int fc_remote_jget_hex(json_t *o, const char *key, uint8_t *out, size_t size);
+int fc_remote_jget_block_id(json_t *v, struct blk_id *out);
+int fc_remote_jget_chunk(json_t *o, struct blk_chunker_params *out);
+int fc_remote_jget_codec(json_t *o, int *out);
+/* Optional fields: the default when absent or null. */
+int fc_remote_jopt_u64(json_t *o, const char *key, uint64_t dflt,
+		       uint64_t *out);
+int fc_remote_jopt_i64(json_t *o, const char *key, int64_t *out);
+/* Setters: take ownership of v; 0, -ENOMEM, -EINVAL, -EILSEQ (names). */
+int fc_remote_jset_new(json_t *o, const char *key, json_t *v);
+int fc_remote_jset_hex(json_t *o, const char *key, const uint8_t *data,
+		       size_t size);
+int fc_remote_jset_name(json_t *o, const char *key, const char *name,
+			size_t len);
+int fc_remote_jset_u64(json_t *o, const char *key, uint64_t v);
+
+#endif /* CLOUDFS_FC_REMOTE_INT_H */
