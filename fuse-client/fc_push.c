@@ -19,7 +19,6 @@
 #include "cf_log.h"
 
 #define PEEK_MAX     32
-#define RETRY_MAX_S  300
 #define HARD_PAUSE_S 60
 #define IDLE_WAIT_S  30
 
@@ -135,16 +134,6 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 	return rc;
 }
 
-static int64_t retry_delay_ns(struct fc_pusher *p, uint32_t attempts)
-{
-	int64_t s = (int64_t)1 << CF_MIN(attempts, 8u);
-
-	if (s > RETRY_MAX_S)
-		s = RETRY_MAX_S;
-	return s * 1000000000 +
-	       (int64_t)fc_remote_backoff_ms(p->d.remote) * 1000000;
-}
-
 /*
  * Push what is due. Returns the time to look again: now when more may be
  * due, later after a failure.
@@ -190,7 +179,8 @@ static int64_t push_round(struct fc_pusher *p)
 			cf_dbg("%s op %lld: %s, will retry", op_name(op->kind),
 			       (long long)op->seq, strerror(-rc));
 			p->retry_at =
-				now_ns() + retry_delay_ns(p, op->attempts);
+				now_ns() +
+				fc_remote_retry_ns(p->d.remote, op->attempts);
 			fc_state_op_retry(p->d.state, op->seq, rc, p->retry_at);
 			break;
 		}

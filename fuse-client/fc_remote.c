@@ -37,6 +37,7 @@
 #define JSON_MAX	   (64u * 1024 * 1024) /* a changes page, a big manifest */
 #define ERR_BODY_MAX	   (64u * 1024)
 #define API_PREFIX	   "/api/v1"
+#define RETRY_MAX_S	   300
 #define BACKOFF_DEFAULT_MS 1000
 #define BACKOFF_MAX_MS	   (5 * 60 * 1000)
 #define AUTH_PREFIX	   "Authorization: Bearer "
@@ -392,6 +393,15 @@ long fc_remote_backoff_ms(const struct fc_remote *r)
 	int64_t now = now_ms();
 
 	return until > now ? (long)(until - now) : 0;
+}
+
+int64_t fc_remote_retry_ns(const struct fc_remote *r, uint32_t attempts)
+{
+	int64_t s = (int64_t)1 << CF_MIN(attempts, 8u);
+
+	if (s > RETRY_MAX_S)
+		s = RETRY_MAX_S;
+	return s * 1000000000 + (int64_t)fc_remote_backoff_ms(r) * 1000000;
 }
 
 /* ----- handles ----- */

@@ -74,6 +74,13 @@ bool fc_remote_is_connected(const struct fc_remote *r);
 long fc_remote_backoff_ms(const struct fc_remote *r);
 
 /*
+ * How long to wait before retry number attempts + 1 of a transiently
+ * failed request: 1 s doubling per attempt up to 5 minutes, plus any
+ * Retry-After backoff in force. In ns.
+ */
+int64_t fc_remote_retry_ns(const struct fc_remote *r, uint32_t attempts);
+
+/*
  * The one translation of a foreign error space: curl_code (a CURLcode),
  * the HTTP status (0 when no answer arrived) and the server's JSON "error"
  * code (borrowed, may be NULL) to 0 or a negative errno:

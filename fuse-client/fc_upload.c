@@ -30,7 +30,6 @@
 #include "cf_file.h"
 #include "cf_log.h"
 
-#define RETRY_MAX_S    300
 #define HARD_RETRY_S   600
 #define IDLE_WAIT_S    30
 #define CONFLICT_TRIES 3
@@ -750,16 +749,6 @@ out:
 	return rc;
 }
 
-static int64_t retry_delay_ns(struct fc_uploader *up, uint32_t attempts)
-{
-	int64_t s = (int64_t)1 << CF_MIN(attempts, 8u);
-	long b = fc_remote_backoff_ms(up->d.remote);
-
-	if (s > RETRY_MAX_S)
-		s = RETRY_MAX_S;
-	return s * 1000000000 + (int64_t)b * 1000000;
-}
-
 /* One claimed upload, to the end: always calls upload_done or _failed. */
 static void upload_one(struct worker *w, const struct fc_upload *u)
 {
@@ -829,9 +818,10 @@ out:
 	} else if (fc_remote_is_transient(rc) || rc == -ENOENT) {
 		cf_dbg("node ino %lld: upload failed: %s, retrying",
 		       (long long)u->ino, strerror(-rc));
-		fc_state_upload_failed(up->d.state, u, rc,
-				       now_ns() +
-					       retry_delay_ns(up, u->attempts));
+		fc_state_upload_failed(
+			up->d.state, u, rc,
+			now_ns() +
+				fc_remote_retry_ns(up->d.remote, u->attempts));
 	} else {
 		cf_err("node ino %lld: upload failed: %s (retrying in %d s)",
 		       (long long)u->ino, strerror(-rc), HARD_RETRY_S);
