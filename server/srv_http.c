@@ -65,6 +65,7 @@
 #define HTTP_KEEPALIVE_SECS    30
 #define HTTP_SHUTDOWN_GRACE_US (10 * LWS_US_PER_SEC)
 #define HTTP_HEADERS_MAX       1024
+#define OUT_BODY	       (LWS_PRE + HTTP_HEADERS_MAX) /* headroom in http_req.out */
 #define WS_RX_BUFFER	       128 /* we ignore what clients send */
 #define WS_SNDBUF	       8192 /* the kernel doubles it */
 #define WS_READY_MSG	       "{\"type\":\"ready\"}"
@@ -110,8 +111,9 @@ struct http_req {
 	const char *content_type; /* static */
 	uint64_t head_length; /* HEAD: what a GET would send */
 	uint32_t retry_after;
-	uint8_t *out; /* owned: LWS_PRE headroom + body */
-	size_t out_size, out_sent;
+	uint8_t *out; /* owned: OUT_BODY bytes of headroom, then the body */
+	size_t out_size; /* body bytes */
+	size_t wr_off, wr_end; /* what is left to send, as offsets in out */
 	struct timespec start;
 };
 
@@ -261,16 +263,20 @@ static void notify_wake(void *arg)
 
 /* ----- building answers ----- */
 
-/* Put body (borrowed) behind LWS_PRE bytes of headroom in r->out. */
+/*
+ * Put body (borrowed) behind OUT_BODY bytes of headroom in r->out: the
+ * headers are later written just in front of it, so headers and body (or
+ * its first piece) leave in one send, with LWS_PRE still free before them.
+ */
 static int set_out(struct http_req *r, const void *body, size_t size)
 {
 	free(r->out);
-	r->out = malloc(LWS_PRE + (size ? size : 1));
-	r->out_size = r->out_sent = 0;
+	r->out = malloc(OUT_BODY + size);
+	r->out_size = 0;
 	if (!r->out)
 		return -ENOMEM;
 	if (size)
-		memcpy(r->out + LWS_PRE, body, size);
+		memcpy(r->out + OUT_BODY, body, size);
 	r->out_size = size;
 	return 0;
 }
@@ -284,11 +290,11 @@ static int set_out_json(struct http_req *r, const json_t *json)
 	if (size == 0)
 		return -ENOMEM;
 	free(r->out);
-	r->out_size = r->out_sent = 0;
-	r->out = malloc(LWS_PRE + size);
+	r->out_size = 0;
+	r->out = malloc(OUT_BODY + size);
 	if (!r->out)
 		return -ENOMEM;
-	if (json_dumpb(json, (char *)r->out + LWS_PRE, size, JSON_COMPACT) !=
+	if (json_dumpb(json, (char *)r->out + OUT_BODY, size, JSON_COMPACT) !=
 	    size)
 		return -ENOMEM;
 	r->out_size = size;
@@ -731,14 +737,18 @@ static double elapsed_ms(const struct timespec *start)
 	       (double)(now.tv_nsec - start->tv_nsec) / 1e6;
 }
 
-static int write_headers(struct srv_http *h, struct lws *wsi,
-			 struct http_req *r)
+/* Render the headers just in front of the body; set what to send. */
+static int put_headers(struct srv_http *h, struct lws *wsi, struct http_req *r)
 {
-	unsigned char buf[LWS_PRE + HTTP_HEADERS_MAX];
-	unsigned char *start = buf + LWS_PRE, *p = start;
+	unsigned char buf[HTTP_HEADERS_MAX];
+	unsigned char *start = buf, *p = start;
 	unsigned char *end = buf + sizeof(buf) - 1;
 	char num[32];
+	size_t len;
 	int n;
+
+	if (!r->out && set_out(r, NULL, 0) < 0)
+		return -1;
 
 	if (lws_add_http_header_status(wsi, (unsigned)r->status, &p, end))
 		return -1;
@@ -769,8 +779,12 @@ static int write_headers(struct srv_http *h, struct lws *wsi,
 					 (const unsigned char *)"close", 5, &p,
 					 end))
 		return -1;
-	if (lws_finalize_write_http_header(wsi, start, &p, end))
+	if (lws_finalize_http_header(wsi, &p, end))
 		return -1;
+	len = (size_t)(p - start);
+	memcpy(r->out + OUT_BODY - len, start, len);
+	r->wr_off = OUT_BODY - len;
+	r->wr_end = OUT_BODY + (r->head ? 0 : r->out_size);
 	return 0;
 }
 
@@ -788,30 +802,24 @@ static int on_http_writeable(struct srv_http *h, struct lws *wsi,
 	if (r->state != REQ_WRITING)
 		return 0;
 	if (!r->headers_sent) {
-		if (write_headers(h, wsi, r) < 0)
+		if (put_headers(h, wsi, r) < 0)
 			return -1;
 		r->headers_sent = true;
-		if (r->out_size && !r->head) {
-			lws_callback_on_writable(wsi);
-			return 0;
-		}
-	} else if (r->out_sent < r->out_size && !r->head) {
-		if (lws_send_pipe_choked(wsi)) {
-			lws_callback_on_writable(wsi);
-			return 0;
-		}
-		n = CF_MIN(r->out_size - r->out_sent, (size_t)HTTP_WRITE_CHUNK);
-		final = r->out_sent + n == r->out_size;
-		/* bytes before this piece were sent: lws may use them as PRE */
-		wr = lws_write(wsi, r->out + LWS_PRE + r->out_sent, n,
-			       final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
-		if (wr < 0)
-			return -1;
-		r->out_sent += n;
-		if (!final) {
-			lws_callback_on_writable(wsi);
-			return 0;
-		}
+	} else if (lws_send_pipe_choked(wsi)) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	n = CF_MIN(r->wr_end - r->wr_off, (size_t)HTTP_WRITE_CHUNK);
+	final = r->wr_off + n == r->wr_end;
+	/* the bytes before this piece were sent: lws may use them as PRE */
+	wr = lws_write(wsi, r->out + r->wr_off, n,
+		       final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+	if (wr < 0)
+		return -1;
+	r->wr_off += n;
+	if (!final) {
+		lws_callback_on_writable(wsi);
+		return 0;
 	}
 
 	srv_metrics_request(h->metrics, r->route, r->status, r->content_length,
