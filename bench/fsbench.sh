@@ -107,11 +107,13 @@ w_loc=$("$FSB" write "$T/local/seq.bin" "$MIB" random)
 rx0=$(metric cloudfs_received_bytes_total)
 t0=$(now)
 w_cfs=$("$FSB" write "$M/seq.bin" "$MIB" random)
-row "write $MIB MiB (random, 1 MiB writes + fsync)" "$w_cfs" "$w_loc"
+t1=$(now)
 "$CLOUDFS" sync "$M" >/dev/null
 t_sync=$(elapsed "$t0")
+t_after=$(elapsed "$t1")
 rx1=$(metric cloudfs_received_bytes_total)
-echo "sync after writing $MIB MiB random: $(printf '%.1f' "$t_sync") s from the first write, wire $(( (rx1 - rx0) / 1048576 )) MiB for $MIB MiB ($(ratio $((rx1 - rx0)) $((MIB * 1048576))) x)"
+row "write $MIB MiB (random, 1 MiB writes + fsync)" "$w_cfs" "$w_loc"
+echo "sync after writing $MIB MiB random: returns ${t_after} s after the write (${t_sync} s from its start), wire $(( (rx1 - rx0) / 1048576 )) MiB for $MIB MiB ($(ratio $((rx1 - rx0)) $((MIB * 1048576))) x)"
 
 # reads: warm = from the local cache, cold = a fresh device
 umount_dev 1 "$P1"

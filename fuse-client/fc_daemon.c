@@ -475,7 +475,8 @@ static int make_workers(struct daemon *d)
 	ud.device = d->acct.device;
 	ud.threads = d->o->upload_threads;
 	ud.inval = inval;
-	ud.inval_arg = d;
+	ud.wake_pusher = wake_pusher;
+	ud.hook_arg = d;
 	rc = fc_upload_new(&ud, &d->up);
 	if (rc < 0)
 		goto out;

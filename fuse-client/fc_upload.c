@@ -648,6 +648,8 @@ static int conflict_copy(struct worker *w)
 	if (rc < 0)
 		goto out;
 	fc_cache_account(up->d.cache, (int64_t)u->size);
+	if (up->d.wake_pusher)
+		up->d.wake_pusher(up->d.hook_arg);
 	cf_warn("conflict: %.*s changed on another device; local content "
 		"kept as \"%.*s\"",
 		(int)name.len, name.data, (int)copy.len, copy.data);
@@ -740,7 +742,7 @@ static int conflict_take_server(struct worker *w, uint64_t current)
 	if (rc == 0 && ftruncate(w->fd, (off_t)m.file_size) < 0)
 		rc = -errno;
 	if (up->d.inval)
-		up->d.inval(up->d.inval_arg, base.ino);
+		up->d.inval(up->d.hook_arg, base.ino);
 out:
 	free(idx);
 	free(rows);

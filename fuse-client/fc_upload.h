@@ -117,9 +117,12 @@ struct fc_upload_deps {
 	const char *device; /* for conflicted copy names */
 	unsigned threads; /* 0 = 2 */
 	unsigned parallel; /* PUTs at once per thread; 0 = 4 */
-	/* The kernel's cache of ino is stale (may be NULL). */
+	/* Hooks, each may be NULL; called from uploader threads with arg. */
+	/* The kernel's cache of ino is stale. */
 	void (*inval)(void *arg, int64_t ino);
-	void *inval_arg;
+	/* The outbox grew (a conflicted copy was created). */
+	void (*wake_pusher)(void *arg);
+	void *hook_arg;
 };
 
 /* Make the pool (threads not started). -ENOMEM, -EINVAL. Caller owns. */

@@ -1,0 +1,39 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# Two devices edit the same file: the second one's commit is stale, so
+# its content becomes "NAME (conflicted copy DEVICE DATE).EXT" and NAME
+# takes the server's version. Nothing is dropped; the first device sees
+# the copy after a sync.
+. "$(dirname "$0")/client-lib.sh"
+
+server_init
+login "$T/s1" >/dev/null || fail "login 1"
+login "$T/s2" >/dev/null || fail "login 2"
+A=$T/a
+B=$T/b
+# NEEDSWORK(#5): no_writeback, as in t4005 (remote size changes)
+mount_fs "$A" "$T/s1" "$T/c1" -o no_writeback
+PA=$MOUNT_PID
+echo "first" >"$A/doc.txt"
+sync_fs "$A"
+mount_fs "$B" "$T/s2" "$T/c2" -o no_writeback
+PB=$MOUNT_PID
+[ "$(cat "$B/doc.txt")" = first ] || fail "B does not see the first version"
+
+echo "from A" >"$A/doc.txt"
+sync_fs "$A"
+# B has not pulled A's version yet: its edit starts from the first one
+echo "from B" >"$B/doc.txt"
+sync_fs "$B"
+ls -la "$B"
+copy=$(ls "$B" | grep -F 'doc (conflicted copy e2e-s2 ' | grep '\.txt$' || true)
+[ -n "$copy" ] || fail "no conflicted copy on B"
+[ "$(cat "$B/$copy")" = "from B" ] || fail "the copy holds '$(cat "$B/$copy")'"
+[ "$(cat "$B/doc.txt")" = "from A" ] || fail "B's doc.txt is '$(cat "$B/doc.txt")'"
+
+sync_fs "$A"
+[ -f "$A/$copy" ] || { ls -la "$A"; fail "A does not see the conflicted copy"; }
+[ "$(cat "$A/$copy")" = "from B" ] || fail "A reads '$(cat "$A/$copy")'"
+[ "$(cat "$A/doc.txt")" = "from A" ] || fail "A's doc.txt changed"
+echo "ok"
