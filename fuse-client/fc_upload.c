@@ -668,7 +668,7 @@ out:
  * committing that version's manifest again on top of itself (identical
  * content, no block moves), then drop the local bytes from the cache.
  */
-static int conflict_take_server(struct worker *w, uint64_t current)
+static int conflict_take_server(struct worker *w)
 {
 	struct fc_uploader *up = w->up;
 	struct fc_upload base = *w->u;
@@ -714,7 +714,6 @@ static int conflict_take_server(struct worker *w, uint64_t current)
 	}
 	if (rc < 0)
 		goto out;
-	(void)current;
 	base.base_version = vd.info.version;
 	rc = fc_state_upload_done(up->d.state, &base, res.version, &m, &clean);
 	if (rc < 0 || !clean)
@@ -790,7 +789,7 @@ static void upload_one(struct worker *w, const struct fc_upload *u)
 			(unsigned long long)cres.current_version);
 		rc = conflict_copy(w);
 		if (rc == 0) {
-			rc = conflict_take_server(w, cres.current_version);
+			rc = conflict_take_server(w);
 			if (rc < 0)
 				cf_err("node ino %lld: could not take the "
 				       "server's version: %s (local content "
