@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The HTTP and WebSocket transport on libwebsockets. Everything here runs
- * on the lws service thread except the two job bodies (http_job_run,
- * ws_auth_run), which run on worker threads and touch only their own job.
+ * The transport on libwebsockets: the context, the one protocol's callback,
+ * HTTP requests, the completion queue and the shutdown; the notify
+ * WebSocket lives in srv_ws.c. Everything here runs on the lws service
+ * thread except http_job_run, which runs on a worker and touches only its
+ * own job.
  *
  * Life of a request: LWS_CALLBACK_HTTP copies method, path, query, token
  * and peer into a struct http_req hung off the connection's per-session
@@ -13,7 +15,8 @@
  * puts the job on the completion queue, waking the loop with
  * lws_cancel_service. LWS_CALLBACK_EVENT_WAIT_CANCELLED drains the queue
  * and asks for writeable callbacks; LWS_CALLBACK_HTTP_WRITEABLE sends the
- * headers and the body in pieces.
+ * headers (rendered in front of the body, so small answers leave in one
+ * send) and the body in pieces.
  *
  * Connections can close while their job runs. A job is owned by whoever
  * holds it: the connection while the request is being read or written, the
@@ -21,15 +24,16 @@
  * frees the jobs it owns and marks the one in flight orphaned; the
  * completion handler frees orphans without looking at their (dead) wsi.
  *
- * WebSockets: the upgrade's bearer token is checked on a worker
- * (srv_api_authenticate touches SQLite); until then the connection receives
- * nothing. Accepted connections get {"type":"ready"} and are registered in
- * srv_notify with their wsi as owner; a refused one is closed with 1008.
+ * Shutdown (srv_http_stop, then a wake-up): new connections are refused in
+ * LWS_CALLBACK_FILTER_NETWORK_CONNECTION, every connection gets a writeable
+ * callback (idle keep-alives close, WebSockets get 1001), and the loop runs
+ * until no request or WebSocket is left or the grace period ends.
  *
  * Lock order: ->done_lock is a leaf. srv_notify's lock is never held while
  * calling into lws.
  */
 #include "srv_http.h"
+#include "srv_http_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,7 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -54,6 +57,7 @@
 #include "srv_metrics.h"
 #include "srv_notify.h"
 #include "srv_work.h"
+#include "srv_ws.h"
 
 #define METRICS_PATH	       "/metrics"
 #define HTTP_HEADER_DATA_MAX   16384 /* a 4096-byte path, percent-encoded */
@@ -65,25 +69,9 @@
 #define HTTP_KEEPALIVE_SECS    30
 #define HTTP_SHUTDOWN_GRACE_US (10 * LWS_US_PER_SEC)
 #define HTTP_HEADERS_MAX       1024
-#define OUT_BODY	       (LWS_PRE + HTTP_HEADERS_MAX) /* headroom in http_req.out */
-#define WS_RX_BUFFER	       128 /* we ignore what clients send */
-#define WS_SNDBUF	       8192 /* the kernel doubles it */
-#define WS_READY_MSG	       "{\"type\":\"ready\"}"
-
-enum job_kind {
-	JOB_HTTP,
-	JOB_WS_AUTH,
-};
-
-/* What the pool runs and the completion queue carries. */
-struct job {
-	struct srv_work_item work; /* first member: the pool hands it back */
-	struct job *done_next; /* completion queue; ->done_lock */
-	struct srv_http *h; /* borrowed */
-	struct lws *wsi; /* borrowed; only while !orphaned */
-	enum job_kind kind;
-	bool orphaned; /* service thread only */
-};
+/* Headroom in front of a response body: LWS_PRE plus room for headers. */
+#define OUT_BODY     (LWS_PRE + HTTP_HEADERS_MAX)
+#define WS_RX_BUFFER 128 /* we ignore what clients send */
 
 enum req_state {
 	REQ_BODY, /* reading the body; owned by the connection */
@@ -117,49 +105,6 @@ struct http_req {
 	struct timespec start;
 };
 
-struct ws_auth {
-	struct job job; /* first member */
-	char *token; /* owned, wiped on free, or NULL */
-	bool submitted;
-	int rc;
-	struct srv_principal who;
-};
-
-/*
- * lws per-session data, allocated for every connection: kept small, since
- * 10,000 idle WebSockets each hold one.
- */
-struct pss {
-	struct http_req *req; /* HTTP: request in progress; owned */
-	struct ws_auth *auth; /* WS: token check; owned until submitted */
-	struct srv_notify_conn *nc; /* WS: registration once accepted */
-	uint16_t close_code; /* WS: close with this when writeable */
-	bool is_ws;
-	bool send_ready;
-};
-
-struct srv_http {
-	const struct srv_config *cfg; /* borrowed */
-	struct srv_metrics *metrics; /* borrowed, may be NULL */
-	struct srv_api *api; /* borrowed during srv_http_run */
-	struct srv_notify *notify; /* owned */
-	struct srv_work *work; /* owned during srv_http_run */
-	struct lws_context *ctx; /* owned */
-	struct lws_protocols protocols[2];
-	lws_retry_bo_t retry;
-	int port;
-
-	pthread_mutex_t done_lock;
-	struct job *done_head, *done_tail; /* protected by ->done_lock */
-
-	atomic_int stop_requests; /* srv_http_stop calls */
-	bool stopping; /* service thread from here on */
-	bool deadline_passed;
-	size_t live_reqs; /* http_req objects alive */
-	size_t ws_count; /* established WebSockets */
-	lws_sorted_usec_list_t deadline_sul;
-};
-
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		    void *user, void *in, size_t len);
 
@@ -190,7 +135,7 @@ static void lws_log_setup(void)
 
 /* ----- jobs and the completion queue ----- */
 
-static void wipe_free(char *s)
+void srv_http_wipe_free(char *s)
 {
 	if (!s)
 		return;
@@ -204,19 +149,11 @@ static void req_free(struct srv_http *h, struct http_req *r)
 		return;
 	free(r->path);
 	cf_buf_release(&r->query);
-	wipe_free(r->token);
+	srv_http_wipe_free(r->token);
 	cf_buf_release(&r->body);
 	free(r->out);
 	free(r);
 	h->live_reqs--;
-}
-
-static void ws_auth_free(struct ws_auth *a)
-{
-	if (!a)
-		return;
-	wipe_free(a->token);
-	free(a);
 }
 
 static void job_free(struct srv_http *h, struct job *j)
@@ -224,11 +161,11 @@ static void job_free(struct srv_http *h, struct job *j)
 	if (j->kind == JOB_HTTP)
 		req_free(h, (struct http_req *)j);
 	else
-		ws_auth_free((struct ws_auth *)j);
+		srv_ws_auth_free((struct ws_auth *)j);
 }
 
 /* Worker side: hand j back to the service thread. */
-static void job_done(struct job *j)
+void srv_http_job_done(struct job *j)
 {
 	struct srv_http *h = j->h;
 
@@ -383,18 +320,7 @@ static void http_job_run(struct srv_work_item *item)
 		r->content_type = r->head ? resp.content_type : NULL;
 	srv_response_release(&resp);
 out:
-	job_done(&r->job);
-}
-
-static void ws_auth_run(struct srv_work_item *item)
-{
-	struct ws_auth *a = (struct ws_auth *)(void *)item;
-
-	if (a->token)
-		a->rc = srv_api_authenticate(a->job.h->api, a->token, &a->who);
-	else
-		a->rc = -EACCES;
-	job_done(&a->job);
+	srv_http_job_done(&r->job);
 }
 
 /* ----- HTTP requests ----- */
@@ -480,7 +406,7 @@ static int build_query(struct lws *wsi, struct cf_buf *q)
 }
 
 /* "Bearer <token>" from the Authorization header, or NULL. */
-static int copy_token(struct lws *wsi, char **out)
+int srv_http_copy_token(struct lws *wsi, char **out)
 {
 	char buf[HTTP_AUTH_HEADER_MAX + 1];
 	const char *p;
@@ -635,7 +561,7 @@ static int on_http(struct srv_http *h, struct lws *wsi, struct pss *pss,
 	}
 	rc = build_query(wsi, &r->query);
 	if (rc == 0)
-		rc = copy_token(wsi, &r->token);
+		rc = srv_http_copy_token(wsi, &r->token);
 	if (rc < 0) {
 		answer_error(wsi, r, rc == -ENOMEM ? 500 : 414,
 			     rc == -ENOMEM ? "internal" : "too_large",
@@ -848,186 +774,7 @@ static void http_release(struct srv_http *h, struct pss *pss)
 		req_free(h, r);
 }
 
-/* ----- WebSockets ----- */
-
-static int ws_filter(struct srv_http *h, struct lws *wsi, struct pss *pss)
-{
-	char uri[64];
-	struct ws_auth *a;
-
-	if (h->stopping)
-		return 1;
-	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
-	    strcmp(uri, SRV_HTTP_NOTIFY_PATH) != 0) {
-		cf_dbg("websocket upgrade refused for another path");
-		return 1;
-	}
-	a = calloc(1, sizeof(*a));
-	if (!a)
-		return 1;
-	a->job.h = h;
-	a->job.wsi = wsi;
-	a->job.kind = JOB_WS_AUTH;
-	a->job.work.run = ws_auth_run;
-	if (copy_token(wsi, &a->token) < 0) {
-		ws_auth_free(a);
-		return 1;
-	}
-	ws_auth_free(pss->auth);
-	pss->auth = a;
-	return 0;
-}
-
-static void ws_close_soon(struct lws *wsi, struct pss *pss, uint16_t code)
-{
-	if (!pss->close_code)
-		pss->close_code = code;
-	lws_callback_on_writable(wsi);
-}
-
-static void ws_established(struct srv_http *h, struct lws *wsi, struct pss *pss)
-{
-	int fd = lws_get_socket_fd(wsi), sndbuf = WS_SNDBUF;
-
-	pss->is_ws = true;
-	h->ws_count++;
-	/*
-	 * Notifications are tiny: a small send buffer (no autotuning up to
-	 * megabytes) means a consumer that stops reading shows up as an
-	 * overflowing queue after a few hundred messages, not thousands.
-	 */
-	if (fd >= 0 &&
-	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0)
-		cf_dbg("cannot shrink a websocket's send buffer: %s",
-		       strerror(errno));
-	if (!pss->auth || !h->work) {
-		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_GOINGAWAY);
-		return;
-	}
-	pss->auth->submitted = true;
-	if (srv_work_submit(h->work, &pss->auth->job.work) < 0) {
-		pss->auth->submitted = false;
-		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_GOINGAWAY);
-	}
-}
-
-static void ws_auth_done(struct srv_http *h, struct ws_auth *a)
-{
-	struct lws *wsi = a->job.wsi;
-	struct pss *pss = lws_wsi_user(wsi);
-	int rc = a->rc;
-
-	pss->auth = NULL;
-	if (rc == 0 && h->stopping)
-		rc = -ESHUTDOWN;
-	if (rc == 0)
-		rc = srv_notify_register(h->notify, a->who.user_id, wsi,
-					 &pss->nc);
-	if (rc == 0) {
-		cf_dbg("websocket of account %lld device %lld registered",
-		       (long long)a->who.user_id, (long long)a->who.device_id);
-		srv_metrics_ws(h->metrics, 1);
-		pss->send_ready = true;
-		lws_callback_on_writable(wsi);
-	} else if (rc == -EACCES) {
-		cf_dbg("websocket refused: bad token");
-		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_POLICY_VIOLATION);
-	} else if (rc == -EAGAIN) {
-		ws_close_soon(wsi, pss, 1013); /* try again later */
-	} else if (rc == -ESHUTDOWN) {
-		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_GOINGAWAY);
-	} else {
-		cf_warn("websocket authentication failed: %s", strerror(-rc));
-		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
-	}
-	ws_auth_free(a);
-}
-
-static int ws_close_now(struct lws *wsi, uint16_t code, const char *why)
-{
-	lws_close_reason(wsi, (enum lws_close_status)code,
-			 (unsigned char *)(uintptr_t)why, strlen(why));
-	return -1;
-}
-
-static int ws_writeable(struct srv_http *h, struct lws *wsi, struct pss *pss)
-{
-	unsigned char buf[LWS_PRE + SRV_NOTIFY_MSG_MAX];
-	char *msg = (char *)buf + LWS_PRE;
-	ssize_t n;
-
-	switch (pss->close_code) {
-	case 0:
-		break;
-	case LWS_CLOSE_STATUS_POLICY_VIOLATION:
-		return ws_close_now(wsi, pss->close_code, "unauthorized");
-	case SRV_HTTP_WS_CLOSE_OVERFLOW:
-		return ws_close_now(wsi, pss->close_code,
-				    "queue overflow: resync");
-	case LWS_CLOSE_STATUS_GOINGAWAY:
-		return ws_close_now(wsi, pss->close_code, "server stopping");
-	default:
-		return ws_close_now(wsi, pss->close_code, "try again later");
-	}
-	if (h->stopping)
-		return ws_close_now(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
-				    "server stopping");
-	if (!pss->nc)
-		return 0; /* not authenticated yet: nothing to say */
-	if (pss->send_ready) {
-		pss->send_ready = false;
-		n = (ssize_t)strlen(WS_READY_MSG);
-		memcpy(msg, WS_READY_MSG, (size_t)n);
-	} else {
-		n = srv_notify_pop(h->notify, pss->nc, msg, SRV_NOTIFY_MSG_MAX);
-		if (n == -EPIPE)
-			return ws_close_now(wsi, SRV_HTTP_WS_CLOSE_OVERFLOW,
-					    "queue overflow: resync");
-		if (n <= 0)
-			return 0;
-	}
-	if (lws_write(wsi, (unsigned char *)msg, (size_t)n, LWS_WRITE_TEXT) < n)
-		return -1;
-	if (srv_notify_queued(h->notify, pss->nc))
-		lws_callback_on_writable(wsi);
-	return 0;
-}
-
-static void ws_release(struct srv_http *h, struct pss *pss)
-{
-	if (pss->auth) {
-		if (pss->auth->submitted)
-			pss->auth->job.orphaned = true;
-		else
-			ws_auth_free(pss->auth);
-		pss->auth = NULL;
-	}
-	if (pss->nc) {
-		srv_notify_unregister(h->notify, pss->nc);
-		pss->nc = NULL;
-		srv_metrics_ws(h->metrics, -1);
-	}
-	if (pss->is_ws) {
-		pss->is_ws = false;
-		h->ws_count--;
-	}
-}
-
 /* ----- the loop's wake-ups ----- */
-
-static void notify_ready(void *arg, void *owner, bool dropped)
-{
-	struct lws *wsi = owner;
-	struct pss *pss = lws_wsi_user(wsi);
-
-	(void)arg;
-	if (dropped) {
-		cf_info("websocket dropped: its queue overflowed");
-		ws_close_soon(wsi, pss, SRV_HTTP_WS_CLOSE_OVERFLOW);
-		return;
-	}
-	lws_callback_on_writable(wsi);
-}
 
 static void deadline_cb(lws_sorted_usec_list_t *sul)
 {
@@ -1065,9 +812,9 @@ static void on_wake(struct srv_http *h)
 		if (j->kind == JOB_HTTP)
 			answer_now(j->wsi, (struct http_req *)j);
 		else
-			ws_auth_done(h, (struct ws_auth *)j);
+			srv_ws_auth_done(h, (struct ws_auth *)j);
 	}
-	srv_notify_take_ready(h->notify, notify_ready, h);
+	srv_notify_take_ready(h->notify, srv_ws_notify_ready, h);
 	stops = atomic_load(&h->stop_requests);
 	if (stops == 1 && !h->stopping)
 		begin_shutdown(h, HTTP_SHUTDOWN_GRACE_US);
@@ -1104,18 +851,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 			http_release(h, pss);
 		return 0;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		return ws_filter(h, wsi, pss);
+		return srv_ws_filter(h, wsi, pss);
 	case LWS_CALLBACK_ESTABLISHED:
-		ws_established(h, wsi, pss);
+		srv_ws_established(h, wsi, pss);
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return ws_writeable(h, wsi, pss);
+		return srv_ws_writeable(h, wsi, pss);
 	case LWS_CALLBACK_RECEIVE:
 		return 0; /* clients have nothing to say; pongs are lws's */
 	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
 		if (pss)
-			ws_release(h, pss);
+			srv_ws_release(h, pss);
 		return 0;
 	default:
 		return 0;

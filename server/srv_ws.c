@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The notify WebSocket. An upgrade of /api/v1/notify keeps its bearer
+ * token in a struct ws_auth; once established, the token is checked on a
+ * worker (srv_api_authenticate touches SQLite) and, until the answer comes
+ * back through the completion queue, the connection receives nothing. An
+ * accepted connection is registered in srv_notify with its wsi as owner
+ * and greeted with {"type":"ready"}; a refused one is closed with 1008.
+ * srv_notify reports connections with queued messages (or an overflow)
+ * after a wake-up; each writeable callback sends one message.
+ *
+ * The wsi is safe to use as the registry's owner: registration ends in
+ * srv_ws_release (LWS_CALLBACK_CLOSED) on this same thread, before lws
+ * frees the wsi, and take_ready runs on this thread too.
+ */
+#include "srv_ws.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define CF_LOG_SUBSYS "ws"
+#include "cf_log.h"
+#include "srv_http.h"
+#include "srv_metrics.h"
+#include "srv_notify.h"
+
+#define WS_SNDBUF    8192 /* the kernel doubles it */
+#define WS_READY_MSG "{\"type\":\"ready\"}"
+
+void srv_ws_auth_free(struct ws_auth *a)
+{
+	if (!a)
+		return;
+	srv_http_wipe_free(a->token);
+	free(a);
+}
+
+static void ws_auth_run(struct srv_work_item *item)
+{
+	struct ws_auth *a = (struct ws_auth *)(void *)item;
+
+	if (a->token)
+		a->rc = srv_api_authenticate(a->job.h->api, a->token, &a->who);
+	else
+		a->rc = -EACCES;
+	srv_http_job_done(&a->job);
+}
+
+int srv_ws_filter(struct srv_http *h, struct lws *wsi, struct pss *pss)
+{
+	char uri[64];
+	struct ws_auth *a;
+
+	if (h->stopping)
+		return 1;
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
+	    strcmp(uri, SRV_HTTP_NOTIFY_PATH) != 0) {
+		cf_dbg("websocket upgrade refused for another path");
+		return 1;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return 1;
+	a->job.h = h;
+	a->job.wsi = wsi;
+	a->job.kind = JOB_WS_AUTH;
+	a->job.work.run = ws_auth_run;
+	if (srv_http_copy_token(wsi, &a->token) < 0) {
+		srv_ws_auth_free(a);
+		return 1;
+	}
+	srv_ws_auth_free(pss->auth);
+	pss->auth = a;
+	return 0;
+}
+
+static void ws_close_soon(struct lws *wsi, struct pss *pss, uint16_t code)
+{
+	if (!pss->close_code)
+		pss->close_code = code;
+	lws_callback_on_writable(wsi);
+}
+
+void srv_ws_established(struct srv_http *h, struct lws *wsi, struct pss *pss)
+{
+	int fd = lws_get_socket_fd(wsi), sndbuf = WS_SNDBUF;
+
+	pss->is_ws = true;
+	h->ws_count++;
+	/*
+	 * Notifications are tiny: a small send buffer (no autotuning up to
+	 * megabytes) means a consumer that stops reading shows up as an
+	 * overflowing queue after a few hundred messages, not thousands.
+	 */
+	if (fd >= 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0)
+		cf_dbg("cannot shrink a websocket's send buffer: %s",
+		       strerror(errno));
+	if (!pss->auth || !h->work) {
+		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_GOINGAWAY);
+		return;
+	}
+	pss->auth->submitted = true;
+	if (srv_work_submit(h->work, &pss->auth->job.work) < 0) {
+		pss->auth->submitted = false;
+		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_GOINGAWAY);
+	}
+}
+
+void srv_ws_auth_done(struct srv_http *h, struct ws_auth *a)
+{
+	struct lws *wsi = a->job.wsi;
+	struct pss *pss = lws_wsi_user(wsi);
+	int rc = a->rc;
+
+	pss->auth = NULL;
+	if (rc == 0 && h->stopping)
+		rc = -ESHUTDOWN;
+	if (rc == 0)
+		rc = srv_notify_register(h->notify, a->who.user_id, wsi,
+					 &pss->nc);
+	if (rc == 0) {
+		cf_dbg("websocket of account %lld device %lld registered",
+		       (long long)a->who.user_id, (long long)a->who.device_id);
+		srv_metrics_ws(h->metrics, 1);
+		pss->send_ready = true;
+		lws_callback_on_writable(wsi);
+	} else if (rc == -EACCES) {
+		cf_dbg("websocket refused: bad token");
+		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+	} else if (rc == -EAGAIN) {
+		ws_close_soon(wsi, pss, 1013); /* try again later */
+	} else if (rc == -ESHUTDOWN) {
+		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_GOINGAWAY);
+	} else {
+		cf_warn("websocket authentication failed: %s", strerror(-rc));
+		ws_close_soon(wsi, pss, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+	}
+	srv_ws_auth_free(a);
+}
+
+static int ws_close_now(struct lws *wsi, uint16_t code, const char *why)
+{
+	lws_close_reason(wsi, (enum lws_close_status)code,
+			 (unsigned char *)(uintptr_t)why, strlen(why));
+	return -1;
+}
+
+int srv_ws_writeable(struct srv_http *h, struct lws *wsi, struct pss *pss)
+{
+	unsigned char buf[LWS_PRE + SRV_NOTIFY_MSG_MAX];
+	char *msg = (char *)buf + LWS_PRE;
+	ssize_t n;
+
+	switch (pss->close_code) {
+	case 0:
+		break;
+	case LWS_CLOSE_STATUS_POLICY_VIOLATION:
+		return ws_close_now(wsi, pss->close_code, "unauthorized");
+	case SRV_HTTP_WS_CLOSE_OVERFLOW:
+		return ws_close_now(wsi, pss->close_code,
+				    "queue overflow: resync");
+	case LWS_CLOSE_STATUS_GOINGAWAY:
+		return ws_close_now(wsi, pss->close_code, "server stopping");
+	default:
+		return ws_close_now(wsi, pss->close_code, "try again later");
+	}
+	if (h->stopping)
+		return ws_close_now(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
+				    "server stopping");
+	if (!pss->nc)
+		return 0; /* not authenticated yet: nothing to say */
+	if (pss->send_ready) {
+		pss->send_ready = false;
+		n = (ssize_t)strlen(WS_READY_MSG);
+		memcpy(msg, WS_READY_MSG, (size_t)n);
+	} else {
+		n = srv_notify_pop(h->notify, pss->nc, msg, SRV_NOTIFY_MSG_MAX);
+		if (n == -EPIPE)
+			return ws_close_now(wsi, SRV_HTTP_WS_CLOSE_OVERFLOW,
+					    "queue overflow: resync");
+		if (n <= 0)
+			return 0;
+	}
+	if (lws_write(wsi, (unsigned char *)msg, (size_t)n, LWS_WRITE_TEXT) < n)
+		return -1;
+	if (srv_notify_queued(h->notify, pss->nc))
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+void srv_ws_release(struct srv_http *h, struct pss *pss)
+{
+	if (pss->auth) {
+		if (pss->auth->submitted)
+			pss->auth->job.orphaned = true;
+		else
+			srv_ws_auth_free(pss->auth);
+		pss->auth = NULL;
+	}
+	if (pss->nc) {
+		srv_notify_unregister(h->notify, pss->nc);
+		pss->nc = NULL;
+		srv_metrics_ws(h->metrics, -1);
+	}
+	if (pss->is_ws) {
+		pss->is_ws = false;
+		h->ws_count--;
+	}
+}
+
+void srv_ws_notify_ready(void *arg, void *owner, bool dropped)
+{
+	struct lws *wsi = owner;
+	struct pss *pss = lws_wsi_user(wsi);
+
+	(void)arg;
+	if (dropped) {
+		cf_info("websocket dropped: its queue overflowed");
+		ws_close_soon(wsi, pss, SRV_HTTP_WS_CLOSE_OVERFLOW);
+		return;
+	}
+	lws_callback_on_writable(wsi);
+}
