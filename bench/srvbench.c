@@ -1,0 +1,1214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * srvbench: cloudfsd end to end on loopback, each figure beside its
+ * baseline on the same disk:
+ *   (a) durable commits/s with 4 libcurl clients (each commits new
+ *       versions of its own file, a tiny manifest whose block was PUT
+ *       once) vs. rounds of 4 KiB write + fdatasync;
+ *   (b) PUT of 1 MiB blocks with 4 clients vs. the same bytes written by
+ *       4 threads here with fsync + rename + directory fsync;
+ *   (c) N WebSocket clients of one account held by this process (one lws
+ *       client context): server RSS per idle connection from VmRSS before
+ *       and after, then K commits and the delivery latency from just
+ *       before each commit request to receipt on every client.
+ * It starts its own cloudfsd (--cloudfsd PATH) on a free loopback port in
+ * a temporary directory under --dir and stops it by PID at the end.
+ *
+ * Usage: srvbench [--cloudfsd PATH] [--dir DIR] [--seconds N]
+ *                 [--put-mib N] [--ws N] [--commits K] [--keep]
+ * (--keep leaves the directory and the server log behind)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "blk/keys.h"
+#include "blk/proto.h"
+#include "cf_buf.h"
+#include "cf_file.h"
+#include "cf_log.h"
+#include "cf_util.h"
+
+#define CLIENTS		   4
+#define USER		   "bench"
+#define PASSWORD	   "srvbench password"
+#define SMALL_BLOCK	   1000 /* payload of the block every commit names */
+#define BIG_BLOCK	   (1u << 20) /* payload of a PUT block: 1 MiB */
+#define RESP_MAX	   (1u << 20)
+#define WS_INFLIGHT	   256 /* connects in progress at once */
+#define WS_TIMEOUT_S	   120.0
+#define DELIVERY_TIMEOUT_S 10.0
+
+struct bench {
+	const char *cloudfsd;
+	char dir[4096];
+	char data[4200];
+	double secs;
+	unsigned put_mib;
+	int ws_count;
+	int commits;
+	pid_t server;
+	int port;
+	char base[64]; /* http://127.0.0.1:PORT */
+	char token[128];
+	int64_t user_id;
+	struct blk_id small_id;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	i = (size_t)(p * (double)(n - 1) + 0.5);
+	return v[i < n ? i : n - 1];
+}
+
+/* ----- a raw-codec blob the server's blk_blob_check accepts ----- */
+
+/*
+ * header (magic, version 1, codec raw, flags 0, size, nonce) || payload ||
+ * tag: the server verifies the layout and the id, not the AEAD tag.
+ * payload is filled with random bytes; the first 8 are set to tag so each
+ * blob (and id) is distinct.
+ */
+static uint8_t *blob_new(size_t payload, size_t *out_size)
+{
+	size_t size = BLK_HEADER_SIZE + payload + BLK_TAG_SIZE;
+	uint8_t *b = malloc(size);
+
+	if (!b)
+		return NULL;
+	memcpy(b, BLK_MAGIC, BLK_MAGIC_SIZE);
+	b[4] = BLK_FORMAT_VERSION;
+	b[5] = BLK_CODEC_RAW;
+	b[6] = b[7] = 0;
+	cf_put_le32(b + 8, (uint32_t)payload);
+	if (RAND_bytes(b + 12, (int)(size - 12)) != 1) {
+		free(b);
+		return NULL;
+	}
+	*out_size = size;
+	return b;
+}
+
+static void blob_stamp(uint8_t *b, uint64_t tag)
+{
+	cf_put_le64(b + BLK_HEADER_SIZE, tag);
+}
+
+/* ----- HTTP with libcurl ----- */
+
+struct http {
+	CURL *curl;
+	struct curl_slist *json_hdrs, *bin_hdrs;
+	struct cf_buf resp;
+	const struct bench *b;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct http *h = arg;
+
+	return cf_buf_append(&h->resp, p, size * n) < 0 ? 0 : size * n;
+}
+
+static int http_init(struct http *h, const struct bench *b, bool auth)
+{
+	char hdr[200];
+
+	memset(h, 0, sizeof(*h));
+	h->b = b;
+	cf_buf_init(&h->resp, RESP_MAX);
+	h->curl = curl_easy_init();
+	if (!h->curl)
+		return -ENOMEM;
+	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", b->token);
+	h->json_hdrs =
+		curl_slist_append(NULL, "Content-Type: application/json");
+	h->bin_hdrs = curl_slist_append(
+		NULL, "Content-Type: application/octet-stream");
+	if (auth) {
+		h->json_hdrs = curl_slist_append(h->json_hdrs, hdr);
+		h->bin_hdrs = curl_slist_append(h->bin_hdrs, hdr);
+	}
+	if (!h->json_hdrs || !h->bin_hdrs)
+		return -ENOMEM;
+	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+	return 0;
+}
+
+static void http_release(struct http *h)
+{
+	curl_easy_cleanup(h->curl);
+	curl_slist_free_all(h->json_hdrs);
+	curl_slist_free_all(h->bin_hdrs);
+	cf_buf_release(&h->resp);
+}
+
+/* One request; body may be NULL. The answer is in h->resp. */
+static long http_do(struct http *h, const char *method, const char *path,
+		    const void *body, size_t size, bool binary)
+{
+	char url[512];
+	long status = 0;
+
+	snprintf(url, sizeof(url), "%s%s", h->b->base, path);
+	cf_buf_reset(&h->resp);
+	curl_easy_setopt(h->curl, CURLOPT_URL, url);
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER,
+			 binary ? h->bin_hdrs : h->json_hdrs);
+	if (body) {
+		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)size);
+	} else {
+		curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+	}
+	curl_easy_setopt(h->curl, CURLOPT_CUSTOMREQUEST, method);
+	if (curl_easy_perform(h->curl) != CURLE_OK)
+		return -1;
+	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+	return status;
+}
+
+/* POST/PATCH json (consumed); *out the parsed answer (caller owns). */
+static long http_json(struct http *h, const char *method, const char *path,
+		      json_t *body, json_t **out)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	long status;
+
+	json_decref(body);
+	status = http_do(h, method, path, text ? text : "{}",
+			 text ? strlen(text) : 2, false);
+	free(text);
+	if (out)
+		*out = status > 0
+			       ? json_loadb(h->resp.data, h->resp.len, 0, NULL)
+			       : NULL;
+	return status;
+}
+
+/* ----- the server process ----- */
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd, port = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* In the child: execv wants mutable strings. */
+static void exec_args(const char *prog, const char *const args[])
+{
+	char **v;
+	size_t n = 0, i;
+
+	while (args[n])
+		n++;
+	v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		return;
+	for (i = 0; i < n; i++)
+		if (!(v[i] = strdup(args[i])))
+			return;
+	execv(prog, v);
+}
+
+/* Run cloudfsd with args; stdin from in (may be NULL); wait when !bg. */
+static pid_t run_cloudfsd(const struct bench *b, const char *const args[],
+			  const char *in, bool bg, int *out_status)
+{
+	char log[4300];
+	int pfd[2] = { -1, -1 }, fd, st;
+	pid_t pid;
+
+	snprintf(log, sizeof(log), "%s/server.log", b->dir);
+	if (in && pipe(pfd) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		if (in) {
+			dup2(pfd[0], 0);
+			close(pfd[1]);
+		}
+		exec_args(b->cloudfsd, args);
+		_exit(127);
+	}
+	if (in) {
+		close(pfd[0]);
+		if (cf_write_full(pfd[1], in, strlen(in)) < 0)
+			fprintf(stderr, "srvbench: cannot feed cloudfsd\n");
+		close(pfd[1]);
+	}
+	if (bg)
+		return pid;
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	*out_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	return pid;
+}
+
+/* Start cloudfsd on a free port; first create the account (add_user). */
+static int start_server(struct bench *b, bool add_user)
+{
+	const char *argv[32];
+	char listen[32];
+	struct http h;
+	int st = 0, i, argc = 0;
+	long status;
+
+	argv[argc++] = b->cloudfsd;
+	argv[argc++] = "--data";
+	argv[argc++] = b->data;
+	argv[argc++] = "user";
+	argv[argc++] = "add";
+	argv[argc++] = USER;
+	argv[argc++] = "--password-stdin";
+	argv[argc] = NULL;
+	if (add_user &&
+	    (run_cloudfsd(b, argv, PASSWORD "\n", false, &st) < 0 || st != 0)) {
+		fprintf(stderr,
+			"srvbench: cloudfsd user add failed (%d); "
+			"see %s/server.log\n",
+			st, b->dir);
+		return -1;
+	}
+	b->port = free_port();
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", b->port);
+	snprintf(b->base, sizeof(b->base), "http://%s", listen);
+	argc = 0;
+	argv[argc++] = b->cloudfsd;
+	argv[argc++] = "serve";
+	argv[argc++] = "--data";
+	argv[argc++] = b->data;
+	argv[argc++] = "--listen";
+	argv[argc++] = listen;
+	argv[argc++] = "--set";
+	argv[argc++] = "rate_per_second=100000000";
+	argv[argc++] = "--set";
+	argv[argc++] = "rate_burst=100000000";
+	argv[argc] = NULL;
+	b->server = run_cloudfsd(b, argv, NULL, true, &st);
+	if (b->server < 0)
+		return -1;
+	if (http_init(&h, b, false) < 0)
+		return -1;
+	for (i = 0; i < 200; i++) {
+		status = http_do(&h, "GET", "/metrics", NULL, 0, false);
+		if (status == 200)
+			break;
+		if (waitpid(b->server, &st, WNOHANG) == b->server) {
+			b->server = -1;
+			break;
+		}
+		usleep(50 * 1000);
+	}
+	http_release(&h);
+	if (status != 200) {
+		fprintf(stderr,
+			"srvbench: cloudfsd did not start; see "
+			"%s/server.log\n",
+			b->dir);
+		return -1;
+	}
+	return 0;
+}
+
+static void stop_server(struct bench *b)
+{
+	int st, i;
+
+	if (b->server <= 0)
+		return;
+	kill(b->server, SIGTERM);
+	for (i = 0; i < 300; i++) {
+		if (waitpid(b->server, &st, WNOHANG) == b->server) {
+			b->server = -1;
+			return;
+		}
+		usleep(50 * 1000);
+	}
+	kill(b->server, SIGKILL);
+	waitpid(b->server, &st, 0);
+	b->server = -1;
+}
+
+static long server_rss_kib(const struct bench *b)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)b->server);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* ----- login: what a client does ----- */
+
+static int hex_to(const char *hex, uint8_t *out, size_t size)
+{
+	size_t i;
+	unsigned v;
+
+	if (!hex || strlen(hex) != 2 * size)
+		return -EINVAL;
+	for (i = 0; i < size; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static int login(struct bench *b)
+{
+	struct blk_kdf_params kdf = BLK_KDF_PARAMS_DEFAULT;
+	uint8_t salt[BLK_SALT_SIZE], master[BLK_KEY_SIZE], key[BLK_KEY_SIZE];
+	char key_hex[2 * BLK_KEY_SIZE + 1];
+	json_t *ans = NULL;
+	struct http h;
+	int rc = -1, i;
+
+	if (http_init(&h, b, false) < 0)
+		goto out;
+	if (http_json(&h, "POST", "/api/v1/prelogin",
+		      json_pack("{s:s}", "user", USER), &ans) != 200 ||
+	    hex_to(json_string_value(json_object_get(ans, "salt")), salt,
+		   sizeof(salt)) < 0)
+		goto out;
+	kdf.n = (uint64_t)json_integer_value(
+		json_object_get(json_object_get(ans, "kdf"), "n"));
+	kdf.r = (uint32_t)json_integer_value(
+		json_object_get(json_object_get(ans, "kdf"), "r"));
+	kdf.p = (uint32_t)json_integer_value(
+		json_object_get(json_object_get(ans, "kdf"), "p"));
+	json_decref(ans);
+	ans = NULL;
+	if (blk_kdf_master(PASSWORD, strlen(PASSWORD), salt, &kdf, master) <
+		    0 ||
+	    blk_keys_auth_key(master, key) < 0)
+		goto out;
+	for (i = 0; i < BLK_KEY_SIZE; i++)
+		snprintf(key_hex + 2 * i, 3, "%02x", key[i]);
+	if (http_json(&h, "POST", "/api/v1/login",
+		      json_pack("{s:s, s:s, s:s}", "user", USER, "auth_key",
+				key_hex, "device", "srvbench"),
+		      &ans) != 200 ||
+	    !json_string_value(json_object_get(ans, "token")))
+		goto out;
+	snprintf(b->token, sizeof(b->token), "%s",
+		 json_string_value(json_object_get(ans, "token")));
+	b->user_id = json_integer_value(json_object_get(ans, "user_id"));
+	rc = 0;
+out:
+	if (rc < 0)
+		fprintf(stderr, "srvbench: login failed\n");
+	json_decref(ans);
+	http_release(&h);
+	return rc;
+}
+
+/* ----- (a) commits ----- */
+
+static double fdatasync_rate(const char *dir, double secs)
+{
+	const off_t span = 4 << 20;
+	char path[4200], buf[4096];
+	double t0;
+	uint64_t n = 0;
+	off_t off;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/fsync.bin", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	memset(buf, 'x', sizeof(buf));
+	for (off = 0; off < span; off += (off_t)sizeof(buf))
+		if (pwrite(fd, buf, sizeof(buf), off) < 0)
+			break;
+	if (fsync(fd) < 0)
+		n = 0;
+	off = 0;
+	t0 = now_s();
+	while (now_s() - t0 < secs) {
+		if (pwrite(fd, buf, sizeof(buf), off) != (ssize_t)sizeof(buf) ||
+		    fdatasync(fd) < 0)
+			break;
+		off = (off + (off_t)sizeof(buf)) % span;
+		n++;
+	}
+	close(fd);
+	unlink(path);
+	return n ? (double)n / (now_s() - t0) : -1;
+}
+
+struct committer {
+	pthread_t thread;
+	struct bench *b;
+	int index;
+	const char *manifest_b64;
+	double deadline;
+	uint64_t commits;
+	double *lat;
+	size_t lat_count, lat_cap;
+	int rc;
+};
+
+static void *committer_main(void *arg)
+{
+	static const char tag[] = "ab";
+	struct committer *c = arg;
+	char node[33], name[32], path[128], tag_hex[65];
+	uint8_t id[16];
+	json_t *ans = NULL;
+	struct http h;
+	uint64_t version = 0;
+	double t;
+	long st;
+	int i;
+
+	c->rc = -1;
+	if (http_init(&h, c->b, true) < 0)
+		return NULL;
+	for (i = 0; i < 32; i++)
+		memcpy(tag_hex + 2 * i, tag, 2);
+	tag_hex[64] = '\0';
+	RAND_bytes(id, sizeof(id));
+	for (i = 0; i < 16; i++)
+		snprintf(node + 2 * i, 3, "%02x", id[i]);
+	snprintf(name, sizeof(name), "commits-%d", c->index);
+	if (http_json(&h, "POST", "/api/v1/nodes",
+		      json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i}", "id",
+				node, "kind", "file", "parent",
+				"00000000000000000000000000000000", "name",
+				name, "mode", 0644, "uid", 0, "gid", 0),
+		      NULL) != 201)
+		goto out;
+	snprintf(path, sizeof(path), "/api/v1/nodes/%s/commit", node);
+	while ((t = now_s()) < c->deadline) {
+		st = http_json(
+			&h, "POST", path,
+			json_pack("{s:I, s:i, s:I, s:s, s:s}", "base_version",
+				  (json_int_t)version, "size", SMALL_BLOCK,
+				  "mtime", (json_int_t)1700000000000000000LL,
+				  "manifest", c->manifest_b64, "tag", tag_hex),
+			&ans);
+		if (st != 200) {
+			fprintf(stderr, "srvbench: commit answered %ld: %.*s\n",
+				st, (int)h.resp.len, h.resp.data);
+			goto out;
+		}
+		version = (uint64_t)json_integer_value(
+			json_object_get(ans, "version"));
+		json_decref(ans);
+		ans = NULL;
+		if (c->lat_count < c->lat_cap)
+			c->lat[c->lat_count++] = now_s() - t;
+		c->commits++;
+	}
+	c->rc = 0;
+out:
+	json_decref(ans);
+	http_release(&h);
+	return NULL;
+}
+
+/* PUT the one small block every commit's manifest names. */
+static char *prepare_manifest(struct bench *b)
+{
+	uint8_t man[BLK_MANIFEST_HEADER_SIZE + BLK_MANIFEST_ENTRY_SIZE];
+	char hex[BLK_ID_HEX_SIZE], path[128], *b64 = NULL;
+	uint8_t *blob;
+	struct http h;
+	size_t size;
+
+	blob = blob_new(SMALL_BLOCK, &size);
+	if (!blob || blk_id_compute(blob, size, &b->small_id) < 0 ||
+	    http_init(&h, b, true) < 0) {
+		free(blob);
+		return NULL;
+	}
+	blk_id_to_hex(&b->small_id, hex);
+	snprintf(path, sizeof(path), "/api/v1/blocks/%s", hex);
+	if (http_do(&h, "PUT", path, blob, size, true) / 100 != 2)
+		goto out;
+	memcpy(man, BLK_MANIFEST_MAGIC, 4);
+	man[4] = BLK_MANIFEST_VERSION;
+	man[5] = man[6] = man[7] = 0;
+	cf_put_le64(man + 8, SMALL_BLOCK);
+	cf_put_le32(man + 16, 1);
+	memcpy(man + 20, b->small_id.bytes, BLK_ID_SIZE);
+	cf_put_le32(man + 20 + BLK_ID_SIZE, SMALL_BLOCK);
+	b64 = malloc(((sizeof(man) + 2) / 3) * 4 + 1);
+	if (b64)
+		EVP_EncodeBlock((unsigned char *)b64, man, sizeof(man));
+out:
+	http_release(&h);
+	free(blob);
+	return b64;
+}
+
+static int bench_commits(struct bench *b)
+{
+	struct committer c[CLIENTS];
+	double base, t0, elapsed, *all = NULL;
+	uint64_t total = 0;
+	size_t n = 0, i, k;
+	char *manifest;
+	int rc = -1;
+
+	base = fdatasync_rate(b->dir, 2.0);
+	manifest = prepare_manifest(b);
+	if (base <= 0 || !manifest) {
+		fprintf(stderr, "srvbench: commit setup failed\n");
+		free(manifest);
+		return -1;
+	}
+	memset(c, 0, sizeof(c));
+	t0 = now_s();
+	for (i = 0; i < CLIENTS; i++) {
+		c[i].b = b;
+		c[i].index = (int)i;
+		c[i].manifest_b64 = manifest;
+		c[i].deadline = t0 + b->secs;
+		c[i].lat_cap = 1u << 20;
+		c[i].lat = malloc(c[i].lat_cap * sizeof(double));
+		if (!c[i].lat ||
+		    pthread_create(&c[i].thread, NULL, committer_main, &c[i]))
+			abort();
+	}
+	for (i = 0; i < CLIENTS; i++)
+		pthread_join(c[i].thread, NULL);
+	elapsed = now_s() - t0;
+	for (i = 0; i < CLIENTS; i++) {
+		if (c[i].rc < 0)
+			goto out;
+		total += c[i].commits;
+		n += c[i].lat_count;
+	}
+	all = malloc((n ? n : 1) * sizeof(double));
+	if (!all)
+		goto out;
+	for (i = 0, n = 0; i < CLIENTS; i++)
+		for (k = 0; k < c[i].lat_count; k++)
+			all[n++] = c[i].lat[k];
+	qsort(all, n, sizeof(double), cmp_double);
+	printf("  (a) baseline: 4 KiB overwrite + fdatasync       %8.0f /s  "
+	       "(%.0f us each)\n",
+	       base, 1e6 / base);
+	printf("      commits over HTTP, %d clients               %8.0f /s  "
+	       "(%.2fx baseline; p50 %.0f us, p99 %.0f us)  "
+	       "target >= 5000 /s: %s\n",
+	       CLIENTS, (double)total / elapsed, (double)total / elapsed / base,
+	       pct(all, n, 0.5) * 1e6, pct(all, n, 0.99) * 1e6,
+	       (double)total / elapsed >= 5000 ? "met" : "MISSED");
+	rc = 0;
+out:
+	if (rc < 0)
+		fprintf(stderr, "srvbench: a commit client failed\n");
+	for (i = 0; i < CLIENTS; i++)
+		free(c[i].lat);
+	free(all);
+	free(manifest);
+	return rc;
+}
+
+/* ----- (b) block PUT throughput ----- */
+
+struct putter {
+	pthread_t thread;
+	struct bench *b;
+	int index;
+	unsigned count;
+	bool raw; /* baseline: write files here */
+	uint8_t *blob; /* owned */
+	size_t blob_size;
+	struct blk_id *ids; /* owned: one per block */
+	int rc;
+};
+
+static void *putter_main(void *arg)
+{
+	struct putter *p = arg;
+	char hex[BLK_ID_HEX_SIZE], path[4300];
+	struct http h;
+	unsigned i;
+	int dirfd = -1;
+
+	p->rc = -1;
+	if (p->raw) {
+		snprintf(path, sizeof(path), "%s/raw%d", p->b->dir, p->index);
+		if (mkdir(path, 0700) < 0)
+			return NULL;
+		dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dirfd < 0)
+			return NULL;
+	} else if (http_init(&h, p->b, true) < 0) {
+		return NULL;
+	}
+	for (i = 0; i < p->count; i++) {
+		blob_stamp(p->blob, (uint64_t)p->index << 32 | i);
+		blk_id_to_hex(&p->ids[i], hex);
+		if (p->raw) {
+			if (cf_file_write_durable(dirfd, hex, p->blob,
+						  p->blob_size, 0600, 0) < 0)
+				goto out;
+			continue;
+		}
+		snprintf(path, sizeof(path), "/api/v1/blocks/%s", hex);
+		if (http_do(&h, "PUT", path, p->blob, p->blob_size, true) !=
+		    201) {
+			fprintf(stderr, "srvbench: PUT answered: %.*s\n",
+				(int)h.resp.len, h.resp.data);
+			goto out;
+		}
+	}
+	p->rc = 0;
+out:
+	if (p->raw)
+		close(dirfd);
+	else
+		http_release(&h);
+	return NULL;
+}
+
+static double run_putters(struct putter *p, bool raw)
+{
+	double t0;
+	int i;
+
+	t0 = now_s();
+	for (i = 0; i < CLIENTS; i++) {
+		p[i].raw = raw;
+		if (pthread_create(&p[i].thread, NULL, putter_main, &p[i]))
+			return -1;
+	}
+	for (i = 0; i < CLIENTS; i++)
+		pthread_join(p[i].thread, NULL);
+	for (i = 0; i < CLIENTS; i++)
+		if (p[i].rc < 0)
+			return -1;
+	return now_s() - t0;
+}
+
+static int bench_puts(struct bench *b)
+{
+	struct putter p[CLIENTS];
+	double raw_s = -1, put_s = -1, mib;
+	unsigned per = b->put_mib / CLIENTS, i;
+	int k, rc = -1;
+
+	if (per < 1)
+		per = 1;
+	memset(p, 0, sizeof(p));
+	for (k = 0; k < CLIENTS; k++) {
+		p[k].b = b;
+		p[k].index = k;
+		p[k].count = per;
+		p[k].blob = blob_new(BIG_BLOCK, &p[k].blob_size);
+		p[k].ids = calloc(per, sizeof(*p[k].ids));
+		if (!p[k].blob || !p[k].ids)
+			goto out;
+		for (i = 0; i < per; i++) {
+			blob_stamp(p[k].blob, (uint64_t)k << 32 | i);
+			if (blk_id_compute(p[k].blob, p[k].blob_size,
+					   &p[k].ids[i]) < 0)
+				goto out;
+		}
+	}
+	sync();
+	raw_s = run_putters(p, true);
+	sync();
+	put_s = run_putters(p, false);
+	if (raw_s <= 0 || put_s <= 0)
+		goto out;
+	mib = (double)per * CLIENTS * (double)p[0].blob_size / 1048576.0;
+	printf("  (b) baseline: 1 MiB files, fsync + rename + dir fsync, "
+	       "%d threads  %6.0f MiB/s\n",
+	       CLIENTS, mib / raw_s);
+	printf("      block PUT 1 MiB over HTTP, %d clients            "
+	       "%6.0f MiB/s  (%.0f%% of baseline; %u blocks)  "
+	       "target >= 80%%: %s\n",
+	       CLIENTS, mib / put_s, 100.0 * raw_s / put_s, per * CLIENTS,
+	       raw_s / put_s >= 0.8 ? "met" : "MISSED");
+	rc = 0;
+out:
+	if (rc < 0)
+		fprintf(stderr, "srvbench: block PUT phase failed\n");
+	for (k = 0; k < CLIENTS; k++) {
+		free(p[k].blob);
+		free(p[k].ids);
+	}
+	return rc;
+}
+
+/* ----- (c) WebSockets ----- */
+
+struct wsc {
+	int epoch; /* last commit epoch this client saw */
+	bool ready;
+	bool dead;
+};
+
+struct wsbench {
+	struct bench *b;
+	struct lws_context *ctx;
+	struct wsc *clients;
+	int n, started, ready, dead;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int epoch; /* protected by ->lock */
+	double t0; /* protected by ->lock: commit of ->epoch sent */
+	int received; /* protected by ->lock: clients seen ->epoch */
+	double *lat; /* protected by ->lock */
+	size_t lat_count, lat_cap;
+	double commit_lat[1024]; /* the commit requests themselves */
+	int commit_count;
+	atomic_bool done;
+};
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		       void *user, void *in, size_t len)
+{
+	struct wsbench *w = lws_context_user(lws_get_context(wsi));
+	struct wsc *c = user;
+	unsigned char **p, *end;
+	char auth[200];
+	double now;
+	int n;
+
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		p = (unsigned char **)in;
+		end = *p + len;
+		n = snprintf(auth, sizeof(auth), "Bearer %s", w->b->token);
+		return lws_add_http_header_by_token(
+			       wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+			       (unsigned char *)auth, n, p, end)
+			       ? -1
+			       : 0;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (!c)
+			return 0;
+		if (!c->ready && len >= 16 && memmem(in, len, "\"ready\"", 7)) {
+			c->ready = true;
+			w->ready++;
+			return 0;
+		}
+		if (!memmem(in, len, "\"changed\"", 9))
+			return 0;
+		now = now_s();
+		pthread_mutex_lock(&w->lock);
+		if (c->epoch < w->epoch) {
+			c->epoch = w->epoch;
+			if (w->lat_count < w->lat_cap)
+				w->lat[w->lat_count++] = now - w->t0;
+			if (++w->received >= w->ready)
+				pthread_cond_signal(&w->cond);
+		}
+		pthread_mutex_unlock(&w->lock);
+		return 0;
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		if (c && !c->dead) {
+			c->dead = true;
+			w->dead++;
+			if (c->ready)
+				w->ready--;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static void *ws_committer(void *arg)
+{
+	struct wsbench *w = arg;
+	struct committer c;
+	json_t *ans = NULL;
+	char path[128], node[33], tag_hex[65];
+	struct http h;
+	uint8_t id[16];
+	uint64_t version = 0;
+	struct timespec until;
+	char *manifest;
+	int k, i;
+
+	memset(&c, 0, sizeof(c));
+	manifest = prepare_manifest(w->b);
+	if (!manifest || http_init(&h, w->b, true) < 0)
+		goto done;
+	memset(tag_hex, 'c', 64);
+	tag_hex[64] = '\0';
+	RAND_bytes(id, sizeof(id));
+	for (i = 0; i < 16; i++)
+		snprintf(node + 2 * i, 3, "%02x", id[i]);
+	if (http_json(&h, "POST", "/api/v1/nodes",
+		      json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i}", "id",
+				node, "kind", "file", "parent",
+				"00000000000000000000000000000000", "name",
+				"ws-commits", "mode", 0644, "uid", 0, "gid", 0),
+		      NULL) != 201)
+		goto out;
+	/* the create itself pushed "changed": let it arrive first */
+	usleep(500 * 1000);
+	snprintf(path, sizeof(path), "/api/v1/nodes/%s/commit", node);
+	for (k = 1; k <= w->b->commits; k++) {
+		pthread_mutex_lock(&w->lock);
+		w->epoch = k;
+		w->received = 0;
+		w->t0 = now_s();
+		pthread_mutex_unlock(&w->lock);
+		if (http_json(&h, "POST", path,
+			      json_pack("{s:I, s:i, s:I, s:s, s:s}",
+					"base_version", (json_int_t)version,
+					"size", SMALL_BLOCK, "mtime",
+					(json_int_t)1700000000000000000LL,
+					"manifest", manifest, "tag", tag_hex),
+			      &ans) != 200)
+			goto out;
+		version = (uint64_t)json_integer_value(
+			json_object_get(ans, "version"));
+		json_decref(ans);
+		ans = NULL;
+		if (w->commit_count < (int)CF_ARRAY_SIZE(w->commit_lat))
+			w->commit_lat[w->commit_count++] = now_s() - w->t0;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)DELIVERY_TIMEOUT_S;
+		pthread_mutex_lock(&w->lock);
+		while (w->received < w->ready)
+			if (pthread_cond_timedwait(&w->cond, &w->lock,
+						   &until) != 0)
+				break;
+		if (w->received < w->ready)
+			fprintf(stderr,
+				"srvbench: commit %d reached %d of "
+				"%d clients\n",
+				k, w->received, w->ready);
+		pthread_mutex_unlock(&w->lock);
+		usleep(100 * 1000); /* idle between commits */
+	}
+out:
+	http_release(&h);
+done:
+	json_decref(ans);
+	free(manifest);
+	atomic_store(&w->done, true);
+	lws_cancel_service(w->ctx);
+	return NULL;
+}
+
+static int bench_websockets(struct bench *b)
+{
+	struct lws_protocols protocols[] = {
+		{ "cloudfs-notify", ws_callback, 0, 512, 0, NULL, 0 },
+		{ NULL, NULL, 0, 0, 0, NULL, 0 },
+	};
+	struct lws_context_creation_info info;
+	struct lws_client_connect_info ci;
+	struct wsbench w;
+	struct rlimit rl;
+	pthread_t thread;
+	long before, after;
+	double t0, t_conn;
+	int rc = -1;
+
+	memset(&w, 0, sizeof(w));
+	w.b = b;
+	w.n = b->ws_count;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	atomic_init(&w.done, false);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	w.clients = calloc((size_t)w.n, sizeof(*w.clients));
+	w.lat_cap = (size_t)w.n * (size_t)b->commits;
+	w.lat = malloc((w.lat_cap ? w.lat_cap : 1) * sizeof(double));
+	if (!w.clients || !w.lat)
+		goto out;
+
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.user = &w;
+	info.fd_limit_per_thread = (unsigned)rl.rlim_cur;
+	w.ctx = lws_create_context(&info);
+	if (!w.ctx)
+		goto out;
+
+	sleep(1);
+	before = server_rss_kib(b);
+	t0 = now_s();
+	while (w.ready + w.dead < w.n && now_s() - t0 < WS_TIMEOUT_S) {
+		while (w.started < w.n &&
+		       w.started - w.ready - w.dead < WS_INFLIGHT) {
+			memset(&ci, 0, sizeof(ci));
+			ci.context = w.ctx;
+			ci.address = "127.0.0.1";
+			ci.port = b->port;
+			ci.path = "/api/v1/notify";
+			ci.host = "127.0.0.1";
+			ci.origin = "127.0.0.1";
+			ci.protocol = "cloudfs-notify";
+			ci.userdata = &w.clients[w.started];
+			if (!lws_client_connect_via_info(&ci) &&
+			    !w.clients[w.started].dead) {
+				w.clients[w.started].dead = true;
+				w.dead++;
+			}
+			w.started++;
+		}
+		lws_service(w.ctx, 0);
+	}
+	t_conn = now_s() - t0;
+	if (w.ready < w.n)
+		fprintf(stderr,
+			"srvbench: only %d of %d websockets became "
+			"ready (%d failed)\n",
+			w.ready, w.n, w.dead);
+	/* let the server settle: idle connections only */
+	t0 = now_s();
+	while (now_s() - t0 < 2.0) {
+		lws_service(w.ctx, 0);
+		usleep(10 * 1000);
+	}
+	after = server_rss_kib(b);
+
+	if (pthread_create(&thread, NULL, ws_committer, &w))
+		goto out;
+	while (!atomic_load(&w.done))
+		lws_service(w.ctx, 0);
+	pthread_join(thread, NULL);
+
+	qsort(w.lat, w.lat_count, sizeof(double), cmp_double);
+	qsort(w.commit_lat, (size_t)w.commit_count, sizeof(double), cmp_double);
+	printf("  (c) RLIMIT_NOFILE %llu; %d of %d websockets ready in %.1f "
+	       "s\n",
+	       (unsigned long long)rl.rlim_cur, w.ready, w.n, t_conn);
+	printf("      server RSS %.1f MiB before, %.1f MiB with them idle: "
+	       "%.0f bytes per connection  target < 1024: %s\n",
+	       before / 1024.0, after / 1024.0,
+	       (double)(after - before) * 1024.0 / (w.ready ? w.ready : 1),
+	       (double)(after - before) * 1024.0 / (w.ready ? w.ready : 1) <
+			       1024
+		       ? "met"
+		       : "MISSED");
+	printf("      delivery after commit, %d commits x %d clients: p50 "
+	       "%.1f ms, p99 %.1f ms, max %.1f ms (%zu deliveries)  "
+	       "target p99 < 100 ms: %s\n",
+	       b->commits, w.ready, pct(w.lat, w.lat_count, 0.5) * 1e3,
+	       pct(w.lat, w.lat_count, 0.99) * 1e3,
+	       pct(w.lat, w.lat_count, 1.0) * 1e3, w.lat_count,
+	       pct(w.lat, w.lat_count, 0.99) < 0.1 ? "met" : "MISSED");
+	printf("      (the commit requests alone: p50 %.1f ms, max %.1f ms)\n",
+	       pct(w.commit_lat, (size_t)w.commit_count, 0.5) * 1e3,
+	       pct(w.commit_lat, (size_t)w.commit_count, 1.0) * 1e3);
+	rc = w.lat_count == (size_t)w.ready * (size_t)b->commits ? 0 : -1;
+out:
+	if (w.ctx)
+		lws_context_destroy(w.ctx);
+	free(w.clients);
+	free(w.lat);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return rc;
+}
+
+/* ----- main ----- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int parse_num(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "cloudfsd", required_argument, NULL, 'c' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "put-mib", required_argument, NULL, 'p' },
+		{ "ws", required_argument, NULL, 'w' },
+		{ "commits", required_argument, NULL, 'k' },
+		{ "keep", no_argument, NULL, 'K' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bench b;
+	struct rlimit rl;
+	const char *base = ".";
+	bool keep = false;
+	long v;
+	int opt, rc = 1;
+
+	memset(&b, 0, sizeof(b));
+	b.cloudfsd = "build/cloudfsd";
+	b.secs = 5;
+	b.put_mib = 256;
+	b.ws_count = 10000;
+	b.commits = 20;
+	b.server = -1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'K') {
+			keep = true;
+			continue;
+		}
+		if (opt == 'c' || opt == 'd') {
+			if (opt == 'c')
+				b.cloudfsd = optarg;
+			else
+				base = optarg;
+			continue;
+		}
+		if (opt == '?' ||
+		    parse_num(optarg, opt == 's' ? 1 : 0, 1000000, &v) < 0) {
+			fprintf(stderr,
+				"usage: srvbench [--cloudfsd PATH] [--dir DIR] "
+				"[--seconds N] [--put-mib N] [--ws N] "
+				"[--commits K] [--keep]\n");
+			return 2;
+		}
+		if (opt == 's')
+			b.secs = (double)v;
+		else if (opt == 'p')
+			b.put_mib = (unsigned)v;
+		else if (opt == 'w')
+			b.ws_count = (int)v;
+		else
+			b.commits = (int)v;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	cf_log_setup("srvbench", LOG_WARNING, NULL);
+	lws_set_log_level(LLL_ERR, NULL);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	/* 10,000 sockets here and as many in the server (it inherits this) */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	snprintf(b.dir, sizeof(b.dir), "%s/srvbench.XXXXXX", base);
+	if (!mkdtemp(b.dir)) {
+		fprintf(stderr, "srvbench: cannot make a directory in %s\n",
+			base);
+		return 1;
+	}
+	snprintf(b.data, sizeof(b.data), "%s/data", b.dir);
+	if (start_server(&b, true) < 0 || login(&b) < 0)
+		goto out;
+	printf("srvbench: cloudfsd %s on 127.0.0.1:%d, data in %s\n",
+	       b.cloudfsd, b.port, b.dir);
+	fflush(stdout);
+	if (bench_commits(&b) < 0)
+		goto out;
+	fflush(stdout);
+	if (b.put_mib && bench_puts(&b) < 0)
+		goto out;
+	fflush(stdout);
+	/*
+	 * A fresh server for (c): its heap holds nothing freed by (a) and (b)
+	 * that the connections could reuse, so the RSS delta is theirs.
+	 */
+	if (b.ws_count) {
+		stop_server(&b);
+		if (start_server(&b, false) < 0)
+			goto out;
+	}
+	if (b.ws_count && bench_websockets(&b) < 0)
+		goto out;
+	rc = 0;
+out:
+	stop_server(&b);
+	if (rc || keep)
+		fprintf(stderr, "srvbench: %s; server log kept in %s\n",
+			rc ? "failed" : "done", b.dir);
+	else
+		nftw(b.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	curl_global_cleanup();
+	return rc;
+}
