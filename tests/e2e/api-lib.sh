@@ -52,7 +52,7 @@ note() { echo "# $*"; }
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % 22000))
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 }
@@ -61,8 +61,9 @@ free_port() {
 # probe can race with other processes on the machine, so a bind failure
 # picks another port (up to 5 tries).
 start_server() {
-	local i try
+	local i try seen
 	for try in 1 2 3 4 5; do
+		seen=$(wc -l <"$T/server.log" 2>/dev/null || echo 0)
 		PORT=$(free_port)
 		S=http://127.0.0.1:$PORT
 		"$CLOUDFSD" serve --data "$DATA" --listen "127.0.0.1:$PORT" "$@" \
@@ -78,7 +79,7 @@ start_server() {
 		fi
 		wait "$SRV_PID" 2>/dev/null || true
 		SRV_PID=""
-		tail -n 3 "$T/server.log" | grep -q "cannot listen" ||
+		tail -n +"$((seen + 1))" "$T/server.log" | grep -q "cannot listen" ||
 			fail "cloudfsd exited at start"
 		note "port $PORT was taken, trying another"
 	done
