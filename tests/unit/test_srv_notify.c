@@ -16,7 +16,39 @@
 
 #include <cmocka.h>
 
+#include "cf_log.h"
 #include "srv_notify.h"
+
+/*
+ * Allocation fault injection (test_srv_notify.ldflags wraps malloc and
+ * calloc): the alloc_fail_at-th allocation made by the code under test
+ * fails; -1 never. Only objects linked into this binary are wrapped, so
+ * jansson's and libc's own allocations are untouched.
+ */
+static int alloc_fail_at = -1;
+static int alloc_count;
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t count, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t count, size_t size);
+
+static bool alloc_fails(void)
+{
+	return alloc_fail_at >= 0 &&
+	       __atomic_fetch_add(&alloc_count, 1, __ATOMIC_RELAXED) ==
+		       alloc_fail_at;
+}
+
+void *__wrap_malloc(size_t size)
+{
+	return alloc_fails() ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t count, size_t size)
+{
+	return alloc_fails() ? NULL : __real_calloc(count, size);
+}
 
 struct wake_count {
 	int wakes;
@@ -356,6 +388,64 @@ static void test_srv_notify__concurrent_publish(void **state)
 	srv_notify_free(n);
 }
 
+/* Everything the registry does, tolerating -ENOMEM at each step. */
+static void fault_scenario(void)
+{
+	static const uint8_t node[16] = { 7 };
+	struct srv_notify_conn *c[3] = { NULL, NULL, NULL };
+	struct srv_notify *n;
+	char buf[SRV_NOTIFY_MSG_MAX];
+	int owner[3], i, rc;
+	ssize_t r;
+
+	rc = srv_notify_new(4, NULL, NULL, &n);
+	if (rc < 0) {
+		assert_int_equal(rc, -ENOMEM);
+		assert_null(n);
+		return;
+	}
+	for (i = 0; i < 3; i++) {
+		rc = srv_notify_register(n, i < 2 ? 1 : 2, &owner[i], &c[i]);
+		if (rc < 0) {
+			assert_int_equal(rc, -ENOMEM);
+			assert_null(c[i]);
+		}
+	}
+	srv_notify_changed(n, 1, 5);
+	srv_notify_pending(n, 1, node, 3);
+	srv_notify_changed(n, 2, 1);
+	srv_notify_pending(n, 2, node, 4);
+	for (i = 0; i < 3; i++) {
+		if (!c[i])
+			continue;
+		while ((r = srv_notify_pop(n, c[i], buf, sizeof(buf))) > 0)
+			assert_true(buf[0] == '{');
+		assert_true(r == 0 || r == -EPIPE);
+	}
+	srv_notify_unregister(n, c[0]);
+	srv_notify_changed(n, 1, 6);
+	srv_notify_free(n); /* frees c[1] and c[2] too */
+}
+
+/* Fail the k-th allocation for every k: clean errors, no leak (ASan). */
+static void test_srv_notify__allocation_failures(void **state)
+{
+	int k;
+
+	(void)state;
+	cf_log_setup("test", LOG_ERR, NULL); /* expected warnings */
+	for (k = 0;; k++) {
+		alloc_count = 0;
+		alloc_fail_at = k;
+		fault_scenario();
+		alloc_fail_at = -1;
+		if (alloc_count <= k)
+			break; /* ran to the end without reaching the k-th */
+	}
+	cf_log_setup("test", LOG_INFO, NULL);
+	assert_true(k > 5);
+}
+
 static void test_srv_notify__bad_arguments(void **state)
 {
 	struct srv_notify *n = (struct srv_notify *)&n;
@@ -377,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_srv_notify__ready_once_per_transition),
 		cmocka_unit_test(test_srv_notify__many_accounts_grow_table),
 		cmocka_unit_test(test_srv_notify__concurrent_publish),
+		cmocka_unit_test(test_srv_notify__allocation_failures),
 		cmocka_unit_test(test_srv_notify__bad_arguments),
 	};
 
