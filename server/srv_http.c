@@ -66,6 +66,7 @@
 #define HTTP_WRITE_CHUNK       (64 * 1024)
 #define HTTP_QUERY_MAX	       (64 * 1024)
 #define HTTP_AUTH_HEADER_MAX   512
+#define HTTP_STRAY_BODY_MAX    4096 /* read for routes that take no body */
 #define HTTP_KEEPALIVE_SECS    30
 #define HTTP_SHUTDOWN_GRACE_US (10 * LWS_US_PER_SEC)
 #define HTTP_HEADERS_MAX       1024
@@ -599,7 +600,12 @@ static int on_http(struct srv_http *h, struct lws *wsi, struct pss *pss,
 		return 0;
 	}
 
-	limit = srv_api_body_limit(h->api, r->method, r->path);
+	/*
+	 * Routes without a body (and unknown ones) still get a small one
+	 * read, so the API can answer 404 or 405 rather than a puzzling 413.
+	 */
+	limit = CF_MAX(srv_api_body_limit(h->api, r->method, r->path),
+		       (size_t)HTTP_STRAY_BODY_MAX);
 	if (r->content_length > limit) {
 		char msg[96];
 
