@@ -75,7 +75,7 @@ ifneq ($(wildcard fuse-client/main.c),)
 PROGRAMS += $(BUILD)/cloudfs
 endif
 
-.PHONY: all deps test check unit e2e fuzz fuzz-seeds bench demo clean \
+.PHONY: all deps test check unit e2e fuzz fuzz-seeds bench demo demo-stop clean \
 	install hdrcheck lint format-check san-check
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -94,17 +94,6 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(DIR_CFLAGS) -MMD -MP -c -o $@ $<
 
-# The client schema, embedded the same way (schema/embed-client.awk):
-# schema/client.sql is version 1, then schema/client-NNNN-*.sql.
-FC_SCHEMA_SQL = schema/client.sql $(sort $(wildcard schema/client-[0-9]*.sql))
-$(BUILD)/gen/fc_schema.c: schema/embed-client.awk $(FC_SCHEMA_SQL)
-	@mkdir -p $(@D)
-	awk -f schema/embed-client.awk $(FC_SCHEMA_SQL) > $@.tmp && mv $@.tmp $@
-$(BUILD)/obj/gen/fc_schema.o: $(BUILD)/gen/fc_schema.c
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
-$(LIBCLI): $(BUILD)/obj/gen/fc_schema.o
-
 # The server schema is embedded in the binary: schema/server.sql is version
 # 1, then schema/server-NNNN-*.sql in order (schema/embed.awk checks it).
 SCHEMA_SQL = schema/server.sql $(sort $(wildcard schema/server-[0-9]*.sql))
@@ -115,6 +104,17 @@ $(SCHEMA_GEN): schema/embed.awk $(SCHEMA_SQL)
 $(BUILD)/obj/gen/srv_schema.o: $(SCHEMA_GEN)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Iserver -MMD -MP -c -o $@ $<
+
+# The client schema, embedded the same way (schema/embed-client.awk):
+# schema/client.sql is version 1, then schema/client-NNNN-*.sql.
+FC_SCHEMA_SQL = schema/client.sql $(sort $(wildcard schema/client-[0-9]*.sql))
+$(BUILD)/gen/fc_schema.c: schema/embed-client.awk $(FC_SCHEMA_SQL)
+	@mkdir -p $(@D)
+	awk -f schema/embed-client.awk $(FC_SCHEMA_SQL) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/fc_schema.o: $(BUILD)/gen/fc_schema.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(LIBCLI): $(BUILD)/obj/gen/fc_schema.o
 
 $(LIBCF): $(call obj,$(COMMON_SRC))
 $(LIBBLK): $(call obj,$(BLK_SRC))
@@ -235,7 +235,10 @@ bench: deps all
 	@bench/run.sh $(BUILD)
 
 demo: deps all
-	@tests/demo.sh $(BUILD)
+	@tests/demo.sh $(BUILD) start
+
+demo-stop:
+	@tests/demo.sh $(BUILD) stop
 
 # Every public header compiles on its own.
 HDRS = $(wildcard common/*.h libblock/include/blk/*.h server/*.h fuse-client/*.h)
