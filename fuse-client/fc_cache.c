@@ -381,9 +381,21 @@ static int store_chunk(struct fc_cache *c, int64_t ino, int fd,
 	}
 	if (!want)
 		goto out;
-	rc = fc_cache_pwrite(c, fd, data, ch->size, ch->off);
-	if (rc < 0)
-		goto out;
+	/*
+	 * No eviction under the node lock (eviction takes node locks): on
+	 * ENOSPC the caller evicts with no lock held and calls again.
+	 */
+	n = 0;
+	while (n < ch->size) {
+		ssize_t w = pwrite_some(fd, data + n, ch->size - n,
+					ch->off + n);
+
+		if (w < 0) {
+			rc = (int)w;
+			goto out;
+		}
+		n += (size_t)w;
+	}
 	rc = fc_state_chunks_mark(c->st, ino, &ch->idx, 1, true);
 	if (rc == 0)
 		atomic_fetch_add(&c->used, (int64_t)ch->size);
@@ -452,6 +464,13 @@ static int fetch_chunk(struct fc_cache *c, int64_t ino, int fd,
 		goto out;
 	}
 	rc = store_chunk(c, ino, fd, ch, buf);
+	if (rc == -ENOSPC) {
+		uint64_t used = fc_cache_used(c);
+		uint64_t need = ch->size + (64ull << 20);
+
+		fc_cache_evict(c, used > need ? used - need : 0);
+		rc = store_chunk(c, ino, fd, ch, buf);
+	}
 	if (rc < 0 && rc != -ENOSPC)
 		cf_err("inode %" PRId64 ": storing chunk %" PRIu32
 		       " failed: %s",

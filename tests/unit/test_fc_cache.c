@@ -164,9 +164,13 @@ static void make_remote_file(struct fx *f, const char *name, int64_t *ino,
 	w.size = (uint64_t)CHUNK * NCHUNKS;
 	w.hi = w.size;
 	assert_int_equal(fc_state_write_done(f->st, n.ino, &w, 0, false), 0);
-	assert_int_equal(fc_state_op_peek(f->st, 1, ops, 8, &count), 0);
-	for (i = 0; i < count; i++)
-		assert_int_equal(fc_state_op_done(f->st, ops[i].seq), 0);
+	do {
+		assert_int_equal(fc_state_op_peek(f->st, 1, ops, 8, &count),
+				 0);
+		for (i = 0; i < count; i++)
+			assert_int_equal(fc_state_op_done(f->st, ops[i].seq),
+					 0);
+	} while (count);
 	assert_int_equal(fc_state_upload_claim(f->st, 1, &u, &next), 0);
 	blk_manifest_init(&m);
 	for (i = 0; i < NCHUNKS; i++) {
@@ -597,6 +601,56 @@ static void test_fc_cache__allocation_failures(void **state)
 	assert_true(k > 3);
 }
 
+/*
+ * A fetch that meets a full disk evicts to make room, with no node lock
+ * held: evicting a node whose lock stripe is the fetching node's own
+ * (ino 2 and ino 66 of 64 stripes) once deadlocked.
+ */
+static void test_fc_cache__enospc_fetch_evicts_same_stripe(void **state)
+{
+	struct fx *f = *state;
+	struct fc_create req = { 0 };
+	uint8_t *big = calloc(1, 2u << 20);
+	uint8_t gid[FC_ID_SIZE], id[FC_ID_SIZE];
+	struct fc_node n;
+	char name[16];
+	int64_t g = 0;
+	int gfd, fd2, i;
+
+	assert_non_null(big);
+	req.parent = FC_ROOT_INO;
+	req.kind = FC_KIND_DIR;
+	req.mode = 0755;
+	for (i = 0; i < 200 && g == 0; i++) {
+		snprintf(name, sizeof(name), "pad%d", i);
+		req.name = name;
+		req.name_len = strlen(name);
+		assert_int_equal(fc_state_create(f->st, &req, &n), 0);
+		if ((n.ino + 1) % 64 == f->ino % 64)
+			make_remote_file(f, "g", &g, gid);
+	}
+	assert_int_equal(g % 64, f->ino % 64);
+	/* f cached, the rest of the disk full */
+	assert_int_equal(fc_cache_ensure(f->c, f->ino, f->fd, 0,
+					 NCHUNKS * CHUNK, fake_fetch, &f->fake),
+			 0);
+	memset(id, 0x22, sizeof(id));
+	assert_int_equal(fc_cache_file_open(f->c, id, true, &fd2), 0);
+	assert_int_equal(fc_cache_pwrite(f->c, fd2, big,
+					 (2u << 20) - (NCHUNKS + 1) * CHUNK, 0),
+			 0);
+	assert_int_equal(fc_cache_file_open(f->c, gid, true, &gfd), 0);
+	assert_int_equal(ftruncate(gfd, NCHUNKS * CHUNK), 0);
+	/* two chunks of g do not fit until f goes */
+	assert_int_equal(fc_cache_ensure(f->c, g, gfd, 0, 3 * CHUNK,
+					 fake_fetch, &f->fake),
+			 0);
+	assert_int_equal(missing(f), NCHUNKS);
+	close(gfd);
+	close(fd2);
+	free(big);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -614,6 +668,9 @@ int main(void)
 		T(test_fc_cache__allocation_failures),
 		cmocka_unit_test_setup_teardown(test_fc_cache__enospc,
 						setup_tmpfs, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_fc_cache__enospc_fetch_evicts_same_stripe,
+			setup_tmpfs, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
