@@ -78,7 +78,7 @@ sh_errno() { # run a command, print "ok" or the first error line's errno text
 	if out=$("$@" 2>&1); then echo ok; else echo "$out" | head -1 | sed 's/.*: //'; fi
 }
 
-posix_mount "$M" || exit 1
+posix_mount "$M" || { echo "not ok - mount"; exit 1; }
 cd "$M" || exit 1
 
 # ----- files: create, write, read, O_TRUNC, O_APPEND, O_EXCL -----
@@ -276,7 +276,7 @@ find . -path ./many -prune -o -printf '%p %y %m %u %g %s %n %l\n' | sort >"$T/be
 sha256sum big r2 r3 sparse p/q/r/link >"$T/sums"
 cd / || exit 1
 posix_umount "$M" || { echo "not ok - unmount"; exit 1; }
-posix_mount "$M" || exit 1
+posix_mount "$M" || { echo "not ok - mount"; exit 1; }
 cd "$M" || exit 1
 find . -path ./many -prune -o -printf '%p %y %m %u %g %s %n %l\n' | sort >"$T/after"
 check "tree, modes, owners, sizes, links, targets survive a remount" "" \

@@ -14,30 +14,50 @@ DRIVER=$(mktemp /tmp/t3003-driver.XXXXXX)
 trap 'rm -f "$DRIVER"' EXIT
 cat >"$DRIVER" <<'DRIVER_EOF'
 # Sourced by t3000 (which owns $T, $BUILD, PIDS and the EXIT trap).
-S_PORT=$((20000 + RANDOM % 40000))
-while (exec 3<>"/dev/tcp/127.0.0.1/$S_PORT") 2>/dev/null; do
-	S_PORT=$((20000 + RANDOM % 40000))
-done
-S_URL=http://127.0.0.1:$S_PORT
-S_N=0
-S_MOUNT_PID=
 printf 'correct horse battery\n' >"$T/pw"
 printf 'correct horse battery\n' | "$BUILD/cloudfsd" user add ann \
 	--password-stdin --data "$T/data" >"$T/useradd.log" 2>&1 ||
 	{ cat "$T/useradd.log"; exit 1; }
-"$BUILD/cloudfsd" serve --data "$T/data" --listen "127.0.0.1:$S_PORT" \
-	>>"$T/server.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$S_PORT") 2>/dev/null && break
-	sleep 0.1
+# A free port can be taken before the server binds it: try a few.
+S_UP=
+for _ in 1 2 3 4 5; do
+	S_PORT=$((20000 + RANDOM % 40000))
+	(exec 3<>"/dev/tcp/127.0.0.1/$S_PORT") 2>/dev/null && continue
+	"$BUILD/cloudfsd" serve --data "$T/data" \
+		--listen "127.0.0.1:$S_PORT" >>"$T/server.log" 2>&1 &
+	S_PID=$!
+	for _ in $(seq 300); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$S_PORT") 2>/dev/null &&
+			{ S_UP=1; break; }
+		kill -0 "$S_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -n "$S_UP" ]; then
+		PIDS+=($S_PID)
+		break
+	fi
+	kill "$S_PID" 2>/dev/null
+	wait "$S_PID" 2>/dev/null
 done
+if [ -z "$S_UP" ]; then
+	echo "cloudfsd does not listen:"
+	tail -20 "$T/server.log"
+	exit 1
+fi
+S_URL=http://127.0.0.1:$S_PORT
+S_N=0
+S_MOUNT_PID=
 
 posix_mount() {
 	S_N=$((S_N + 1))
 	"$BUILD/cloudfs" login --server "$S_URL" --user ann \
 		--password-file "$T/pw" --state-dir "$T/state$S_N" \
-		--device "posix$S_N" >>"$T/daemon.log" 2>&1 || return 1
+		--device "posix$S_N" >>"$T/daemon.log" 2>&1 ||
+		{
+			echo "login failed:"
+			tail -20 "$T/daemon.log" "$T/server.log"
+			return 1
+		}
 	"$BUILD/cloudfs" mount "$1" --state-dir "$T/state$S_N" \
 		--cache-dir "$T/cache$S_N" -f -o allow_other,debounce=100 \
 		>>"$T/daemon.log" 2>&1 &
@@ -45,8 +65,9 @@ posix_mount() {
 	PIDS+=($S_MOUNT_PID)
 	# up once the first pull of the change feed moved the cursor
 	for _ in $(seq 300); do
-		"$BUILD/tests/tools/fc-posix" getxattr "$1" user.cloudfs.status \
-			2>/dev/null | grep -q '"cursor":[1-9]' && return 0
+		"$BUILD/tests/tools/fc-posix" getxattr "$1" \
+			user.cloudfs.status 2>/dev/null |
+			grep -q '"cursor":[1-9]' && return 0
 		kill -0 "$S_MOUNT_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -56,7 +77,11 @@ posix_mount() {
 
 posix_umount() {
 	"$BUILD/cloudfs" sync "$1" --timeout 300 ||
-		{ echo "cloudfs sync failed"; tail -30 "$T/daemon.log"; return 1; }
+		{
+			echo "cloudfs sync failed"
+			tail -30 "$T/daemon.log"
+			return 1
+		}
 	fusermount3 -u "$1" || return 1
 	for _ in $(seq 200); do
 		kill -0 "$S_MOUNT_PID" 2>/dev/null || return 0
