@@ -256,9 +256,11 @@ lint:
 format-check:
 	@git diff -U0 --no-color HEAD -- '*.c' '*.h' | clang-format-diff -p1 | (! grep .)
 
+# mount(8) looks for helpers in /sbin only, hence SBINDIR outside PREFIX.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(filter-out $(BUILD)/bench/%,$(PROGRAMS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 packaging/mount.cloudfs $(DESTDIR)$(SBINDIR)/mount.cloudfs
 
 clean:
 	rm -rf $(BUILD)
