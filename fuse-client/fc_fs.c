@@ -308,6 +308,7 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	else
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	fs->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (fs->opts->splice_read && (conn->capable & FUSE_CAP_SPLICE_READ))
@@ -529,39 +530,70 @@ void fc_fs_stop(struct fc_fs *fs)
  * The node's content changed behind the open handles (a remote version, a
  * conflict resolved by the uploader): forget what the open state assumed.
  */
-static void refresh_open(struct fc_fs *fs, int64_t ino)
+static void refresh_open(struct fc_fs *fs, const struct fc_node *n)
 {
 	struct fc_inode *in;
-	struct fc_node n;
 
-	if (fc_state_getattr(fs->deps.state, ino, &n) < 0 ||
-	    n.kind != FC_KIND_FILE)
-		return;
 	pthread_mutex_lock(&fs->itab_lock);
-	in = fc_fs_itab_find(fs, ino);
+	in = fc_fs_itab_find(fs, n->ino);
 	if (in)
 		pthread_mutex_lock(&in->lock);
 	pthread_mutex_unlock(&fs->itab_lock);
 	if (!in)
 		return;
 	in->complete = false;
-	if (!in->epoch && in->fd >= 0 && !n.dirty) {
-		in->size = n.size;
-		if (ftruncate(in->fd, (off_t)n.size) < 0)
+	if (!in->epoch && in->fd >= 0 && !n->dirty) {
+		in->size = n->size;
+		if (ftruncate(in->fd, (off_t)n->size) < 0)
 			cf_warn("inode %" PRId64 ": cannot resize cache file: "
 				"%s",
-				ino, strerror(errno));
+				n->ino, strerror(errno));
 	}
 	in->opened_before = false; /* no keep_cache on the next open */
 	pthread_mutex_unlock(&in->lock);
 }
 
+/*
+ * With the writeback cache on, the kernel trusts its own i_size of a
+ * regular file over any getattr reply, so a size changed behind the mount
+ * would stick (reads cut at, or zero-filled up to, the old size). Two ways
+ * out: dropping the file's dentry lets an unused inode go (FUSE deletes
+ * inodes on their last reference), and the next lookup builds it afresh
+ * from our attributes; for an inode still in use, a zero-byte store at the
+ * new size grows i_size. NEEDSWORK(#5): a file held open while it shrinks
+ * remotely keeps its old size until closed.
+ */
+static void inval_size(struct fc_fs *fs, const struct fc_node *n)
+{
+	struct fuse_bufvec none = FUSE_BUFVEC_INIT(0);
+	struct cf_buf name;
+	int64_t parent;
+
+	cf_buf_init(&name, CF_NAME_MAX + 1);
+	if (fc_state_name_of(fs->deps.state, n->ino, &parent, &name) == 0)
+		fuse_lowlevel_notify_inval_entry(fs->se, (fuse_ino_t)parent,
+						 name.data, name.len);
+	cf_buf_release(&name);
+	fuse_lowlevel_notify_store(fs->se, (fuse_ino_t)n->ino, (off_t)n->size,
+				   &none, 0);
+}
+
 int fc_fs_inval_inode(struct fc_fs *fs, int64_t ino)
 {
-	refresh_open(fs, ino);
+	struct fc_node n;
+	bool file;
+	int rc;
+
+	file = fc_state_getattr(fs->deps.state, ino, &n) == 0 &&
+	       n.kind == FC_KIND_FILE;
+	if (file)
+		refresh_open(fs, &n);
 	if (!fs->se)
 		return -ENOTCONN;
-	return fuse_lowlevel_notify_inval_inode(fs->se, (fuse_ino_t)ino, 0, 0);
+	rc = fuse_lowlevel_notify_inval_inode(fs->se, (fuse_ino_t)ino, 0, 0);
+	if (file && fs->writeback && !n.dirty)
+		inval_size(fs, &n);
+	return rc;
 }
 
 int fc_fs_inval_entry(struct fc_fs *fs, int64_t parent, const char *name,

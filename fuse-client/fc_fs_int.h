@@ -57,6 +57,7 @@ struct fc_fs {
 	const struct fc_fs_opts *opts; /* borrowed */
 	struct fc_fs_deps deps; /* copy; pointers borrowed */
 	struct fuse_session *se; /* owned during fc_fs_run */
+	bool writeback; /* the kernel's writeback cache is on; set at init */
 	pthread_mutex_t itab_lock;
 	struct fc_inode *itab[FC_FS_ITAB_SIZE]; /* protected by ->itab_lock */
 };

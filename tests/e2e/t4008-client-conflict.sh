@@ -12,12 +12,11 @@ login "$T/s1" >/dev/null || fail "login 1"
 login "$T/s2" >/dev/null || fail "login 2"
 A=$T/a
 B=$T/b
-# NEEDSWORK(#5): no_writeback, as in t4005 (remote size changes)
-mount_fs "$A" "$T/s1" "$T/c1" -o no_writeback
+mount_fs "$A" "$T/s1" "$T/c1"
 PA=$MOUNT_PID
 echo "first" >"$A/doc.txt"
 sync_fs "$A"
-mount_fs "$B" "$T/s2" "$T/c2" -o no_writeback
+mount_fs "$B" "$T/s2" "$T/c2"
 PB=$MOUNT_PID
 [ "$(cat "$B/doc.txt")" = first ] || fail "B does not see the first version"
 
