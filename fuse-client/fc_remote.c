@@ -31,6 +31,7 @@
 #include <openssl/evp.h>
 
 #define CF_LOG_SUBSYS "remote"
+#include "cf_hex.h"
 #include "cf_log.h"
 
 #define POOL_MAX	   16
@@ -67,49 +68,10 @@ static int64_t now_ms(void)
 
 /* ----- hex, base64 ----- */
 
-void fc_remote_hex_encode(const uint8_t *in, size_t size, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < size; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * size] = '\0';
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int hex_decode(const char *hex, size_t len, uint8_t *out, size_t size)
-{
-	size_t i;
-
-	if (len != 2 * size)
-		return -EINVAL;
-	for (i = 0; i < size; i++) {
-		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 void fc_remote_node_id_hex(const uint8_t id[FC_NODE_ID_SIZE],
 			   char out[FC_NODE_HEX_SIZE])
 {
-	fc_remote_hex_encode(id, FC_NODE_ID_SIZE, out);
+	cf_hex_encode(id, FC_NODE_ID_SIZE, out);
 }
 
 /* base64 of size bytes as a new JSON string; NULL on -ENOMEM. */
@@ -365,7 +327,7 @@ int fc_remote_set_token(struct fc_remote *r, const char *token_hex)
 	uint8_t raw[FC_TOKEN_SIZE];
 
 	if (token_hex &&
-	    hex_decode(token_hex, strlen(token_hex), raw, sizeof(raw)) < 0)
+	    cf_hex_decode(token_hex, strlen(token_hex), raw, sizeof(raw)) < 0)
 		return -EINVAL;
 	OPENSSL_cleanse(raw, sizeof(raw));
 	pthread_mutex_lock(&r->lock);
@@ -761,7 +723,7 @@ int fc_remote_jget_hex(json_t *o, const char *key, uint8_t *out, size_t size)
 
 	if (!json_is_string(v))
 		return -EPROTO;
-	if (hex_decode(json_string_value(v), json_string_length(v), out, size) <
+	if (cf_hex_decode(json_string_value(v), json_string_length(v), out, size) <
 	    0)
 		return -EPROTO;
 	return 0;
@@ -829,7 +791,7 @@ int fc_remote_jset_hex(json_t *o, const char *key, const uint8_t *data,
 
 	if (size > 64)
 		return -EINVAL;
-	fc_remote_hex_encode(data, size, hex);
+	cf_hex_encode(data, size, hex);
 	return fc_remote_jset_new(o, key, json_string(hex));
 }
 

@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 
 #define CF_LOG_SUBSYS "remote"
+#include "cf_hex.h"
 #include "cf_log.h"
 #include "cf_path.h"
 #include "fc_remote_int.h"
@@ -229,7 +230,7 @@ int fc_remote_login(struct fc_remote *r, const char *user,
 	fc_remote_call_init(&c, "POST");
 	c.auth = false;
 	memset(out, 0, sizeof(*out));
-	fc_remote_hex_encode(auth_key, BLK_KEY_SIZE, hex);
+	cf_hex_encode(auth_key, BLK_KEY_SIZE, hex);
 	if (!body || fc_remote_jset_new(body, "user", json_string(user)) < 0 ||
 	    fc_remote_jset_new(body, "auth_key", json_string(hex)) < 0 ||
 	    fc_remote_jset_new(body, "device", json_string(device)) < 0) {

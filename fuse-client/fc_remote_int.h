@@ -61,8 +61,6 @@ int fc_remote_call_path(struct call *c, const char *fmt, ...) CF_PRINTF(2, 3);
  */
 int fc_remote_call_run(struct fc_remote *r, struct call *c);
 
-/* Lowercase hex of size bytes into out (2 * size + 1 bytes). */
-void fc_remote_hex_encode(const uint8_t *in, size_t size, char *out);
 void fc_remote_node_id_hex(const uint8_t id[FC_NODE_ID_SIZE],
 			   char out[FC_NODE_HEX_SIZE]);
 /* base64 of size bytes as a new JSON string; NULL on -ENOMEM. */

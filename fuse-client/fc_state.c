@@ -26,6 +26,8 @@
 
 #include <sqlite3.h>
 
+#include "cf_hex.h"
+
 #define CF_LOG_SUBSYS "state"
 #include "cf_log.h"
 
@@ -213,44 +215,12 @@ uint32_t fc_kind_to_mode(enum fc_kind kind)
 
 void fc_id_to_hex(const uint8_t id[FC_ID_SIZE], char out[FC_ID_HEX_SIZE])
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < FC_ID_SIZE; i++) {
-		out[2 * i] = hex[id[i] >> 4];
-		out[2 * i + 1] = hex[id[i] & 15];
-	}
-	out[2 * FC_ID_SIZE] = '\0';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	cf_hex_encode(id, FC_ID_SIZE, out);
 }
 
 int fc_id_from_hex(const char *hex, size_t len, uint8_t out[FC_ID_SIZE])
 {
-	uint8_t tmp[FC_ID_SIZE];
-	size_t i;
-	int hi, lo;
-
-	if (!hex || len != 2 * FC_ID_SIZE)
-		return -EINVAL;
-	for (i = 0; i < FC_ID_SIZE; i++) {
-		hi = hexval(hex[2 * i]);
-		lo = hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		tmp[i] = (uint8_t)(hi << 4 | lo);
-	}
-	memcpy(out, tmp, FC_ID_SIZE);
-	return 0;
+	return cf_hex_decode(hex, len, out, FC_ID_SIZE);
 }
 
 int fc_id_generate(uint8_t out[FC_ID_SIZE])

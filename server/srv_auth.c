@@ -17,30 +17,9 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "cf_hex.h"
+
 static const char prelogin_label[] = "cloudfs prelogin";
-
-static void hex_encode(const uint8_t *data, size_t size, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < size; i++) {
-		out[2 * i] = digits[data[i] >> 4];
-		out[2 * i + 1] = digits[data[i] & 0x0f];
-	}
-	out[2 * size] = '\0';
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static int sha256(const void *data, size_t size, uint8_t out[32])
 {
@@ -59,7 +38,7 @@ int srv_auth_token_new(char out_hex[SRV_TOKEN_HEX_SIZE],
 
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return -EIO;
-	hex_encode(raw, sizeof(raw), out_hex);
+	cf_hex_encode(raw, sizeof(raw), out_hex);
 	rc = sha256(raw, sizeof(raw), out_hash);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	return rc;
@@ -69,22 +48,11 @@ int srv_auth_token_hash(const char *hex, size_t len,
 			uint8_t out_hash[SRV_TOKEN_HASH_SIZE])
 {
 	uint8_t raw[SRV_TOKEN_SIZE];
-	size_t i;
-	int rc = 0, hi, lo;
+	int rc;
 
-	if (!hex || len != 2 * SRV_TOKEN_SIZE)
+	if (cf_hex_decode(hex, len, raw, sizeof(raw)) < 0)
 		return -EACCES;
-	for (i = 0; i < SRV_TOKEN_SIZE; i++) {
-		hi = hex_digit(hex[2 * i]);
-		lo = hex_digit(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			rc = -EACCES;
-			goto out;
-		}
-		raw[i] = (uint8_t)(hi << 4 | lo);
-	}
 	rc = sha256(raw, sizeof(raw), out_hash);
-out:
 	OPENSSL_cleanse(raw, sizeof(raw));
 	return rc;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for common/: cf_buf, cf_path and cf_file. */
+/* Unit tests for common/: cf_buf, cf_path, cf_file and cf_hex. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 
 #include "cf_buf.h"
 #include "cf_file.h"
+#include "cf_hex.h"
 #include "cf_path.h"
 
 static void test_cf_buf__append_keeps_nul(void **state)
@@ -143,6 +144,29 @@ static void test_cf_file__durable_write(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+static void test_cf_hex__round_trip_and_bad_input(void **state)
+{
+	const unsigned char in[4] = { 0x00, 0x9f, 0xa0, 0xff };
+	unsigned char out[4] = { 1, 2, 3, 4 };
+	char hex[9];
+
+	(void)state;
+	cf_hex_encode(in, sizeof(in), hex);
+	assert_string_equal(hex, "009fa0ff");
+	assert_int_equal(cf_hex_decode("009FA0fF", 8, out, sizeof(out)), 0);
+	assert_memory_equal(out, in, sizeof(in));
+	memset(out, 7, sizeof(out));
+	/* wrong length, a bad digit late, NULL: -EINVAL, out untouched */
+	assert_int_equal(cf_hex_decode("009fa0f", 7, out, sizeof(out)), -EINVAL);
+	assert_int_equal(cf_hex_decode("009fa0fg", 8, out, sizeof(out)),
+			 -EINVAL);
+	assert_int_equal(cf_hex_decode(NULL, 8, out, sizeof(out)), -EINVAL);
+	assert_int_equal(out[0], 7);
+	assert_int_equal(out[3], 7);
+	cf_hex_encode(in, 0, hex);
+	assert_string_equal(hex, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -152,6 +176,7 @@ int main(void)
 		cmocka_unit_test(test_cf_path__names),
 		cmocka_unit_test(test_cf_path__paths),
 		cmocka_unit_test(test_cf_file__durable_write),
+		cmocka_unit_test(test_cf_hex__round_trip_and_bad_input),
 	};
 
 	return cmocka_run_group_tests_name("cf_buf", tests, NULL, NULL);
