@@ -60,6 +60,8 @@ struct pss {
 	uint16_t close_code; /* WS: close with this when writeable */
 	bool is_ws;
 	bool send_ready;
+	uint8_t ping_round; /* WS: the keepalive round last pinged in */
+	bool ping_unanswered; /* WS: no pong since that ping */
 };
 
 struct srv_http {
@@ -70,7 +72,8 @@ struct srv_http {
 	struct srv_work *work; /* owned during srv_http_run */
 	struct lws_context *ctx; /* owned */
 	struct lws_protocols protocols[2];
-	lws_retry_bo_t retry;
+	lws_retry_bo_t retry; /* all zero: lws' own keepalive is off */
+	uint8_t ping_round; /* WebSocket keepalive round, wraps */
 	int port;
 
 	pthread_mutex_t done_lock;
@@ -82,6 +85,7 @@ struct srv_http {
 	size_t live_reqs; /* http_req objects alive */
 	size_t ws_count; /* established WebSockets */
 	lws_sorted_usec_list_t deadline_sul;
+	lws_sorted_usec_list_t ping_sul;
 };
 
 /* Worker side: hand j back to the service thread and wake it. */

@@ -127,6 +127,7 @@ void srv_ws_auth_done(struct srv_http *h, struct ws_auth *a)
 		       (long long)a->who.user_id, (long long)a->who.device_id);
 		srv_metrics_ws(h->metrics, 1);
 		pss->send_ready = true;
+		pss->ping_round = h->ping_round; /* first ping next round */
 		lws_callback_on_writable(wsi);
 	} else if (rc == -EACCES) {
 		cf_dbg("websocket refused: bad token");
@@ -173,6 +174,22 @@ int srv_ws_writeable(struct srv_http *h, struct lws *wsi, struct pss *pss)
 				    "server stopping");
 	if (!pss->nc)
 		return 0; /* not authenticated yet: nothing to say */
+	if (pss->ping_round != h->ping_round && !pss->send_ready) {
+		/* a keepalive round (srv_http's ping_cb) */
+		if (pss->ping_unanswered) {
+			cf_dbg("websocket left a ping unanswered: hanging up");
+			return -1;
+		}
+		pss->ping_round = h->ping_round;
+		pss->ping_unanswered = true;
+		/* lws 4.1 reports only pongs with a payload to the callback */
+		memcpy(msg, "cfs", 3);
+		if (lws_write(wsi, (unsigned char *)msg, 3, LWS_WRITE_PING) < 3)
+			return -1;
+		if (srv_notify_queued(h->notify, pss->nc))
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
 	if (pss->send_ready) {
 		pss->send_ready = false;
 		n = (ssize_t)strlen(WS_READY_MSG);
