@@ -7,7 +7,10 @@
  * accepted connection is registered in srv_notify with its wsi as owner
  * and greeted with {"type":"ready"}; a refused one is closed with 1008.
  * srv_notify reports connections with queued messages (or an overflow)
- * after a wake-up; each writeable callback sends one message.
+ * after a wake-up; each writeable callback sends one message. Keepalive:
+ * every ws_ping_seconds srv_http starts a round and each connection, in
+ * its next writeable callback, is pinged, or hung up on when it left the
+ * previous round's ping unanswered.
  *
  * The wsi is safe to use as the registry's owner: registration ends in
  * srv_ws_release (LWS_CALLBACK_CLOSED) on this same thread, before lws
