@@ -19,10 +19,13 @@ BUILD=$(cd "${1:-build}" && pwd)
 MIB=${FSBENCH_MIB:-1024}
 FILES=${FSBENCH_FILES:-10000}
 BIG=${FSBENCH_BIG_MIB:-4096}
+ONLY=${FSBENCH_ONLY:-}
 CLOUDFS=$BUILD/cloudfs
 CLOUDFSD=$BUILD/cloudfsd
 FSB=$BUILD/bench/fsbench
 HERE=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../tests/e2e/lib.sh
+. "$HERE/tests/e2e/lib.sh"
 [ -x "$FSB" ] || make -s -C "$HERE" BUILD="$BUILD" "$FSB" >/dev/null
 for b in "$CLOUDFS" "$CLOUDFSD" "$FSB"; do
 	[ -x "$b" ] || { echo "fsbench: missing $b"; exit 1; }
@@ -52,23 +55,15 @@ metric() {
 		awk -v m="$1" '$1 == m { print $2 }'
 }
 
-PORT=$((10000 + RANDOM % 22000))
-URL=http://127.0.0.1:$PORT
 mkdir -p "$T/data" "$T/local"
 printf 'bench password\n' >"$T/pw"
 "$CLOUDFSD" user add bench --password-stdin --data "$T/data" <"$T/pw" >/dev/null 2>&1
-for try in 1 2 3 4 5; do
-	"$CLOUDFSD" serve --data "$T/data" --listen "127.0.0.1:$PORT" \
-		>"$T/server.log" 2>&1 &
-	SRV=$!
-	for i in $(seq 50); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break 2
-		sleep 0.1
-	done
-	kill -9 "$SRV" 2>/dev/null || true
-	PORT=$((10000 + RANDOM % 22000))
-	URL=http://127.0.0.1:$PORT
-done
+# lib.sh: a free port below the ephemeral range, retried on a lost bind race
+start_cloudfsd "$T/server.log" "$T/data" ||
+	{ echo "fsbench: cloudfsd did not start"; tail -5 "$T/server.log"; exit 1; }
+SRV=$CLOUDFSD_PID
+PORT=$CLOUDFSD_PORT
+URL=http://127.0.0.1:$PORT
 
 # mount NAME: a device with its own state and cache dirs under $T
 mount_dev() {
@@ -130,6 +125,8 @@ drop
 r_cold=$("$FSB" read "$T/m2/seq.bin")
 row "read $MIB MiB, cold (fetched from the server)" "$r_cold" "$r_loc"
 umount_dev 2 "$P2"
+# FSBENCH_ONLY=seq: the sequential write and reads only
+[ "$ONLY" = seq ] && exit 0
 
 # text data: bytes on the wire after compression
 "$FSB" write "$T/local/text.bin" "$MIB" text >/dev/null

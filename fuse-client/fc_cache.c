@@ -37,6 +37,12 @@
 #define LIMIT_MIN (1ull << 30)
 #define READAHEAD_DEFAULT (4u << 20)
 #define TICK_NS 2000000000ll
+/*
+ * Background threads: read-ahead windows are split into one job per
+ * missing chunk so these fetch in parallel; memory stays bounded at one
+ * chunk buffer per thread.
+ */
+#define CACHE_THREADS 4
 
 struct inflight {
 	int64_t ino;
@@ -78,8 +84,8 @@ struct fc_cache {
 	int64_t touched[TOUCH_MAX];     /* protected by ->lock */
 	size_t touched_count;
 	bool stop;                      /* protected by ->lock */
-	bool thread_started;
-	pthread_t thread;
+	size_t thread_count;
+	pthread_t threads[CACHE_THREADS];
 };
 
 static int64_t now_ns(void)
@@ -706,6 +712,47 @@ int64_t fc_cache_evict(struct fc_cache *c, uint64_t target)
 
 /* ----- the cache thread ----- */
 
+static bool is_inflight(struct fc_cache *c, int64_t ino, uint32_t idx)
+{
+	struct inflight *f;
+	bool found = false;
+
+	pthread_mutex_lock(&c->lock);
+	for (f = c->inflight; f && !found; f = f->next)
+		found = f->ino == ino && f->idx == idx;
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+/*
+ * A read-ahead window with more than one missing chunk becomes one job per
+ * chunk, for the other threads to fetch in parallel; 1 when it did.
+ * Whole-file jobs (pins, len 0) stay one job: they could overflow the ring.
+ */
+static int split_job(struct fc_cache *c, const struct job *j, uint64_t len)
+{
+	struct fc_chunk *ch = NULL;
+	size_t n = 0, i, missing = 0;
+	int rc;
+
+	if (!j->len)
+		return 0;
+	rc = fc_state_chunks(c->st, j->ino, j->off, len, &ch, &n);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < n; i++)
+		missing += !ch[i].present;
+	if (missing > 1) {
+		for (i = 0; i < n; i++) {
+			if (!ch[i].present &&
+			    !is_inflight(c, j->ino, ch[i].idx))
+				job_push(c, j->ino, ch[i].off, ch[i].size);
+		}
+	}
+	free(ch);
+	return missing > 1;
+}
+
 static int run_job(struct fc_cache *c, const struct job *j)
 {
 	struct fc_node n;
@@ -716,6 +763,9 @@ static int run_job(struct fc_cache *c, const struct job *j)
 	if (rc < 0 || n.kind != FC_KIND_FILE || j->off >= n.size)
 		return rc;
 	len = j->len ? CF_MIN(j->len, n.size - j->off) : n.size - j->off;
+	rc = split_job(c, j, len);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	rc = fc_cache_file_open(c, n.id, true, &fd);
 	if (rc < 0)
 		return rc;
@@ -730,7 +780,7 @@ static void *cache_thread(void *arg)
 	struct fc_cache *c = arg;
 	int64_t touched[TOUCH_MAX];
 	struct timespec ts;
-	struct job j;
+	struct job j = { 0 };
 	size_t nt;
 	bool have_job;
 
@@ -856,11 +906,14 @@ int fc_cache_open(const struct fc_cache_opts *opts, struct fc_state *st,
 		c->limit = CF_MAX(total / 10, LIMIT_MIN);
 	}
 	atomic_store(&c->used, measure(c->dirfd));
-	if (pthread_create(&c->thread, NULL, cache_thread, c) != 0) {
-		rc = -EAGAIN;
-		goto fail;
+	for (i = 0; i < CACHE_THREADS; i++) {
+		if (pthread_create(&c->threads[i], NULL, cache_thread, c) !=
+		    0) {
+			rc = -EAGAIN;
+			goto fail;
+		}
+		c->thread_count++;
 	}
-	c->thread_started = true;
 	*out = c;
 	return 0;
 fail:
@@ -874,12 +927,13 @@ void fc_cache_close(struct fc_cache *c)
 
 	if (!c)
 		return;
-	if (c->thread_started) {
+	if (c->thread_count) {
 		pthread_mutex_lock(&c->lock);
 		c->stop = true;
-		pthread_cond_signal(&c->wake);
+		pthread_cond_broadcast(&c->wake);
 		pthread_mutex_unlock(&c->lock);
-		pthread_join(c->thread, NULL);
+		for (i = 0; i < c->thread_count; i++)
+			pthread_join(c->threads[i], NULL);
 	}
 	if (c->touched_count)
 		fc_state_touch(c->st, c->touched, c->touched_count, now_ns());

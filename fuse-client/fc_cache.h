@@ -14,7 +14,7 @@
  *
  * Threading: thread-safe. Per-node work is serialised by striped node locks
  * held only around local I/O and state updates, never across a fetch.
- * fc_cache owns one background thread (started by fc_cache_open) that runs
+ * fc_cache owns a few background threads (started by fc_cache_open) that run
  * read-ahead, pin downloads, LRU bookkeeping and eviction; it calls the
  * fetch callback given in the options.
  */
