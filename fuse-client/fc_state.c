@@ -442,6 +442,30 @@ int fc_state_run(struct conn *c, sqlite3_stmt *s, const char *what)
 	return 0;
 }
 
+int fc_state_run_changed(struct conn *c, sqlite3_stmt *s, const char *what)
+{
+	int rc = fc_state_run(c, s, what);
+
+	if (rc == 0 && sqlite3_changes(c->db) == 0)
+		rc = -ENOENT;
+	return rc;
+}
+
+int fc_state_count(struct conn *c, sqlite3_stmt *s, const char *what,
+		   uint64_t *out)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW) {
+		*out = (uint64_t)sqlite3_column_int64(s, 0);
+		rc = 0;
+	} else {
+		rc = fc_state_sql_fail(c, rc, what);
+	}
+	fc_state_reset(s);
+	return rc;
+}
+
 int fc_state_exec(struct conn *c, enum stmt_id id)
 {
 	sqlite3_stmt *s = fc_state_stmt(c, id);
@@ -1119,15 +1143,7 @@ int fc_state_dir_count(struct fc_state *st, int64_t dir, uint64_t *out)
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, dir);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*out = (uint64_t)sqlite3_column_int64(s, 0);
-		rc = 0;
-	} else {
-		rc = fc_state_sql_fail(c, rc, "count directory");
-	}
-	fc_state_reset(s);
-	return rc;
+	return fc_state_count(c, s, "count directory", out);
 }
 
 int fc_state_readlink(struct fc_state *st, int64_t ino, struct cf_buf *out)
@@ -1219,20 +1235,11 @@ void fc_state_col_copy(sqlite3_stmt *s, int i, void *out, size_t cap,
 int fc_state_count_ops(struct conn *c, int state, uint64_t *out)
 {
 	sqlite3_stmt *s = fc_state_stmt(c, S_OP_COUNT_STATE);
-	int rc;
 
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int(s, 1, state);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*out = (uint64_t)sqlite3_column_int64(s, 0);
-		rc = 0;
-	} else {
-		rc = fc_state_sql_fail(c, rc, "count ops");
-	}
-	fc_state_reset(s);
-	return rc;
+	return fc_state_count(c, s, "count ops", out);
 }
 
 /* ----- account ----- */

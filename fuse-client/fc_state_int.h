@@ -128,6 +128,16 @@ void fc_state_reset(sqlite3_stmt *s);
 /* Run a statement that returns no rows. 0 or -errno. */
 int fc_state_run(struct conn *c, sqlite3_stmt *s, const char *what);
 
+/* Run a statement that changes rows: as fc_state_run, -ENOENT on none. */
+int fc_state_run_changed(struct conn *c, sqlite3_stmt *s, const char *what);
+
+/*
+ * Step s (bound by the caller), a query of one row, and read its first
+ * column into *out. 0 or -errno (no row is an error too); resets s.
+ */
+int fc_state_count(struct conn *c, sqlite3_stmt *s, const char *what,
+		   uint64_t *out);
+
 /* Run statement id, which returns no rows. 0 or -errno. */
 int fc_state_exec(struct conn *c, enum stmt_id id);
 

@@ -93,15 +93,7 @@ int fc_state_missing_count(struct fc_state *st, int64_t ino, uint64_t *out)
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, ino);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*out = (uint64_t)sqlite3_column_int64(s, 0);
-		rc = 0;
-	} else {
-		rc = fc_state_sql_fail(c, rc, "count missing chunks");
-	}
-	fc_state_reset(s);
-	return rc;
+	return fc_state_count(c, s, "count missing chunks", out);
 }
 
 int fc_state_chunks_mark(struct fc_state *st, int64_t ino, const uint32_t *idx,
@@ -126,9 +118,7 @@ int fc_state_chunks_mark(struct fc_state *st, int64_t ino, const uint32_t *idx,
 		sqlite3_bind_int64(s, 1, ino);
 		sqlite3_bind_int64(s, 2, idx[i]);
 		sqlite3_bind_int(s, 3, present);
-		rc = fc_state_run(c, s, "mark chunk");
-		if (rc == 0 && sqlite3_changes(c->db) == 0)
-			rc = -ENOENT;
+		rc = fc_state_run_changed(c, s, "mark chunk");
 	}
 out:
 	return fc_state_tx_end(st, c, rc);
@@ -498,9 +488,7 @@ int fc_state_op_retry(struct fc_state *st, int64_t seq, int err,
 	sqlite3_bind_int64(s, 1, seq);
 	sqlite3_bind_int64(s, 2, retry_at);
 	sqlite3_bind_int(s, 3, err);
-	rc = fc_state_run(c, s, "retry op");
-	if (rc == 0 && sqlite3_changes(c->db) == 0)
-		rc = -ENOENT;
+	rc = fc_state_run_changed(c, s, "retry op");
 out:
 	return fc_state_tx_end(st, c, rc);
 }
@@ -524,9 +512,7 @@ int fc_state_op_failed(struct fc_state *st, int64_t seq, int err,
 	sqlite3_bind_int(s, 2, err);
 	if (message)
 		sqlite3_bind_text(s, 3, message, -1, SQLITE_STATIC);
-	rc = fc_state_run(c, s, "fail op");
-	if (rc == 0 && sqlite3_changes(c->db) == 0)
-		rc = -ENOENT;
+	rc = fc_state_run_changed(c, s, "fail op");
 out:
 	return fc_state_tx_end(st, c, rc);
 }
