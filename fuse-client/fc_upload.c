@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@
 #define HARD_RETRY_S   600
 #define IDLE_WAIT_S    30
 #define CONFLICT_TRIES 3
+#define UPLOAD_NICE    10 /* the upload threads' nice value */
 
 /* ----- re-chunking (pure) ----- */
 
@@ -885,6 +887,14 @@ static void *worker_main(void *arg)
 	struct worker w;
 	int rc;
 
+	/*
+	 * Chunking, compressing and encrypting are background work: let the
+	 * FUSE workers serving the user's reads and writes have the CPUs
+	 * first. Best effort: nice is per thread on Linux.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), UPLOAD_NICE) < 0)
+		cf_dbg("cannot lower the uploader's priority: %s",
+		       strerror(errno));
 	rc = worker_init(up, &w);
 	if (rc < 0) {
 		cf_err("uploader thread cannot start: %s", strerror(-rc));
