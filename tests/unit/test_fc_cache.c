@@ -35,6 +35,7 @@ struct fake {
 	int calls;
 	int fail;          /* errno to return, 0 = serve */
 	unsigned delay_us;
+	int active, max_active; /* fetches running at once */
 };
 
 struct fx {
@@ -68,9 +69,14 @@ static int fake_fetch(void *arg, const struct blk_id *id, uint32_t size,
 	pthread_mutex_lock(&f->lock);
 	f->calls++;
 	fail = f->fail;
+	if (++f->active > f->max_active)
+		f->max_active = f->active;
 	pthread_mutex_unlock(&f->lock);
 	if (f->delay_us)
 		usleep(f->delay_us);
+	pthread_mutex_lock(&f->lock);
+	f->active--;
+	pthread_mutex_unlock(&f->lock);
 	if (fail)
 		return -fail;
 	chunk_bytes(id->bytes[0], out, size);
@@ -426,6 +432,24 @@ static void test_fc_cache__pin_downloads_in_background(void **state)
 	assert_int_equal(calls(f), 0);
 }
 
+static void test_fc_cache__readahead_fetches_in_parallel(void **state)
+{
+	struct fx *f = *state;
+	int i;
+
+	f->fake.delay_us = 200000;
+	fc_cache_readahead(f->c, f->ino, CHUNK); /* window: chunks 1 and 2 */
+	for (i = 0; i < 300 && missing(f) > NCHUNKS - 2; i++)
+		usleep(10000);
+	assert_int_equal(missing(f), NCHUNKS - 2);
+	assert_chunk_in_file(f, 1);
+	assert_chunk_in_file(f, 2);
+	assert_int_equal(calls(f), 2);
+	pthread_mutex_lock(&f->fake.lock);
+	assert_int_equal(f->fake.max_active, 2);
+	pthread_mutex_unlock(&f->fake.lock);
+}
+
 static void test_fc_cache__file_open_remove(void **state)
 {
 	struct fx *f = *state;
@@ -612,6 +636,7 @@ int main(void)
 		T(test_fc_cache__eviction_spares_dirty_pinned_open),
 		T(test_fc_cache__eviction_frees_clean),
 		T(test_fc_cache__pin_downloads_in_background),
+		T(test_fc_cache__readahead_fetches_in_parallel),
 		T(test_fc_cache__file_open_remove),
 		T(test_fc_cache__allocation_failures),
 		cmocka_unit_test_setup_teardown(test_fc_cache__enospc,
