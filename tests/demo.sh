@@ -20,6 +20,8 @@ CLOUDFSD=$BUILD/cloudfsd
 CLOUDFS=$BUILD/cloudfs
 MNT=$DEMO_DIR/mnt
 PASSWORD=demo-password
+# shellcheck source=e2e/lib.sh
+. "$(dirname "$0")/e2e/lib.sh"
 
 say() {
 	printf '\n== %s\n' "$*"
@@ -46,16 +48,8 @@ demo_stop() {
 	fi
 }
 
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
-
 step_server() {
-	local i port pid
+	local port pid
 	say "the server: cloudfsd on SQLite and a local block directory"
 	for tool in "$CLOUDFSD" "$CLOUDFS"; do
 		[ -x "$tool" ] || { echo "demo: $tool missing: run make" >&2; exit 1; }
@@ -63,21 +57,14 @@ step_server() {
 	[ -e /dev/fuse ] || { echo "demo: /dev/fuse is missing" >&2; exit 1; }
 	rm -rf "$DEMO_DIR"
 	mkdir -p "$DEMO_DIR" "$MNT"
-	for try in 1 2 3 4 5; do
-		port=$(free_port)
-		"$CLOUDFSD" serve --data "$DEMO_DIR/data" \
-			--listen "127.0.0.1:$port" >>"$DEMO_DIR/cloudfsd.log" 2>&1 &
-		pid=$!
-		for i in $(seq 1 50); do
-			curl -s -o /dev/null --max-time 1 \
-				"http://127.0.0.1:$port/metrics" && break 2
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill "$pid" 2>/dev/null || true
-		pid=
-	done
-	[ -n "$pid" ] || { echo "demo: cloudfsd did not start, see $DEMO_DIR/cloudfsd.log" >&2; exit 1; }
+	# lib.sh: a free port below the ephemeral range, retried on a lost
+	# bind race; the server outlives this script (make demo-stop)
+	start_cloudfsd "$DEMO_DIR/cloudfsd.log" "$DEMO_DIR/data" || {
+		echo "demo: cloudfsd did not start, see $DEMO_DIR/cloudfsd.log" >&2
+		exit 1
+	}
+	pid=$CLOUDFSD_PID
+	port=$CLOUDFSD_PORT
 	echo "$pid" >"$DEMO_DIR/cloudfsd.pid"
 	echo "$port" >"$DEMO_DIR/port"
 	echo "cloudfsd (pid $pid) serves $DEMO_DIR/data on http://127.0.0.1:$port"

@@ -11,6 +11,8 @@
 
 set -eu
 : "${CLOUDFS_BUILD:?run through tests/e2e/run.sh or set CLOUDFS_BUILD}"
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CLOUDFSD="$CLOUDFS_BUILD/cloudfsd"
 [ -x "$CLOUDFSD" ] || { echo "FAIL: missing $CLOUDFSD"; exit 1; }
 for tool in curl jq openssl sha256sum base64; do
@@ -30,13 +32,8 @@ HEADERS=$T/headers
 ROOT=00000000000000000000000000000000
 
 cleanup() {
-	local p
-	for p in $PIDS $SRV_PID; do
-		kill -9 "$p" 2>/dev/null || true
-	done
-	for p in $PIDS $SRV_PID; do
-		wait "$p" 2>/dev/null || true
-	done
+	# shellcheck disable=SC2086 # PIDS is a word list
+	kill_pids $PIDS "$SRV_PID" "${CLOUDFSD_PID:-}"
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -49,41 +46,16 @@ fail() {
 }
 note() { echo "# $*"; }
 
-free_port() {
-	local p
-	while :; do
-		p=$((10000 + RANDOM % 22000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
-
-# start_server [cloudfsd options...]: serve DATA on a free port. The port
-# probe can race with other processes on the machine, so a bind failure
-# picks another port (up to 5 tries).
+# start_server [cloudfsd options...]: serve DATA on a free port (lib.sh's
+# start_cloudfsd, which retries a lost bind race) and set PORT, S and
+# SRV_PID.
 start_server() {
-	local i try seen
-	for try in 1 2 3 4 5; do
-		seen=$(wc -l <"$T/server.log" 2>/dev/null || echo 0)
-		PORT=$(free_port)
-		S=http://127.0.0.1:$PORT
-		"$CLOUDFSD" serve --data "$DATA" --listen "127.0.0.1:$PORT" "$@" \
-			>>"$T/server.log" 2>&1 &
-		SRV_PID=$!
-		for i in $(seq 1 100); do
-			curl -s -o /dev/null --max-time 2 "$S/metrics" && return 0
-			kill -0 "$SRV_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$SRV_PID" 2>/dev/null; then
-			fail "cloudfsd did not answer on $S"
-		fi
-		wait "$SRV_PID" 2>/dev/null || true
-		SRV_PID=""
-		tail -n +"$((seen + 1))" "$T/server.log" | grep -q "cannot listen" ||
-			fail "cloudfsd exited at start"
-		note "port $PORT was taken, trying another"
-	done
-	fail "cloudfsd could not find a free port"
+	start_cloudfsd "$T/server.log" "$DATA" "$@" ||
+		fail "cloudfsd did not start"
+	PORT=$CLOUDFSD_PORT
+	S=http://127.0.0.1:$PORT
+	SRV_PID=$CLOUDFSD_PID
+	CLOUDFSD_PID="" # SRV_PID owns it now
 }
 
 stop_server() {

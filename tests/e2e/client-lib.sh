@@ -9,6 +9,8 @@
 
 set -eu
 : "${CLOUDFS_BUILD:?run through tests/e2e/run.sh or set CLOUDFS_BUILD}"
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CLOUDFS="$CLOUDFS_BUILD/cloudfs"
 CLOUDFSD="$CLOUDFS_BUILD/cloudfsd"
 [ -x "$CLOUDFS" ] || { echo "missing $CLOUDFS"; exit 1; }
@@ -24,16 +26,12 @@ MOUNTS=""
 PIDS=""
 
 cleanup() {
-	local m p
+	local m
 	for m in $MOUNTS; do
 		fusermount3 -u -z "$m" 2>/dev/null || true
 	done
-	for p in $PIDS $SRV_PID; do
-		kill -9 "$p" 2>/dev/null || true
-	done
-	for p in $PIDS $SRV_PID; do
-		wait "$p" 2>/dev/null || true
-	done
+	# shellcheck disable=SC2086 # PIDS is a word list
+	kill_pids $PIDS "$SRV_PID"
 	# a sanitizer report from a client or the server fails the test
 	if grep -l -E "(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:" \
 		"$T"/*.log 2>/dev/null; then
@@ -48,17 +46,8 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 note() { echo "# $*"; }
 
-# A port outside the kernel's ephemeral range (32768-60999), so no
-# outgoing connection holds it; bind can still lose a race, which
-# server_start retries.
-free_port() {
-	local p
-	while :; do
-		p=$((10000 + RANDOM % 22000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
-
+# lib.sh's free_port: below the ephemeral range; server_start retries a
+# lost bind race.
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 SERVER_STARTED=""

@@ -6,31 +6,23 @@
 # with $T, $BUILD and the PIDS array set; the server is started on the
 # first mount and stays up across remounts.
 
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 drv_server_pid=""
 
 drv_server() {
-	local port i
 	[ -n "$drv_server_pid" ] && return 0
 	mkdir -p "$T/data"
 	printf 'posix password\n' >"$T/pw"
 	"$BUILD/cloudfsd" user add posix --password-stdin --data "$T/data" \
 		<"$T/pw" >>"$T/daemon.log" 2>&1 || return 1
-	# below the ephemeral port range; retried when the bind loses a race
-	for _ in 1 2 3 4 5; do
-		port=$((10000 + RANDOM % 22000))
-		"$BUILD/cloudfsd" serve --data "$T/data" \
-			--listen "127.0.0.1:$port" >>"$T/server.log" 2>&1 &
-		drv_server_pid=$!
-		for i in $(seq 100); do
-			(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break 2
-			kill -0 "$drv_server_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$drv_server_pid" 2>/dev/null
-		wait "$drv_server_pid" 2>/dev/null
-	done
+	start_cloudfsd "$T/server.log" "$T/data" || return 1
+	drv_server_pid=$CLOUDFSD_PID
+	CLOUDFSD_PID=""
 	PIDS+=("$drv_server_pid")
-	"$BUILD/cloudfs" login --server "http://127.0.0.1:$port" --user posix \
+	"$BUILD/cloudfs" login --server "http://127.0.0.1:$CLOUDFSD_PORT" \
+		--user posix \
 		--password-file "$T/pw" --state-dir "$T/state" >>"$T/daemon.log" 2>&1
 }
 

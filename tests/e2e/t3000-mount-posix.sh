@@ -15,6 +15,8 @@
 set -u
 
 BUILD=${CLOUDFS_BUILD:?run through tests/e2e/run.sh or set CLOUDFS_BUILD}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh" # for drivers: free_port, start_cloudfsd
 POSIX="$BUILD/tests/tools/fc-posix"
 T=$(mktemp -d /tmp/t3000.XXXXXX)
 M="$T/mnt"

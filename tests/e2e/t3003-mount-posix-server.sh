@@ -18,32 +18,14 @@ printf 'correct horse battery\n' >"$T/pw"
 printf 'correct horse battery\n' | "$BUILD/cloudfsd" user add ann \
 	--password-stdin --data "$T/data" >"$T/useradd.log" 2>&1 ||
 	{ cat "$T/useradd.log"; exit 1; }
-# A free port can be taken before the server binds it: try a few.
-S_UP=
-for _ in 1 2 3 4 5; do
-	S_PORT=$((20000 + RANDOM % 40000))
-	(exec 3<>"/dev/tcp/127.0.0.1/$S_PORT") 2>/dev/null && continue
-	"$BUILD/cloudfsd" serve --data "$T/data" \
-		--listen "127.0.0.1:$S_PORT" >>"$T/server.log" 2>&1 &
-	S_PID=$!
-	for _ in $(seq 300); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$S_PORT") 2>/dev/null &&
-			{ S_UP=1; break; }
-		kill -0 "$S_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ -n "$S_UP" ]; then
-		PIDS+=($S_PID)
-		break
-	fi
-	kill "$S_PID" 2>/dev/null
-	wait "$S_PID" 2>/dev/null
-done
-if [ -z "$S_UP" ]; then
+# lib.sh (sourced by t3000): a free port, retried on a lost bind race.
+if ! start_cloudfsd "$T/server.log" "$T/data"; then
 	echo "cloudfsd does not listen:"
 	tail -20 "$T/server.log"
 	exit 1
 fi
+PIDS+=("$CLOUDFSD_PID")
+S_PORT=$CLOUDFSD_PORT
 S_URL=http://127.0.0.1:$S_PORT
 S_N=0
 S_MOUNT_PID=
