@@ -183,6 +183,37 @@ static int simple_call(struct fc_remote *r, const char *method,
 	return rc;
 }
 
+/*
+ * Send body (consumed: released on every path) with method to prefix +
+ * node id hex (when id is given) and read the cursor of the answer into
+ * *out_cursor (may be NULL). rc < 0 is a failure from building the body
+ * (a NULL body counts as -ENOMEM): it is returned without a call.
+ */
+static int cursor_call(struct fc_remote *r, const char *method,
+		       const char *prefix, const uint8_t *id, json_t *body,
+		       int rc, uint64_t *out_cursor)
+{
+	char hex[FC_NODE_HEX_SIZE] = "";
+	struct call c;
+
+	fc_remote_call_init(&c, method);
+	if (rc == 0 && !body)
+		rc = -ENOMEM;
+	if (rc < 0)
+		goto out;
+	if (id)
+		fc_remote_node_id_hex(id, hex);
+	fc_remote_call_path(&c, "%s%s", prefix, hex);
+	c.body = body;
+	rc = fc_remote_call_run(r, &c);
+	if (rc == 0)
+		get_cursor(c.json, out_cursor);
+out:
+	json_decref(body);
+	fc_remote_call_release(&c);
+	return rc;
+}
+
 /* ----- routes ----- */
 
 int fc_remote_prelogin(struct fc_remote *r, const char *user,
@@ -507,19 +538,14 @@ int fc_remote_node_create(struct fc_remote *r, const struct fc_create_req *q,
 {
 	const char *kind = kind_name(q->type);
 	json_t *body = json_object();
-	struct call c;
-	int rc;
+	int rc = 0;
 
-	fc_remote_call_init(&c, "POST");
-	if (!kind) {
+	if (!kind)
 		rc = -EINVAL;
-		goto out;
-	}
-	if (!body) {
+	else if (!body)
 		rc = -ENOMEM;
-		goto out;
-	}
-	rc = fc_remote_jset_hex(body, "id", q->id, FC_NODE_ID_SIZE);
+	if (!rc)
+		rc = fc_remote_jset_hex(body, "id", q->id, FC_NODE_ID_SIZE);
 	if (!rc)
 		rc = fc_remote_jset_new(body, "kind", json_string(kind));
 	if (!rc)
@@ -548,33 +574,16 @@ int fc_remote_node_create(struct fc_remote *r, const struct fc_create_req *q,
 	if (!rc && q->mtime_ns)
 		rc = fc_remote_jset_new(body, "mtime",
 					json_integer(q->mtime_ns));
-	if (rc < 0)
-		goto out;
-	fc_remote_call_path(&c, "/nodes");
-	c.body = body;
-	rc = fc_remote_call_run(r, &c);
-	if (rc == 0)
-		get_cursor(c.json, out_cursor);
-out:
-	json_decref(body);
-	fc_remote_call_release(&c);
-	return rc;
+	return cursor_call(r, "POST", "/nodes", NULL, body, rc, out_cursor);
 }
 
 int fc_remote_node_patch(struct fc_remote *r, const uint8_t id[FC_NODE_ID_SIZE],
 			 const struct fc_patch_req *p, uint64_t *out_cursor)
 {
-	char hex[FC_NODE_HEX_SIZE];
 	json_t *body = json_object();
-	struct call c;
-	int rc = 0;
+	int rc = body ? 0 : -ENOMEM;
 
-	fc_remote_call_init(&c, "PATCH");
-	if (!body) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (p->flags & FC_REMOTE_PATCH_MODE)
+	if (!rc && (p->flags & FC_REMOTE_PATCH_MODE))
 		rc = fc_remote_jset_u64(body, "mode", p->mode & 07777);
 	if (!rc && (p->flags & FC_REMOTE_PATCH_UID))
 		rc = fc_remote_jset_u64(body, "uid", p->uid);
@@ -583,18 +592,7 @@ int fc_remote_node_patch(struct fc_remote *r, const uint8_t id[FC_NODE_ID_SIZE],
 	if (!rc && (p->flags & FC_REMOTE_PATCH_MTIME))
 		rc = fc_remote_jset_new(body, "mtime",
 					json_integer(p->mtime_ns));
-	if (rc < 0)
-		goto out;
-	fc_remote_node_id_hex(id, hex);
-	fc_remote_call_path(&c, "/nodes/%s", hex);
-	c.body = body;
-	rc = fc_remote_call_run(r, &c);
-	if (rc == 0)
-		get_cursor(c.json, out_cursor);
-out:
-	json_decref(body);
-	fc_remote_call_release(&c);
-	return rc;
+	return cursor_call(r, "PATCH", "/nodes/", id, body, rc, out_cursor);
 }
 
 int fc_remote_node_pending(struct fc_remote *r,
@@ -820,30 +818,16 @@ int fc_remote_link(struct fc_remote *r, const uint8_t node[FC_NODE_ID_SIZE],
 		   size_t name_len, uint64_t *out_cursor)
 {
 	json_t *body = json_object();
-	struct call c;
-	int rc;
+	int rc = body ? 0 : -ENOMEM;
 
-	fc_remote_call_init(&c, "POST");
-	if (!body) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = fc_remote_jset_hex(body, "parent", parent, FC_NODE_ID_SIZE);
+	if (!rc)
+		rc = fc_remote_jset_hex(body, "parent", parent,
+					FC_NODE_ID_SIZE);
 	if (!rc)
 		rc = fc_remote_jset_name(body, "name", name, name_len);
 	if (!rc)
 		rc = fc_remote_jset_hex(body, "node", node, FC_NODE_ID_SIZE);
-	if (rc < 0)
-		goto out;
-	fc_remote_call_path(&c, "/entries");
-	c.body = body;
-	rc = fc_remote_call_run(r, &c);
-	if (rc == 0)
-		get_cursor(c.json, out_cursor);
-out:
-	json_decref(body);
-	fc_remote_call_release(&c);
-	return rc;
+	return cursor_call(r, "POST", "/entries", NULL, body, rc, out_cursor);
 }
 
 int fc_remote_unlink(struct fc_remote *r, const uint8_t parent[FC_NODE_ID_SIZE],
@@ -851,32 +835,19 @@ int fc_remote_unlink(struct fc_remote *r, const uint8_t parent[FC_NODE_ID_SIZE],
 		     uint64_t *out_cursor)
 {
 	json_t *body = json_object();
-	struct call c;
-	int rc;
+	int rc = body ? 0 : -ENOMEM;
 
-	fc_remote_call_init(&c, "DELETE");
-	if (!body) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = fc_remote_jset_hex(body, "parent", parent, FC_NODE_ID_SIZE);
+	if (!rc)
+		rc = fc_remote_jset_hex(body, "parent", parent,
+					FC_NODE_ID_SIZE);
 	if (!rc)
 		rc = fc_remote_jset_name(body, "name", name, name_len);
 	if (!rc && (flags & FC_REMOTE_UNLINK_DIR))
 		rc = fc_remote_jset_new(body, "dir", json_true());
 	if (!rc && (flags & FC_REMOTE_UNLINK_RECURSIVE))
 		rc = fc_remote_jset_new(body, "recursive", json_true());
-	if (rc < 0)
-		goto out;
-	fc_remote_call_path(&c, "/entries");
-	c.body = body;
-	rc = fc_remote_call_run(r, &c);
-	if (rc == 0)
-		get_cursor(c.json, out_cursor);
-out:
-	json_decref(body);
-	fc_remote_call_release(&c);
-	return rc;
+	return cursor_call(r, "DELETE", "/entries", NULL, body, rc,
+			   out_cursor);
 }
 
 int fc_remote_rename(struct fc_remote *r,
@@ -887,16 +858,11 @@ int fc_remote_rename(struct fc_remote *r,
 		     uint64_t *out_cursor)
 {
 	json_t *body = json_object();
-	struct call c;
-	int rc;
+	int rc = body ? 0 : -ENOMEM;
 
-	fc_remote_call_init(&c, "POST");
-	if (!body) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = fc_remote_jset_hex(body, "src_parent", src_parent,
-				FC_NODE_ID_SIZE);
+	if (!rc)
+		rc = fc_remote_jset_hex(body, "src_parent", src_parent,
+					FC_NODE_ID_SIZE);
 	if (!rc)
 		rc = fc_remote_jset_name(body, "src_name", src_name, src_len);
 	if (!rc)
@@ -908,17 +874,7 @@ int fc_remote_rename(struct fc_remote *r,
 		rc = fc_remote_jset_new(body, "noreplace", json_true());
 	if (!rc && (flags & FC_REMOTE_RENAME_EXCHANGE))
 		rc = fc_remote_jset_new(body, "exchange", json_true());
-	if (rc < 0)
-		goto out;
-	fc_remote_call_path(&c, "/rename");
-	c.body = body;
-	rc = fc_remote_call_run(r, &c);
-	if (rc == 0)
-		get_cursor(c.json, out_cursor);
-out:
-	json_decref(body);
-	fc_remote_call_release(&c);
-	return rc;
+	return cursor_call(r, "POST", "/rename", NULL, body, rc, out_cursor);
 }
 
 /* ----- trash ----- */
