@@ -1290,3 +1290,20 @@ int fc_state_usage_get(struct fc_state *st, uint64_t *out_usage,
 		rc = fc_state_meta_get(c, "quota", out_quota);
 	return rc;
 }
+
+int fc_state_checkpoint(struct fc_state *st)
+{
+	struct conn *c;
+	int rc;
+
+	rc = fc_state_conn(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+				       NULL, NULL);
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return 0; /* someone else checkpoints: fine */
+	if (rc != SQLITE_OK)
+		return fc_state_sql_fail(c, rc, "checkpoint");
+	return 0;
+}

@@ -320,6 +320,14 @@ int fc_state_write_done(struct fc_state *st, int64_t ino,
  */
 int fc_state_sync(struct fc_state *st);
 
+/*
+ * Copy the log's committed pages into the database file without waiting
+ * for readers or writers (a passive checkpoint), so the log is reused
+ * instead of growing for the life of the mount (wal_autocheckpoint is off
+ * so commits never pay for it). Call from a background thread. 0, -EIO.
+ */
+int fc_state_checkpoint(struct fc_state *st);
+
 /* ----- chunk rows (the server manifest) and presence ----- */
 
 struct fc_chunk {
