@@ -84,6 +84,7 @@ struct fc_cache {
 	int64_t touched[TOUCH_MAX];     /* protected by ->lock */
 	size_t touched_count;
 	bool stop;                      /* protected by ->lock */
+	int64_t checkpoint_ns;          /* protected by ->lock */
 	size_t thread_count;
 	pthread_t threads[CACHE_THREADS];
 };
@@ -782,7 +783,8 @@ static void *cache_thread(void *arg)
 	struct timespec ts;
 	struct job j = { 0 };
 	size_t nt;
-	bool have_job;
+	bool have_job, checkpoint;
+	int64_t t;
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
@@ -795,10 +797,17 @@ static void *cache_thread(void *arg)
 		nt = c->touched_count;
 		memcpy(touched, c->touched, nt * sizeof(*touched));
 		c->touched_count = 0;
+		t = now_ns();
+		checkpoint = t - c->checkpoint_ns >= TICK_NS;
+		if (checkpoint)
+			c->checkpoint_ns = t;
 		pthread_mutex_unlock(&c->lock);
 
 		if (nt)
-			fc_state_touch(c->st, touched, nt, now_ns());
+			fc_state_touch(c->st, touched, nt, t);
+		/* keep the state log from growing for the life of the mount */
+		if (checkpoint)
+			fc_state_checkpoint(c->st);
 		if (fc_cache_used(c) > c->limit)
 			fc_cache_evict(c, c->limit / 10 * 9);
 		if (have_job)
