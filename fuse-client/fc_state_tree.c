@@ -24,6 +24,23 @@ static int name_check(const char *name, size_t len)
 	return cf_name_check(name, len);
 }
 
+/*
+ * Start an outbox op of kind on node (an entry name_len bytes long, at
+ * most CF_NAME_MAX, checked by the caller) in directory parent; the rest
+ * of *op is zeroed for the caller to fill in.
+ */
+static void op_init(struct fc_op *op, enum fc_op_kind kind,
+		    const struct row *node, const struct row *parent,
+		    const char *name, size_t name_len)
+{
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	memcpy(op->node, node->n.id, FC_ID_SIZE);
+	memcpy(op->parent, parent->n.id, FC_ID_SIZE);
+	memcpy(op->name, name, name_len);
+	op->name_len = name_len;
+}
+
 int fc_state_create(struct fc_state *st, const struct fc_create *req,
 		    struct fc_node *out)
 {
@@ -99,12 +116,7 @@ int fc_state_create(struct fc_state *st, const struct fc_create *req,
 	rc = fc_state_row_put(c, &parent);
 	if (rc < 0)
 		goto out;
-	memset(&op, 0, sizeof(op));
-	op.kind = FC_OP_CREATE;
-	memcpy(op.node, r.n.id, FC_ID_SIZE);
-	memcpy(op.parent, parent.n.id, FC_ID_SIZE);
-	memcpy(op.name, req->name, req->name_len);
-	op.name_len = req->name_len;
+	op_init(&op, FC_OP_CREATE, &r, &parent, req->name, req->name_len);
 	op.node_kind = req->kind;
 	op.mode = r.n.mode;
 	op.uid = r.n.uid;
@@ -175,12 +187,7 @@ int fc_state_link(struct fc_state *st, int64_t ino, int64_t parent,
 	rc = fc_state_row_put(c, &dir);
 	if (rc < 0)
 		goto out;
-	memset(&op, 0, sizeof(op));
-	op.kind = FC_OP_LINK;
-	memcpy(op.node, r.n.id, FC_ID_SIZE);
-	memcpy(op.parent, dir.n.id, FC_ID_SIZE);
-	memcpy(op.name, name, name_len);
-	op.name_len = name_len;
+	op_init(&op, FC_OP_LINK, &r, &dir, name, name_len);
 	rc = fc_state_op_append(c, &op);
 	if (rc == 0 && out)
 		*out = r.n;
@@ -257,12 +264,7 @@ int fc_state_unlink(struct fc_state *st, int64_t parent, const char *name,
 	rc = fc_state_row_put(c, &pr);
 	if (rc < 0)
 		goto out;
-	memset(&op, 0, sizeof(op));
-	op.kind = FC_OP_UNLINK;
-	memcpy(op.node, r.n.id, FC_ID_SIZE);
-	memcpy(op.parent, pr.n.id, FC_ID_SIZE);
-	memcpy(op.name, name, name_len);
-	op.name_len = name_len;
+	op_init(&op, FC_OP_UNLINK, &r, &pr, name, name_len);
 	op.flags = dir ? FC_OP_DIR : 0;
 	rc = fc_state_op_append(c, &op);
 	if (rc == 0 && out)
@@ -466,12 +468,7 @@ int fc_state_rename(struct fc_state *st, int64_t src_parent,
 		if (rc < 0)
 			goto out;
 	}
-	memset(&op, 0, sizeof(op));
-	op.kind = FC_OP_RENAME;
-	memcpy(op.node, src.n.id, FC_ID_SIZE);
-	memcpy(op.parent, sp.n.id, FC_ID_SIZE);
-	memcpy(op.name, src_name, src_len);
-	op.name_len = src_len;
+	op_init(&op, FC_OP_RENAME, &src, &sp, src_name, src_len);
 	memcpy(op.parent2, dp->n.id, FC_ID_SIZE);
 	memcpy(op.name2, dst_name, dst_len);
 	op.name2_len = dst_len;
