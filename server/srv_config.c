@@ -105,8 +105,9 @@ int srv_config_init(struct srv_config *c)
 	c->gc_grace_seconds = 24 * 3600;
 	c->json_body_max = 1024 * 1024;
 	c->manifest_body_max = CONFIG_MANIFEST_BODY_DEFAULT;
-	c->rate_per_second = 500;
-	c->rate_burst = 1000;
+	/* a device reading at 1 GB/s fetches ~4,000 blocks a second */
+	c->rate_per_second = 5000;
+	c->rate_burst = 10000;
 	c->ws_queue_max = 32;
 	c->ws_ping_seconds = 30;
 	c->log_level = LOG_INFO;
