@@ -13,10 +13,15 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CF_LOG_SUBSYS "fetch"
 #include "blk/codec.h"
 #include "cf_log.h"
+#include "cf_util.h"
+
+/* Longest a block fetch waits out server back-pressure (429/503). */
+#define FETCH_BACKOFF_MAX_MS 20000L
 
 struct ctx {
 	struct fc_fetcher *f;
@@ -146,6 +151,7 @@ int fc_fetch_block(void *arg, const struct blk_id *id, uint32_t size,
 	const uint8_t *plain;
 	size_t plain_size;
 	struct ctx *c;
+	long waited_ms;
 	int rc, tries;
 
 	if (size > f->max_chunk)
@@ -153,11 +159,24 @@ int fc_fetch_block(void *arg, const struct blk_id *id, uint32_t size,
 	rc = ctx_get(f, &c);
 	if (rc < 0)
 		return rc;
-	/* one retry: a kept-alive connection may have been closed */
-	for (tries = 0; tries < 2; tries++) {
+	/*
+	 * One retry when a kept-alive connection was closed. A 429/503 is
+	 * waited out (bounded): parallel read-ahead can pass the server's
+	 * per-token rate, and a fast reader must be slowed, never failed.
+	 */
+	for (tries = 0, waited_ms = 0;;) {
 		rc = fc_remote_block_get(f->remote, id, &c->blob);
-		if (rc != -ENOTCONN)
-			break;
+		if (rc == -ENOTCONN && ++tries < 2)
+			continue;
+		if (rc == -EAGAIN && waited_ms < FETCH_BACKOFF_MAX_MS) {
+			long ms = fc_remote_backoff_ms(f->remote);
+
+			ms = CF_MIN(CF_MAX(ms, 10L), 1000L);
+			usleep((useconds_t)ms * 1000);
+			waited_ms += ms;
+			continue;
+		}
+		break;
 	}
 	if (rc == -ENOENT || rc == -EPROTO) {
 		blk_id_to_hex(id, hex);

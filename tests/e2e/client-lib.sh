@@ -62,14 +62,15 @@ server_init() {
 	server_start
 }
 
-# Start the server on $PORT. The first start may move to another port
+# Start the server on $PORT (extra cloudfsd options in $SERVER_OPTS). The first start may move to another port
 # when the bind loses a race; later starts (after server_stop) keep the
 # port the clients know, retrying a little.
 server_start() {
 	local try i
 	for try in 1 2 3 4 5; do
+		# shellcheck disable=SC2086 # SERVER_OPTS is a word list
 		"$CLOUDFSD" serve --data "$DATA" --listen "127.0.0.1:$PORT" \
-			>>"$T/server.log" 2>&1 &
+			${SERVER_OPTS:-} >>"$T/server.log" 2>&1 &
 		SRV_PID=$!
 		for i in $(seq 100); do
 			if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
