@@ -512,6 +512,19 @@ int fc_state_tx_end(struct fc_state *st, struct conn *c, int rc)
 	return rc;
 }
 
+int fc_state_tx_stmt(struct fc_state *st, enum stmt_id id, struct conn **out_c,
+		     sqlite3_stmt **out_s)
+{
+	int rc = fc_state_tx_begin(st, out_c);
+
+	if (rc < 0)
+		return rc;
+	*out_s = fc_state_stmt(*out_c, id);
+	if (!*out_s)
+		return fc_state_tx_end(st, *out_c, -EIO);
+	return 0;
+}
+
 int fc_state_bind_blob(sqlite3_stmt *s, int i, const void *p, size_t size)
 {
 	return sqlite3_bind_blob64(s, i, p, size, SQLITE_STATIC);

@@ -144,6 +144,13 @@ int fc_state_exec(struct conn *c, enum stmt_id id);
 /* Begin a write transaction: takes st->wlock until tx_end. */
 int fc_state_tx_begin(struct fc_state *st, struct conn **out);
 
+/*
+ * Begin a write transaction and fetch statement id in it. On failure
+ * nothing is left open (the transaction is rolled back): -EIO, -ENOMEM.
+ */
+int fc_state_tx_stmt(struct fc_state *st, enum stmt_id id, struct conn **out_c,
+		     sqlite3_stmt **out_s);
+
 /* Commit (rc >= 0) or roll back (rc < 0); returns the final rc. */
 int fc_state_tx_end(struct fc_state *st, struct conn *c, int rc);
 

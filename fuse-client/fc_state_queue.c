@@ -106,21 +106,15 @@ int fc_state_chunks_mark(struct fc_state *st, int64_t ino, const uint32_t *idx,
 
 	if (!count)
 		return 0;
-	rc = fc_state_tx_begin(st, &c);
+	rc = fc_state_tx_stmt(st, S_CHUNK_MARK, &c, &s);
 	if (rc < 0)
 		return rc;
-	s = fc_state_stmt(c, S_CHUNK_MARK);
-	if (!s) {
-		rc = -EIO;
-		goto out;
-	}
 	for (i = 0; i < count && rc == 0; i++) {
 		sqlite3_bind_int64(s, 1, ino);
 		sqlite3_bind_int64(s, 2, idx[i]);
 		sqlite3_bind_int(s, 3, present);
 		rc = fc_state_run_changed(c, s, "mark chunk");
 	}
-out:
 	return fc_state_tx_end(st, c, rc);
 }
 
@@ -276,20 +270,14 @@ int fc_state_touch(struct fc_state *st, const int64_t *inos, size_t count,
 
 	if (!count)
 		return 0;
-	rc = fc_state_tx_begin(st, &c);
+	rc = fc_state_tx_stmt(st, S_TOUCH, &c, &s);
 	if (rc < 0)
 		return rc;
-	s = fc_state_stmt(c, S_TOUCH);
-	if (!s) {
-		rc = -EIO;
-		goto out;
-	}
 	for (i = 0; i < count && rc == 0; i++) {
 		sqlite3_bind_int64(s, 1, inos[i]);
 		sqlite3_bind_int64(s, 2, now);
 		rc = fc_state_run(c, s, "touch node");
 	}
-out:
 	return fc_state_tx_end(st, c, rc);
 }
 
@@ -425,14 +413,9 @@ int fc_state_op_done(struct fc_state *st, int64_t seq)
 	struct row r;
 	int kind = 0, rc;
 
-	rc = fc_state_tx_begin(st, &c);
+	rc = fc_state_tx_stmt(st, S_OP_GET, &c, &s);
 	if (rc < 0)
 		return rc;
-	s = fc_state_stmt(c, S_OP_GET);
-	if (!s) {
-		rc = -EIO;
-		goto out;
-	}
 	sqlite3_bind_int64(s, 1, seq);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -477,19 +460,13 @@ int fc_state_op_retry(struct fc_state *st, int64_t seq, int err,
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_tx_begin(st, &c);
+	rc = fc_state_tx_stmt(st, S_OP_RETRY, &c, &s);
 	if (rc < 0)
 		return rc;
-	s = fc_state_stmt(c, S_OP_RETRY);
-	if (!s) {
-		rc = -EIO;
-		goto out;
-	}
 	sqlite3_bind_int64(s, 1, seq);
 	sqlite3_bind_int64(s, 2, retry_at);
 	sqlite3_bind_int(s, 3, err);
 	rc = fc_state_run_changed(c, s, "retry op");
-out:
 	return fc_state_tx_end(st, c, rc);
 }
 
@@ -500,20 +477,14 @@ int fc_state_op_failed(struct fc_state *st, int64_t seq, int err,
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_tx_begin(st, &c);
+	rc = fc_state_tx_stmt(st, S_OP_FAIL, &c, &s);
 	if (rc < 0)
 		return rc;
-	s = fc_state_stmt(c, S_OP_FAIL);
-	if (!s) {
-		rc = -EIO;
-		goto out;
-	}
 	sqlite3_bind_int64(s, 1, seq);
 	sqlite3_bind_int(s, 2, err);
 	if (message)
 		sqlite3_bind_text(s, 3, message, -1, SQLITE_STATIC);
 	rc = fc_state_run_changed(c, s, "fail op");
-out:
 	return fc_state_tx_end(st, c, rc);
 }
 
@@ -567,14 +538,9 @@ int fc_state_upload_claim(struct fc_state *st, int64_t now,
 	int64_t ino = 0, next;
 	int rc;
 
-	rc = fc_state_tx_begin(st, &c);
+	rc = fc_state_tx_stmt(st, S_CLAIM_PICK, &c, &s);
 	if (rc < 0)
 		return rc;
-	s = fc_state_stmt(c, S_CLAIM_PICK);
-	if (!s) {
-		rc = -EIO;
-		goto out;
-	}
 	sqlite3_bind_int64(s, 1, now);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
@@ -707,19 +673,13 @@ int fc_state_make_due(struct fc_state *st, int64_t now)
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_tx_begin(st, &c);
+	rc = fc_state_tx_stmt(st, S_DUE_NODES, &c, &s);
 	if (rc < 0)
 		return rc;
-	s = fc_state_stmt(c, S_DUE_NODES);
-	if (!s) {
-		rc = -EIO;
-		goto out;
-	}
 	sqlite3_bind_int64(s, 1, now);
 	rc = fc_state_run(c, s, "make uploads due");
 	if (rc == 0)
 		rc = fc_state_exec(c, S_DUE_OPS);
-out:
 	return fc_state_tx_end(st, c, rc);
 }
 

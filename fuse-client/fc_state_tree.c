@@ -616,14 +616,9 @@ int fc_state_drop_orphans(struct fc_state *st, fc_node_fn fn, void *arg)
 	size_t count = 0, cap = 0, i;
 	int rc;
 
-	rc = fc_state_tx_begin(st, &c);
+	rc = fc_state_tx_stmt(st, S_ORPHANS, &c, &s);
 	if (rc < 0)
 		return rc;
-	s = fc_state_stmt(c, S_ORPHANS);
-	if (!s) {
-		rc = -EIO;
-		goto out;
-	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (fc_state_row_read(s, 0, &r) < 0 || r.n.ino == FC_ROOT_INO)
 			continue;
@@ -647,7 +642,6 @@ int fc_state_drop_orphans(struct fc_state *st, fc_node_fn fn, void *arg)
 		rc = fc_state_sql_fail(c, rc, "list orphans");
 	for (i = 0; rc == 0 && i < count; i++)
 		rc = node_delete(c, inos[i]);
-out:
 	free(inos);
 	return fc_state_tx_end(st, c, rc);
 }
