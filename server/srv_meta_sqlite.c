@@ -141,15 +141,14 @@ static int bind_blob(sqlite3_stmt *st, int i, const void *p, size_t size)
 	return sqlite3_bind_blob(st, i, p, (int)size, SQLITE_STATIC);
 }
 
-int srv_sq_bind(struct srv_sq_conn *c, sqlite3_stmt *st, const char *fmt, ...)
+int srv_sq_vbind(struct srv_sq_conn *c, sqlite3_stmt *st, const char *fmt,
+		 va_list ap)
 {
 	const struct blk_id *id;
 	const void *p;
 	size_t size;
-	va_list ap;
 	int i, rc = SQLITE_OK;
 
-	va_start(ap, fmt);
 	for (i = 1; fmt[i - 1] && rc == SQLITE_OK; i++) {
 		switch (fmt[i - 1]) {
 		case 'i':
@@ -188,10 +187,37 @@ int srv_sq_bind(struct srv_sq_conn *c, sqlite3_stmt *st, const char *fmt, ...)
 			break;
 		}
 	}
-	va_end(ap);
 	if (rc != SQLITE_OK)
 		return srv_sq_errno(c, rc, sqlite3_sql(st));
 	return 0;
+}
+
+int srv_sq_bind(struct srv_sq_conn *c, sqlite3_stmt *st, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = srv_sq_vbind(c, st, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int srv_sq_row(struct srv_sq_conn *c, enum srv_sq_stmt id, sqlite3_stmt **out,
+	       const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	rc = srv_sq_stmt(c, id, out);
+	if (rc < 0)
+		return rc;
+	va_start(ap, fmt);
+	rc = srv_sq_vbind(c, *out, fmt, ap);
+	va_end(ap);
+	if (rc == 0)
+		rc = srv_sq_step(c, *out);
+	return rc == 0 ? -ENOENT : rc;
 }
 
 int srv_sq_step(struct srv_sq_conn *c, sqlite3_stmt *st)
@@ -261,13 +287,7 @@ int srv_sq_seq_next(struct srv_sq_conn *c, int64_t user_id, uint64_t *out)
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = srv_sq_stmt(c, ST_SEQ_NEXT, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "i", user_id);
-	if (rc == 0)
-		rc = srv_sq_step(c, st);
-	if (rc == 0)
-		return -ENOENT;
+	rc = srv_sq_row(c, ST_SEQ_NEXT, &st, "i", user_id);
 	if (rc < 0)
 		return rc;
 	*out = (uint64_t)sqlite3_column_int64(st, 0);
@@ -279,13 +299,7 @@ int srv_sq_seq_get(struct srv_sq_conn *c, int64_t user_id, uint64_t *out)
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = srv_sq_stmt(c, ST_SEQ_GET, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "i", user_id);
-	if (rc == 0)
-		rc = srv_sq_step(c, st);
-	if (rc == 0)
-		return -ENOENT;
+	rc = srv_sq_row(c, ST_SEQ_GET, &st, "i", user_id);
 	if (rc < 0)
 		return rc;
 	*out = (uint64_t)sqlite3_column_int64(st, 0);

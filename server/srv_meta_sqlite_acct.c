@@ -226,13 +226,7 @@ int srv_sq_key_get(struct srv_meta *m, int64_t user_id, uint8_t *out,
 	rc = srv_sq_read_get(sq_of(m), &c);
 	if (rc < 0)
 		return rc;
-	rc = srv_sq_stmt(c, ST_KEY_GET, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "i", user_id);
-	if (rc == 0)
-		rc = srv_sq_step(c, st);
-	if (rc == 0)
-		rc = -ENOENT;
+	rc = srv_sq_row(c, ST_KEY_GET, &st, "i", user_id);
 	if (rc < 0)
 		goto out;
 	if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
@@ -266,13 +260,7 @@ static int key_put_run(struct srv_sq_conn *c, void *arg)
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = srv_sq_stmt(c, ST_KEY_GET, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "i", a->user_id);
-	if (rc == 0)
-		rc = srv_sq_step(c, st);
-	if (rc == 0)
-		return -ENOENT;
+	rc = srv_sq_row(c, ST_KEY_GET, &st, "i", a->user_id);
 	if (rc < 0)
 		return rc;
 	rc = sqlite3_column_type(st, 0) != SQLITE_NULL && !a->replace ? -EEXIST
@@ -308,13 +296,7 @@ int srv_sq_usage(struct srv_meta *m, int64_t user_id, struct srv_usage *out)
 	rc = srv_sq_read_get(sq_of(m), &c);
 	if (rc < 0)
 		return rc;
-	rc = srv_sq_stmt(c, ST_USAGE, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "i", user_id);
-	if (rc == 0)
-		rc = srv_sq_step(c, st);
-	if (rc == 0)
-		rc = -ENOENT;
+	rc = srv_sq_row(c, ST_USAGE, &st, "i", user_id);
 	if (rc > 0) {
 		out->quota = (uint64_t)sqlite3_column_int64(st, 0);
 		out->bytes = (uint64_t)sqlite3_column_int64(st, 1);
@@ -448,13 +430,7 @@ static int token_create_run(struct srv_sq_conn *c, void *arg)
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = srv_sq_stmt(c, ST_DEV_GET, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "i", a->device_id);
-	if (rc == 0)
-		rc = srv_sq_step(c, st);
-	if (rc == 0)
-		return -ENOENT;
+	rc = srv_sq_row(c, ST_DEV_GET, &st, "i", a->device_id);
 	if (rc < 0)
 		return rc;
 	rc = sqlite3_column_int64(st, 0) != a->user_id ||
@@ -510,13 +486,8 @@ int srv_sq_token_lookup(struct srv_meta *m, const uint8_t *hash,
 	rc = srv_sq_read_get(sq_of(m), &c);
 	if (rc < 0)
 		return rc;
-	rc = srv_sq_stmt(c, ST_TOKEN_LOOKUP, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "b", hash, (size_t)SRV_TOKEN_HASH_SIZE);
-	if (rc == 0)
-		rc = srv_sq_step(c, st);
-	if (rc == 0)
-		rc = -ENOENT;
+	rc = srv_sq_row(c, ST_TOKEN_LOOKUP, &st, "b", hash,
+			(size_t)SRV_TOKEN_HASH_SIZE);
 	if (rc > 0) {
 		a.user_id = sqlite3_column_int64(st, 0);
 		a.device_id = sqlite3_column_int64(st, 1);

@@ -15,6 +15,7 @@
 #define CLOUDFS_SRV_META_SQLITE_INT_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -185,6 +186,15 @@ int srv_sq_stmt(struct srv_sq_conn *c, enum srv_sq_stmt id, sqlite3_stmt **out);
  * statement is reset. 0 or -errno.
  */
 int srv_sq_bind(struct srv_sq_conn *c, sqlite3_stmt *st, const char *fmt, ...);
+int srv_sq_vbind(struct srv_sq_conn *c, sqlite3_stmt *st, const char *fmt,
+		 va_list ap);
+
+/*
+ * Fetch statement id into *out, bind fmt as srv_sq_bind, step once:
+ * 1 = a row (reset *out when done with it), -ENOENT = no row, <0 = -errno.
+ */
+int srv_sq_row(struct srv_sq_conn *c, enum srv_sq_stmt id, sqlite3_stmt **out,
+	       const char *fmt, ...);
 
 /*
  * Step st once: 1 = a row, 0 = done, <0 = -errno (logged). On done or

@@ -97,13 +97,7 @@ int srv_sq_node_load(struct srv_sq_conn *c, int64_t user_id, const uint8_t *id,
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = srv_sq_stmt(c, ST_NODE_GET, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "iN", user_id, id);
-	if (rc == 0)
-		rc = srv_sq_step(c, st);
-	if (rc == 0)
-		return -ENOENT;
+	rc = srv_sq_row(c, ST_NODE_GET, &st, "iN", user_id, id);
 	if (rc < 0)
 		return rc;
 	rc = srv_sq_node_from_row(st, 0, &out->n);
@@ -167,13 +161,7 @@ int srv_sq_entry_get(struct srv_sq_conn *c, int64_t user_id, int64_t id,
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = srv_sq_stmt(c, ST_ENTRY_GET, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "ii", user_id, id);
-	if (rc == 0)
-		rc = srv_sq_step(c, st);
-	if (rc == 0)
-		return -ENOENT;
+	rc = srv_sq_row(c, ST_ENTRY_GET, &st, "ii", user_id, id);
 	if (rc < 0)
 		return rc;
 	rc = srv_sq_entry_from_row(st, 0, out);
@@ -188,13 +176,7 @@ int srv_sq_entry_lookup(struct srv_sq_conn *c, int64_t user_id,
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = srv_sq_stmt(c, ST_ENTRY_LOOKUP, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "iNb", user_id, parent, name, len);
-	if (rc == 0)
-		rc = srv_sq_step(c, st);
-	if (rc == 0)
-		return -ENOENT;
+	rc = srv_sq_row(c, ST_ENTRY_LOOKUP, &st, "iNb", user_id, parent, name, len);
 	if (rc < 0)
 		return rc;
 	rc = srv_sq_entry_from_row(st, 0, out);

@@ -256,13 +256,7 @@ static int version_read(struct srv_sq_conn *c, int64_t user_id,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = srv_sq_stmt(c, ST_VERSION_GET, &st);
-	if (rc == 0)
-		rc = srv_sq_bind(c, st, "iNu", user_id, node, version);
-	if (rc == 0)
-		rc = srv_sq_step(c, st);
-	if (rc == 0)
-		return -ENOENT;
+	rc = srv_sq_row(c, ST_VERSION_GET, &st, "iNu", user_id, node, version);
 	if (rc < 0)
 		return rc;
 	out->version = (uint64_t)sqlite3_column_int64(st, 0);
