@@ -29,6 +29,7 @@
 #define FC_TOKEN_FILE	 "token"
 #define FC_KEY_FILE	 "volume.key"
 #define FC_STATE_DB_FILE "state.db"
+#define FC_DAEMON_LOCK_FILE "daemon.lock" /* flock: one mount per state dir */
 
 /* What account.json says. Strings owned; release with fc_account_release. */
 struct fc_account {

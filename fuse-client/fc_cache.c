@@ -821,7 +821,6 @@ static void *cache_thread(void *arg)
 		pthread_cond_timedwait(&c->wake, &c->lock, &ts);
 	}
 	pthread_mutex_unlock(&c->lock);
-	fc_state_thread_done(c->st);
 	return NULL;
 }
 

@@ -168,6 +168,7 @@ static const char *jstr(json_t *j, const char *key)
 struct status_nums {
 	bool connected, uploading;
 	uint64_t cursor, files, bytes, ops, failed, used, limit, done, total;
+	uint64_t pull_started, pull_done;
 };
 
 static void status_nums(json_t *j, struct status_nums *s)
@@ -183,6 +184,8 @@ static void status_nums(json_t *j, struct status_nums *s)
 	s->uploading = jnum(j, "uploading", "upload", "active") != 0;
 	s->done = jnum(j, "upload_done", "upload", "done");
 	s->total = jnum(j, "upload_total", "upload", "total");
+	s->pull_started = jnum(j, "pull_started", "pull", "started");
+	s->pull_done = jnum(j, "pull_done", "pull", "done");
 }
 
 static int root_of(const struct fc_cli_args *a, struct cf_buf *root)
@@ -275,13 +278,23 @@ int fc_cli_sync(const struct fc_cli_args *a)
 	char sz[32];
 	int rc;
 
+	uint64_t asked = 0;
+
 	cf_buf_init(&root, CF_PATH_MAX);
 	rc = root_of(a, &root);
 	if (rc)
 		goto out;
-	if (lsetxattr(root.data, XATTR_SYNC, "1", 1, 0) < 0) {
+	/* Both ways: ours on the server, and a pull begun after we asked. */
+	rc = read_status(root.data, &j);
+	if (rc == 0) {
+		status_nums(j, &s);
+		asked = s.pull_started;
+		if (lsetxattr(root.data, XATTR_SYNC, "1", 1, 0) < 0)
+			rc = -errno;
+	}
+	if (rc < 0) {
 		rc = fail("cannot ask %s to sync: %s", root.data,
-			  strerror(errno));
+			  strerror(-rc));
 		goto out;
 	}
 	for (;;) {
@@ -293,15 +306,18 @@ int fc_cli_sync(const struct fc_cli_args *a)
 			goto out;
 		}
 		status_nums(j, &s);
-		if (!s.files && !s.ops && !s.uploading)
+		if (!s.files && !s.ops && !s.uploading && s.pull_done > asked)
 			break;
 		if (a->timeout_s > 0 &&
 		    mono_s() - start >= (double)a->timeout_s) {
 			human(s.bytes, sz, sizeof(sz));
 			rc = fail("sync timed out after %ld s: %llu files (%s) "
-				  "and %llu operations not on the server yet%s",
+				  "and %llu operations not on the server yet%s%s",
 				  a->timeout_s, (unsigned long long)s.files, sz,
 				  (unsigned long long)s.ops,
+				  s.pull_done > asked
+					  ? ""
+					  : ", the server's changes not pulled",
 				  s.connected ? "" : " (offline)");
 			goto out;
 		}

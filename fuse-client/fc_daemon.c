@@ -23,6 +23,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@
 struct daemon {
 	const struct fc_daemon_opts *o;
 	struct cf_buf state_dir, cache_dir, db_path;
+	int lock_fd; /* flock'd FC_DAEMON_LOCK_FILE in state_dir, or -1 */
 	struct fc_account acct;
 	struct blk_volume_keys keys;
 	struct fc_remote *remote;
@@ -243,6 +245,7 @@ static void status(void *arg, struct fc_fs_status *io)
 	memcpy(io->upload_id, p.id, sizeof(io->upload_id));
 	io->upload_done = p.done;
 	io->upload_total = p.total;
+	fc_pull_tickets(d->pull, &io->pull_started, &io->pull_done);
 	fc_push_status(d->push, io->message, sizeof(io->message));
 	if (!io->message[0])
 		snprintf(io->message, sizeof(io->message), "%s", p.message);
@@ -343,6 +346,50 @@ static int resolve_dirs(struct daemon *d)
 		cf_err("cannot work out the state and cache directories: %s "
 		       "(use --state-dir and --cache-dir)",
 		       strerror(-rc));
+	return rc;
+}
+
+/*
+ * One daemon per state directory: two would share the upload queue and
+ * the outbox and push every op twice. The lock file names the holder.
+ */
+static int lock_state_dir(struct daemon *d)
+{
+	struct cf_buf path;
+	char pid[32] = "";
+	ssize_t n;
+	int fd, rc;
+
+	cf_buf_init(&path, CF_PATH_MAX);
+	rc = cf_path_join(&path, d->state_dir.data, FC_DAEMON_LOCK_FILE);
+	if (rc < 0)
+		goto out;
+	fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		cf_err("cannot open %s: %s", path.data, strerror(-rc));
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (rc == -EBUSY)
+			cf_err("the state directory %s is in use by another "
+			       "cloudfs mount (pid %s); unmount it first",
+			       d->state_dir.data, *pid ? pid : "unknown");
+		else
+			cf_err("cannot lock %s: %s", path.data, strerror(-rc));
+		close(fd);
+		goto out;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		cf_warn("cannot write %s: %s", path.data, strerror(errno));
+	d->lock_fd = fd;
+out:
+	cf_buf_release(&path);
 	return rc;
 }
 
@@ -524,6 +571,7 @@ int fc_daemon_run(const struct fc_daemon_opts *o)
 	memset(&d, 0, sizeof(d));
 	d.o = o;
 	d.log_pipe = -1;
+	d.lock_fd = -1;
 	cf_buf_init(&d.state_dir, CF_PATH_MAX);
 	cf_buf_init(&d.cache_dir, CF_PATH_MAX);
 	cf_buf_init(&d.db_path, CF_PATH_MAX);
@@ -540,6 +588,8 @@ int fc_daemon_run(const struct fc_daemon_opts *o)
 	}
 	if (rc == 0)
 		rc = load_account(&d);
+	if (rc == 0)
+		rc = lock_state_dir(&d);
 	if (rc == 0)
 		rc = make_workers(&d);
 	if (rc < 0)
@@ -576,6 +626,8 @@ out:
 	cf_buf_release(&d.state_dir);
 	cf_buf_release(&d.cache_dir);
 	cf_buf_release(&d.db_path);
+	if (d.lock_fd >= 0)
+		close(d.lock_fd); /* after the state is closed: releases it */
 	if (d.ready_pipe >= 0)
 		close(d.ready_pipe); /* the parent reads EOF: failure */
 	if (d.log_started) {

@@ -76,6 +76,8 @@ struct fc_fs_status {
 	uint8_t upload_id[FC_ID_SIZE]; /* net: its node */
 	uint64_t upload_done;    /* net: bytes of it sent or skipped */
 	uint64_t upload_total;   /* net: bytes to go through */
+	uint64_t pull_started;   /* net: fc_pull_tickets */
+	uint64_t pull_done;      /* net: fc_pull_tickets */
 	char message[256];       /* net: last error worth showing, or "" */
 };
 

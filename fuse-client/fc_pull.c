@@ -25,6 +25,8 @@ struct fc_puller {
 	bool stop; /* protected by ->lock */
 	uint64_t wakes; /* protected by ->lock */
 	atomic_int error;
+	atomic_uint_fast64_t begun;  /* pulls begun */
+	atomic_uint_fast64_t pulled;  /* the last one that completed */
 };
 
 static void no_change(void *arg, int64_t ino, int64_t parent, const char *name,
@@ -96,10 +98,12 @@ int fc_pull_once(struct fc_puller *p)
 	struct fc_remote_entry *entries = NULL;
 	struct fc_remote_page page;
 	struct fc_account_info acct;
-	uint64_t cursor, pending = 0, failed = 0;
+	uint64_t cursor, pending = 0, failed = 0, pushed, ticket;
 	size_t pages = 0;
 	int rc;
 
+	ticket = atomic_fetch_add(&p->begun, 1) + 1;
+	pushed = fc_state_ops_pushed(p->d.state);
 	rc = fc_state_op_counts(p->d.state, &pending, &failed);
 	if (rc == 0 && pending) {
 		rc = -EAGAIN;
@@ -121,6 +125,7 @@ int fc_pull_once(struct fc_puller *p)
 		page.entries = entries;
 		page.entry_count = pg.entry_count;
 		page.next = pg.next;
+		page.ops_pushed = pushed;
 		rc = fc_state_apply_page(p->d.state, &page,
 					 p->d.changed ? p->d.changed
 						      : no_change,
@@ -142,6 +147,7 @@ int fc_pull_once(struct fc_puller *p)
 		       (unsigned long long)cursor);
 	if (fc_remote_account(p->d.remote, &acct) == 0)
 		fc_state_usage_set(p->d.state, acct.usage, acct.quota);
+	atomic_store(&p->pulled, ticket); /* one thread: tickets only grow */
 out:
 	fc_changes_page_release(&pg);
 	if (rc == -EAGAIN && p->d.need_push)
@@ -184,7 +190,6 @@ static void *pull_main(void *arg)
 			;
 		pthread_mutex_unlock(&p->lock);
 	}
-	fc_state_thread_done(p->d.state);
 	return NULL;
 }
 
@@ -233,6 +238,13 @@ void fc_pull_wake(struct fc_puller *p)
 int fc_pull_error(struct fc_puller *p)
 {
 	return atomic_load(&p->error);
+}
+
+void fc_pull_tickets(struct fc_puller *p, uint64_t *out_started,
+		     uint64_t *out_pulled)
+{
+	*out_started = p ? atomic_load(&p->begun) : 0;
+	*out_pulled = p ? atomic_load(&p->pulled) : 0;
 }
 
 void fc_pull_stop(struct fc_puller *p)

@@ -55,6 +55,15 @@ void fc_pull_wake(struct fc_puller *p);
 /* Last pull's error (0 = fine). */
 int fc_pull_error(struct fc_puller *p);
 
+/*
+ * Pulls are numbered as they begin; *out_started is the last number
+ * given, *out_pulled the number of the last pull that completed (the feed
+ * applied to its end). A pull numbered above n began after n was given:
+ * `cloudfs sync` waits for one to know the server's changes are here.
+ */
+void fc_pull_tickets(struct fc_puller *p, uint64_t *out_started,
+		     uint64_t *out_pulled);
+
 /* Stop and join the thread. */
 void fc_pull_stop(struct fc_puller *p);
 

@@ -175,6 +175,8 @@ static int64_t push_round(struct fc_pusher *p)
 			done++;
 			continue;
 		}
+		if (rc == -ECANCELED)
+			break; /* unmounting: the op stays for the next mount */
 		if (fc_remote_is_transient(rc)) {
 			cf_dbg("%s op %lld: %s, will retry", op_name(op->kind),
 			       (long long)op->seq, strerror(-rc));
@@ -246,7 +248,6 @@ static void *push_main(void *arg)
 		if (sync)
 			fc_state_make_due(p->d.state, now_ns());
 	}
-	fc_state_thread_done(p->d.state);
 	return NULL;
 }
 

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The client state database on SQLite: per-thread connections with lazily
+ * The client state database on SQLite: one connection with lazily
  * prepared statements, transactions, the node and entry row helpers the
  * other fc_state_*.c files share, open and migration, and the reads.
  * fc_state_tree.c holds the tree changes (POSIX errnos, link counts,
  * times, so fc_fs only translates), fc_state_queue.c the chunk rows, the
  * outbox and the upload queue, fc_state_feed.c the change feed apply.
  *
- * Lock order: st->wlock (write transactions) before st->lock (the list of
- * connections). SQLite's own locks are below both. No lock is held across
- * a call out of this module except fc_state_readdir's callback, which runs
- * inside a read statement and must not write.
+ * One connection, guarded by st->lock (recursive), which every read and
+ * every write transaction holds; SQLite's own locks are below it. No lock
+ * is held across a call out of this module (fc_state_readdir and
+ * fc_state_evictable call back without it).
  */
 #include "fc_state_int.h"
 
@@ -290,24 +290,21 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-static void conn_unlink(struct fc_state *st, struct conn *c)
-{
-	pthread_mutex_lock(&st->lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		st->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	pthread_mutex_unlock(&st->lock);
-}
-
+/*
+ * The one connection. Exclusive locking: the daemon is the database's only
+ * user, so SQLite keeps the WAL index in memory and takes no file lock per
+ * transaction, and the page cache stays warm because no other connection
+ * can change the file under it (with a connection per thread, every write
+ * made every other thread re-read its pages).
+ */
 static int conn_open(const char *path, struct conn **out)
 {
-	static const char setup[] = "PRAGMA synchronous = NORMAL;"
+	static const char setup[] = "PRAGMA locking_mode = EXCLUSIVE;"
+				    "PRAGMA synchronous = NORMAL;"
 				    "PRAGMA foreign_keys = OFF;"
 				    "PRAGMA temp_store = MEMORY;"
-				    "PRAGMA cache_size = -8192;"
+				    "PRAGMA cache_size = -16384;"
+				    "PRAGMA journal_size_limit = 67108864;"
 				    "PRAGMA wal_autocheckpoint = 0;";
 	struct conn *c;
 	int rc;
@@ -339,69 +336,16 @@ out:
 	return rc;
 }
 
-/*
- * Thread-exit cleanup needs the owning state; a small wrapper keeps it
- * next to the connection.
- */
-struct conn_slot {
-	struct conn *c;
-	struct fc_state *st;
-};
-
-static void slot_destructor(void *p)
+void fc_state_read_begin(struct fc_state *st, struct conn **out)
 {
-	struct conn_slot *s = p;
-
-	if (!s)
-		return;
-	conn_unlink(s->st, s->c);
-	conn_free(s->c);
-	free(s);
-}
-
-int fc_state_conn(struct fc_state *st, struct conn **out)
-{
-	struct conn_slot *s = pthread_getspecific(st->key);
-	struct conn *c = NULL;
-	int rc;
-
-	if (s) {
-		*out = s->c;
-		return 0;
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	rc = conn_open(st->path, &c);
-	if (rc < 0) {
-		free(s);
-		return rc;
-	}
-	s->c = c;
-	s->st = st;
-	if (pthread_setspecific(st->key, s) != 0) {
-		conn_free(c);
-		free(s);
-		return -ENOMEM;
-	}
 	pthread_mutex_lock(&st->lock);
-	c->next = st->conns;
-	if (st->conns)
-		st->conns->prev = c;
-	st->conns = c;
-	pthread_mutex_unlock(&st->lock);
-	*out = c;
-	return 0;
+	*out = st->conn;
 }
 
-void fc_state_thread_done(struct fc_state *st)
+int fc_state_read_end(struct fc_state *st, int rc)
 {
-	struct conn_slot *s = pthread_getspecific(st->key);
-
-	if (!s)
-		return;
-	pthread_setspecific(st->key, NULL);
-	slot_destructor(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
 }
 
 /* The prepared statement id of c, reset and unbound, or NULL (logged). */
@@ -475,21 +419,16 @@ int fc_state_exec(struct conn *c, enum stmt_id id)
 	return fc_state_run(c, s, stmt_sql[id]);
 }
 
-/* Begin a write transaction: takes st->wlock until tx_end. */
+/* Begin a write transaction: holds st->lock until tx_end. */
 int fc_state_tx_begin(struct fc_state *st, struct conn **out)
 {
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
-	pthread_mutex_lock(&st->wlock);
+	fc_state_read_begin(st, &c);
 	rc = fc_state_exec(c, S_BEGIN);
-	if (rc < 0) {
-		pthread_mutex_unlock(&st->wlock);
-		return rc;
-	}
+	if (rc < 0)
+		return fc_state_read_end(st, rc);
 	*out = c;
 	return 0;
 }
@@ -508,8 +447,7 @@ int fc_state_tx_end(struct fc_state *st, struct conn *c, int rc)
 	} else {
 		fc_state_exec(c, S_ROLLBACK);
 	}
-	pthread_mutex_unlock(&st->wlock);
-	return rc;
+	return fc_state_read_end(st, rc);
 }
 
 int fc_state_tx_stmt(struct fc_state *st, enum stmt_id id, struct conn **out_c,
@@ -966,8 +904,8 @@ static int64_t now_ns(void)
 int fc_state_open(const char *path, uint32_t uid, uint32_t gid,
 		  struct fc_state **out)
 {
+	pthread_mutexattr_t ma;
 	struct fc_state *st;
-	struct conn *c;
 	int rc;
 
 	*out = NULL;
@@ -978,21 +916,17 @@ int fc_state_open(const char *path, uint32_t uid, uint32_t gid,
 		return -ENOMEM;
 	st->uid = uid;
 	st->gid = gid;
-	st->path = strdup(path);
-	if (!st->path) {
-		free(st);
-		return -ENOMEM;
-	}
-	if (pthread_key_create(&st->key, slot_destructor) != 0) {
-		free(st->path);
-		free(st);
-		return -ENOMEM;
-	}
-	pthread_mutex_init(&st->lock, NULL);
-	pthread_mutex_init(&st->wlock, NULL);
-	rc = fc_state_conn(st, &c);
+	/*
+	 * Recursive: a read helper may run inside a write transaction of the
+	 * same thread (the tree changes read rows through the public reads).
+	 */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&st->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
+	rc = conn_open(path, &st->conn);
 	if (rc == 0)
-		rc = migrate(st, c, now_ns());
+		rc = migrate(st, st->conn, now_ns());
 	if (rc < 0) {
 		fc_state_close(st);
 		return rc;
@@ -1003,21 +937,14 @@ int fc_state_open(const char *path, uint32_t uid, uint32_t gid,
 
 void fc_state_close(struct fc_state *st)
 {
-	struct conn_slot *s;
-	struct conn *c, *next;
-
 	if (!st)
 		return;
-	s = pthread_getspecific(st->key);
-	pthread_key_delete(st->key);
-	free(s); /* its conn is on the list */
-	for (c = st->conns; c; c = next) {
-		next = c->next;
-		conn_free(c);
-	}
+	if (st->conn)
+		sqlite3_wal_checkpoint_v2(st->conn->db, NULL,
+					  SQLITE_CHECKPOINT_TRUNCATE, NULL,
+					  NULL);
+	conn_free(st->conn);
 	pthread_mutex_destroy(&st->lock);
-	pthread_mutex_destroy(&st->wlock);
-	free(st->path);
 	free(st);
 }
 
@@ -1029,12 +956,11 @@ int fc_state_getattr(struct fc_state *st, int64_t ino, struct fc_node *out)
 	struct row r;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc == 0)
-		rc = fc_state_row_get(c, ino, &r);
+	fc_state_read_begin(st, &c);
+	rc = fc_state_row_get(c, ino, &r);
 	if (rc == 0)
 		*out = r.n;
-	return rc;
+	return fc_state_read_end(st, rc);
 }
 
 int fc_state_get_by_id(struct fc_state *st, const uint8_t id[FC_ID_SIZE],
@@ -1044,12 +970,11 @@ int fc_state_get_by_id(struct fc_state *st, const uint8_t id[FC_ID_SIZE],
 	struct row r;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc == 0)
-		rc = fc_state_row_get_id(c, id, &r);
+	fc_state_read_begin(st, &c);
+	rc = fc_state_row_get_id(c, id, &r);
 	if (rc == 0)
 		*out = r.n;
-	return rc;
+	return fc_state_read_end(st, rc);
 }
 
 /* Directory ino must exist and be a directory: -ENOENT, -ENOTDIR. */
@@ -1077,33 +1002,39 @@ int fc_state_lookup(struct fc_state *st, int64_t parent, const char *name,
 
 	if (len > CF_NAME_MAX)
 		return -ENAMETOOLONG;
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
+	fc_state_read_begin(st, &c);
 	rc = fc_state_entry_get(c, parent, name, len, &e);
 	if (rc == -ENOENT) {
 		int rc2 = fc_state_need_dir(c, parent, NULL);
 
-		return rc2 < 0 ? rc2 : rc;
+		return fc_state_read_end(st, rc2 < 0 ? rc2 : rc);
 	}
 	if (rc == 0)
 		rc = fc_state_row_get(c, e.ino, &r);
 	if (rc == 0)
 		*out = r.n;
-	return rc;
+	return fc_state_read_end(st, rc);
 }
 
-int fc_state_readdir(struct fc_state *st, int64_t dir, int64_t cookie,
-		     fc_dirent_fn fn, void *arg)
+/* A page of directory entries, read under the lock, handed out after. */
+#define DIRENT_PAGE 64
+
+struct dirent_row {
+	int64_t eid;
+	size_t name_len;
+	char name[CF_NAME_MAX];
+	struct row r;
+};
+
+/* Up to DIRENT_PAGE entries of dir after eid `after` into v. */
+static int dirent_page(struct conn *c, int64_t dir, int64_t after,
+		       struct dirent_row *v, size_t *out_n)
 {
 	sqlite3_stmt *s;
-	struct conn *c;
-	struct row r;
+	size_t n = 0;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
+	*out_n = 0;
 	rc = fc_state_need_dir(c, dir, NULL);
 	if (rc < 0)
 		return rc;
@@ -1111,32 +1042,49 @@ int fc_state_readdir(struct fc_state *st, int64_t dir, int64_t cookie,
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, dir);
-	sqlite3_bind_int64(s, 2, cookie > 2 ? cookie - 2 : 0);
-	for (;;) {
-		int64_t eid;
-		const char *name;
-		int len;
+	sqlite3_bind_int64(s, 2, after);
+	while (n < DIRENT_PAGE && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct dirent_row *d = &v[n];
 
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_DONE) {
-			rc = 0;
-			break;
-		}
-		if (rc != SQLITE_ROW) {
-			rc = fc_state_sql_fail(c, rc, "read directory");
-			break;
-		}
-		eid = sqlite3_column_int64(s, 0);
-		name = sqlite3_column_blob(s, 1);
-		len = sqlite3_column_bytes(s, 1);
-		rc = fc_state_row_read(s, 2, &r);
-		if (rc < 0)
-			break;
-		rc = fn(arg, name ? name : "", (size_t)len, &r.n, eid + 2);
-		if (rc != 0)
-			break;
+		d->eid = sqlite3_column_int64(s, 0);
+		fc_state_col_copy(s, 1, d->name, sizeof(d->name),
+				  &d->name_len);
+		if (fc_state_row_read(s, 2, &d->r) == 0)
+			n++;
 	}
 	fc_state_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fc_state_sql_fail(c, rc, "read directory");
+	*out_n = n;
+	return 0;
+}
+
+/*
+ * Pages of entries are read under the lock and given to fn without it:
+ * fn takes the file system's inode locks, which come before ours.
+ */
+int fc_state_readdir(struct fc_state *st, int64_t dir, int64_t cookie,
+		     fc_dirent_fn fn, void *arg)
+{
+	struct dirent_row *v;
+	int64_t after = cookie > 2 ? cookie - 2 : 0;
+	struct conn *c;
+	size_t n, i;
+	int rc;
+
+	v = malloc(DIRENT_PAGE * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	do {
+		fc_state_read_begin(st, &c);
+		rc = fc_state_read_end(st, dirent_page(c, dir, after, v, &n));
+		for (i = 0; rc == 0 && i < n; i++) {
+			rc = fn(arg, v[i].name, v[i].name_len, &v[i].r.n,
+				v[i].eid + 2);
+			after = v[i].eid;
+		}
+	} while (rc == 0 && n == DIRENT_PAGE);
+	free(v);
 	return rc;
 }
 
@@ -1146,17 +1094,16 @@ int fc_state_dir_count(struct fc_state *st, int64_t dir, uint64_t *out)
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
+	fc_state_read_begin(st, &c);
 	rc = fc_state_need_dir(c, dir, NULL);
 	if (rc < 0)
-		return rc;
+		return fc_state_read_end(st, rc);
 	s = fc_state_stmt(c, S_DIR_COUNT);
 	if (!s)
-		return -EIO;
+		return fc_state_read_end(st, -EIO);
 	sqlite3_bind_int64(s, 1, dir);
-	return fc_state_count(c, s, "count directory", out);
+	return fc_state_read_end(st, fc_state_count(c, s, "count directory",
+						    out));
 }
 
 int fc_state_readlink(struct fc_state *st, int64_t ino, struct cf_buf *out)
@@ -1165,12 +1112,10 @@ int fc_state_readlink(struct fc_state *st, int64_t ino, struct cf_buf *out)
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
+	fc_state_read_begin(st, &c);
 	s = fc_state_stmt(c, S_TARGET_GET);
 	if (!s)
-		return -EIO;
+		return fc_state_read_end(st, -EIO);
 	sqlite3_bind_int64(s, 1, ino);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -1185,7 +1130,7 @@ int fc_state_readlink(struct fc_state *st, int64_t ino, struct cf_buf *out)
 		rc = fc_state_sql_fail(c, rc, "read symlink");
 	}
 	fc_state_reset(s);
-	return rc;
+	return fc_state_read_end(st, rc);
 }
 
 int fc_state_name_of(struct fc_state *st, int64_t ino, int64_t *out_parent,
@@ -1195,12 +1140,10 @@ int fc_state_name_of(struct fc_state *st, int64_t ino, int64_t *out_parent,
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
+	fc_state_read_begin(st, &c);
 	s = fc_state_stmt(c, S_ENTRY_FIRST);
 	if (!s)
-		return -EIO;
+		return fc_state_read_end(st, -EIO);
 	sqlite3_bind_int64(s, 1, ino);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -1213,7 +1156,7 @@ int fc_state_name_of(struct fc_state *st, int64_t ino, int64_t *out_parent,
 		rc = fc_state_sql_fail(c, rc, "read name");
 	}
 	fc_state_reset(s);
-	return rc;
+	return fc_state_read_end(st, rc);
 }
 
 void fc_state_range_merge(struct row *r, uint64_t lo, uint64_t hi)
@@ -1260,9 +1203,9 @@ int fc_state_count_ops(struct conn *c, int state, uint64_t *out)
 int fc_state_cursor_get(struct fc_state *st, uint64_t *out)
 {
 	struct conn *c;
-	int rc = fc_state_conn(st, &c);
 
-	return rc < 0 ? rc : fc_state_meta_get(c, "cursor", out);
+	fc_state_read_begin(st, &c);
+	return fc_state_read_end(st, fc_state_meta_get(c, "cursor", out));
 }
 
 int fc_state_cursor_set(struct fc_state *st, uint64_t cursor)
@@ -1295,13 +1238,13 @@ int fc_state_usage_get(struct fc_state *st, uint64_t *out_usage,
 		       uint64_t *out_quota)
 {
 	struct conn *c;
-	int rc = fc_state_conn(st, &c);
+	int rc;
 
-	if (rc == 0)
-		rc = fc_state_meta_get(c, "usage", out_usage);
+	fc_state_read_begin(st, &c);
+	rc = fc_state_meta_get(c, "usage", out_usage);
 	if (rc == 0)
 		rc = fc_state_meta_get(c, "quota", out_quota);
-	return rc;
+	return fc_state_read_end(st, rc);
 }
 
 int fc_state_checkpoint(struct fc_state *st)
@@ -1309,14 +1252,10 @@ int fc_state_checkpoint(struct fc_state *st)
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
+	fc_state_read_begin(st, &c);
 	rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
 				       NULL, NULL);
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return 0; /* someone else checkpoints: fine */
 	if (rc != SQLITE_OK)
-		return fc_state_sql_fail(c, rc, "checkpoint");
-	return 0;
+		rc = fc_state_sql_fail(c, rc, "checkpoint");
+	return fc_state_read_end(st, rc);
 }

@@ -9,13 +9,12 @@
  * outbox op that will replay it on the server are one transaction, so the
  * server is told exactly what the mount showed, in order.
  *
- * Threading: one struct fc_state is shared by all threads; each thread
- * lazily gets its own SQLite connection (WAL, busy timeout, prepared
- * statements), so every function below is thread-safe. Write transactions
- * are serialised by an internal mutex (never held across a network wait)
- * instead of SQLite's sleeping busy handler. Every call blocks on local disk
- * only; none waits for the network. Nothing is fsync'd except where a
- * function says "durable".
+ * Threading: one struct fc_state is shared by all threads and every
+ * function below is thread-safe. It holds one SQLite connection (WAL,
+ * exclusive locking: the daemon is the database's only user) behind one
+ * mutex that each call holds for its statements only, never across a
+ * network wait. Every call blocks on local disk only; none waits for the
+ * network. Nothing is fsync'd except where a function says "durable".
  */
 #ifndef CLOUDFS_FC_STATE_H
 #define CLOUDFS_FC_STATE_H
@@ -101,16 +100,10 @@ struct fc_state;
 int fc_state_open(const char *path, uint32_t uid, uint32_t gid,
 		  struct fc_state **out);
 
-/* Close every thread's connection and free. NULL is a no-op. */
+/* Checkpoint, close the connection and free. NULL is a no-op. */
 void fc_state_close(struct fc_state *st);
 
-/*
- * Release the calling thread's connection now (threads that end call it;
- * otherwise it is released at thread exit or fc_state_close).
- */
-void fc_state_thread_done(struct fc_state *st);
-
-/* ----- reads (any thread, never block on writers: WAL) ----- */
+/* ----- reads ----- */
 
 /* -ENOENT when no such ino. */
 int fc_state_getattr(struct fc_state *st, int64_t ino, struct fc_node *out);
@@ -321,10 +314,10 @@ int fc_state_write_done(struct fc_state *st, int64_t ino,
 int fc_state_sync(struct fc_state *st);
 
 /*
- * Copy the log's committed pages into the database file without waiting
- * for readers or writers (a passive checkpoint), so the log is reused
+ * Copy the log's pages into the database file, so the log starts over
  * instead of growing for the life of the mount (wal_autocheckpoint is off
- * so commits never pay for it). Call from a background thread. 0, -EIO.
+ * so commits never pay for it; the log is cut back to 64 MiB when it grew
+ * past that). Call from a background thread. 0, -EIO.
  */
 int fc_state_checkpoint(struct fc_state *st);
 
@@ -446,6 +439,12 @@ int fc_state_op_peek(struct fc_state *st, int64_t now_ns, struct fc_op *out,
 int fc_state_op_done(struct fc_state *st, int64_t seq);
 
 /*
+ * How many outbox ops this process saw done or failed so far: a change
+ * feed page asked for before the count moved may predate those ops.
+ */
+uint64_t fc_state_ops_pushed(struct fc_state *st);
+
+/*
  * Transient failure (-ENOTCONN, -ETIMEDOUT, -EIO, 5xx, 429): keep the op
  * first in line, retry not before retry_at_ns. -ENOENT.
  */
@@ -563,6 +562,8 @@ struct fc_remote_page {
 	const struct fc_remote_entry *entries;
 	size_t entry_count;
 	uint64_t next;                  /* cursor after this page */
+	uint64_t ops_pushed;            /* fc_state_ops_pushed before the
+					   page was asked for */
 };
 
 /*
@@ -585,7 +586,9 @@ typedef void (*fc_changed_fn)(void *arg, int64_t ino, int64_t parent,
  * pages by seq, so it may come a page early) waits in the database and is
  * applied with the page that brings them. -EAGAIN when local ops are
  * still pending in the outbox (push first, then pull: the feed would undo
- * them); -EPROTO (malformed entry); -ENOMEM, -EIO.
+ * them) or when an op was pushed after the page was asked for (the page
+ * may predate it and would undo it until the next pull); -EPROTO
+ * (malformed entry); -ENOMEM, -EIO.
  */
 int fc_state_apply_page(struct fc_state *st, const struct fc_remote_page *p,
 			fc_changed_fn changed, void *arg);

@@ -368,7 +368,7 @@ int fc_state_apply_page(struct fc_state *st, const struct fc_remote_page *p,
 	if (rc < 0)
 		return rc;
 	rc = pending_ops(c, &pending);
-	if (rc == 0 && pending)
+	if (rc == 0 && (pending || p->ops_pushed != st->ops_pushed))
 		rc = -EAGAIN;
 	for (i = 0; rc == 0 && i < p->node_count; i++)
 		rc = apply_node(c, &p->nodes[i], &ch);

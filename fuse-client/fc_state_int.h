@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to the fc_state module (fc_state*.c): the per-thread connection,
+ * Private to the fc_state module (fc_state*.c): the connection,
  * the prepared statement ids, the full node row and the helpers the
  * module's files share. Nothing outside fuse-client/fc_state*.c includes
  * this. Same threading rules as fc_state.h; write helpers must run between
@@ -79,20 +79,17 @@ enum stmt_id {
 	S_COUNT
 };
 
-/* One thread's connection. */
+/* The connection and its statements. */
 struct conn {
 	sqlite3 *db; /* owned */
 	sqlite3_stmt *stmts[S_COUNT]; /* owned, prepared on first use */
-	struct conn *next, *prev; /* protected by fc_state->lock */
 };
 
 struct fc_state {
-	char *path; /* owned */
 	uint32_t uid, gid;
-	pthread_key_t key; /* this thread's struct conn */
-	pthread_mutex_t lock; /* protects conns */
-	struct conn *conns;
-	pthread_mutex_t wlock; /* one write transaction at a time */
+	pthread_mutex_t lock; /* recursive; guards conn and ops_pushed */
+	struct conn *conn;    /* owned */
+	uint64_t ops_pushed;  /* outbox ops done or failed, this process */
 };
 
 /* A node row with the queue columns fc_node does not show. */
@@ -116,8 +113,13 @@ bool fc_state_kind_ok(int kind);
 /* Log a SQLite failure (what, c's message) and map rc to -errno once. */
 int fc_state_sql_fail(struct conn *c, int rc, const char *what);
 
-/* The calling thread's connection, opened on first use. -ENOMEM, -EIO. */
-int fc_state_conn(struct fc_state *st, struct conn **out);
+/*
+ * Take the connection for reads (st->lock) until fc_state_read_end, which
+ * returns rc so a function can end with `return fc_state_read_end(st,
+ * rc);`. Reads may nest inside a write transaction of the same thread.
+ */
+void fc_state_read_begin(struct fc_state *st, struct conn **out);
+int fc_state_read_end(struct fc_state *st, int rc);
 
 /* The prepared statement id of c, reset and unbound, or NULL (logged). */
 sqlite3_stmt *fc_state_stmt(struct conn *c, enum stmt_id id);

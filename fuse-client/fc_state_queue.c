@@ -16,21 +16,15 @@
 
 /* ----- chunks ----- */
 
-int fc_state_chunks(struct fc_state *st, int64_t ino, uint64_t off,
-		    uint64_t len, struct fc_chunk **out, size_t *out_count)
+static int chunks_read(struct conn *c, int64_t ino, uint64_t off,
+		       uint64_t len, struct fc_chunk **out, size_t *out_count)
 {
 	struct fc_chunk *v = NULL, *tmp;
 	size_t count = 0, cap = 0;
 	sqlite3_stmt *s;
-	struct conn *c;
 	uint64_t end;
 	int rc;
 
-	*out = NULL;
-	*out_count = 0;
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
 	end = (len == 0 || off + len < off || off + len > INT64_MAX)
 		      ? (uint64_t)INT64_MAX
 		      : off + len;
@@ -80,20 +74,31 @@ int fc_state_chunks(struct fc_state *st, int64_t ino, uint64_t off,
 	return 0;
 }
 
+int fc_state_chunks(struct fc_state *st, int64_t ino, uint64_t off,
+		    uint64_t len, struct fc_chunk **out, size_t *out_count)
+{
+	struct conn *c;
+
+	*out = NULL;
+	*out_count = 0;
+	fc_state_read_begin(st, &c);
+	return fc_state_read_end(st, chunks_read(c, ino, off, len, out,
+						 out_count));
+}
+
 int fc_state_missing_count(struct fc_state *st, int64_t ino, uint64_t *out)
 {
 	sqlite3_stmt *s;
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
+	fc_state_read_begin(st, &c);
 	s = fc_state_stmt(c, S_CHUNKS_MISSING);
 	if (!s)
-		return -EIO;
+		return fc_state_read_end(st, -EIO);
 	sqlite3_bind_int64(s, 1, ino);
-	return fc_state_count(c, s, "count missing chunks", out);
+	rc = fc_state_count(c, s, "count missing chunks", out);
+	return fc_state_read_end(st, rc);
 }
 
 int fc_state_chunks_mark(struct fc_state *st, int64_t ino, const uint32_t *idx,
@@ -290,18 +295,16 @@ int fc_state_evictable(struct fc_state *st, size_t limit, fc_node_fn fn,
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
 	if (!limit)
 		return 0;
 	rows = calloc(limit, sizeof(*rows));
 	if (!rows)
 		return -ENOMEM;
+	fc_state_read_begin(st, &c);
 	s = fc_state_stmt(c, S_EVICTABLE);
 	if (!s) {
 		free(rows);
-		return -EIO;
+		return fc_state_read_end(st, -EIO);
 	}
 	sqlite3_bind_int64(s, 1, (int64_t)limit);
 	while (count < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -313,7 +316,8 @@ int fc_state_evictable(struct fc_state *st, size_t limit, fc_node_fn fn,
 		rc = 0;
 	else if (rc > 0)
 		rc = fc_state_sql_fail(c, rc, "list evictable");
-	/* Callbacks run after the statement is done: they may write. */
+	fc_state_read_end(st, rc);
+	/* Callbacks run unlocked: they do file I/O and may write. */
 	for (i = 0; rc == 0 && i < count; i++) {
 		if (rows[i].writing || rows[i].claimed)
 			continue;
@@ -350,20 +354,13 @@ out:
 	return fc_state_tx_end(st, c, rc);
 }
 
-int fc_state_op_peek(struct fc_state *st, int64_t now, struct fc_op *out,
-		     size_t max, size_t *out_count)
+static int ops_read(struct conn *c, int64_t now, struct fc_op *out,
+		    size_t max, size_t *out_count)
 {
 	sqlite3_stmt *s;
-	struct conn *c;
 	size_t n = 0;
 	int rc;
 
-	*out_count = 0;
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
-	if (!max)
-		return 0;
 	s = fc_state_stmt(c, S_OP_PEEK);
 	if (!s)
 		return -EIO;
@@ -403,6 +400,18 @@ int fc_state_op_peek(struct fc_state *st, int64_t now, struct fc_op *out,
 		rc = fc_state_sql_fail(c, rc, "read outbox");
 	*out_count = rc == 0 ? n : 0;
 	return rc;
+}
+
+int fc_state_op_peek(struct fc_state *st, int64_t now, struct fc_op *out,
+		     size_t max, size_t *out_count)
+{
+	struct conn *c;
+
+	*out_count = 0;
+	if (!max)
+		return 0;
+	fc_state_read_begin(st, &c);
+	return fc_state_read_end(st, ops_read(c, now, out, max, out_count));
 }
 
 int fc_state_op_done(struct fc_state *st, int64_t seq)
@@ -450,7 +459,20 @@ int fc_state_op_done(struct fc_state *st, int64_t seq)
 		rc = fc_state_row_put(c, &r);
 	}
 out:
+	if (rc == 0)
+		st->ops_pushed++; /* a failed commit only costs a re-pull */
 	return fc_state_tx_end(st, c, rc);
+}
+
+uint64_t fc_state_ops_pushed(struct fc_state *st)
+{
+	struct conn *c;
+	uint64_t n;
+
+	fc_state_read_begin(st, &c);
+	n = st->ops_pushed;
+	fc_state_read_end(st, 0);
+	return n;
 }
 
 int fc_state_op_retry(struct fc_state *st, int64_t seq, int err,
@@ -485,6 +507,8 @@ int fc_state_op_failed(struct fc_state *st, int64_t seq, int err,
 	if (message)
 		sqlite3_bind_text(s, 3, message, -1, SQLITE_STATIC);
 	rc = fc_state_run_changed(c, s, "fail op");
+	if (rc == 0)
+		st->ops_pushed++;
 	return fc_state_tx_end(st, c, rc);
 }
 
@@ -494,12 +518,11 @@ int fc_state_op_counts(struct fc_state *st, uint64_t *out_pending,
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc == 0)
-		rc = fc_state_count_ops(c, 0, out_pending);
+	fc_state_read_begin(st, &c);
+	rc = fc_state_count_ops(c, 0, out_pending);
 	if (rc == 0)
 		rc = fc_state_count_ops(c, 2, out_failed);
-	return rc;
+	return fc_state_read_end(st, rc);
 }
 
 /* ----- upload queue ----- */
@@ -690,12 +713,10 @@ int fc_state_queue_stats(struct fc_state *st, uint64_t *out_files,
 	struct conn *c;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
+	fc_state_read_begin(st, &c);
 	s = fc_state_stmt(c, S_QUEUE_STATS);
 	if (!s)
-		return -EIO;
+		return fc_state_read_end(st, -EIO);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		*out_files = (uint64_t)sqlite3_column_int64(s, 0);
@@ -705,5 +726,5 @@ int fc_state_queue_stats(struct fc_state *st, uint64_t *out_files,
 		rc = fc_state_sql_fail(c, rc, "queue stats");
 	}
 	fc_state_reset(s);
-	return rc;
+	return fc_state_read_end(st, rc);
 }

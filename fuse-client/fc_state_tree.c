@@ -679,13 +679,12 @@ int fc_state_write_done(struct fc_state *st, int64_t ino,
 	struct row r;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
+	/* Held across the transaction: the synchronous setting is ours. */
+	fc_state_read_begin(st, &c);
 	if (durable) {
 		rc = fc_state_exec(c, S_SYNC_FULL);
 		if (rc < 0)
-			return rc;
+			return fc_state_read_end(st, rc);
 	}
 	rc = fc_state_tx_begin(st, &c);
 	if (rc < 0)
@@ -709,7 +708,7 @@ out:
 sync:
 	if (durable)
 		fc_state_exec(c, S_SYNC_NORMAL);
-	return rc;
+	return fc_state_read_end(st, rc);
 }
 
 int fc_state_sync(struct fc_state *st)
@@ -718,12 +717,10 @@ int fc_state_sync(struct fc_state *st)
 	uint64_t n = 0;
 	int rc;
 
-	rc = fc_state_conn(st, &c);
-	if (rc < 0)
-		return rc;
+	fc_state_read_begin(st, &c);
 	rc = fc_state_exec(c, S_SYNC_FULL);
 	if (rc < 0)
-		return rc;
+		return fc_state_read_end(st, rc);
 	rc = fc_state_tx_begin(st, &c);
 	if (rc == 0) {
 		rc = fc_state_meta_get(c, "syncs", &n);
@@ -732,5 +729,5 @@ int fc_state_sync(struct fc_state *st)
 		rc = fc_state_tx_end(st, c, rc);
 	}
 	fc_state_exec(c, S_SYNC_NORMAL);
-	return rc;
+	return fc_state_read_end(st, rc);
 }

@@ -752,6 +752,50 @@ out:
 	return rc;
 }
 
+static bool manifest_equal(const struct blk_manifest *a,
+			   const struct blk_manifest *b)
+{
+	size_t i;
+
+	if (a->file_size != b->file_size || a->count != b->count)
+		return false;
+	for (i = 0; i < a->count; i++)
+		if (a->entries[i].size != b->entries[i].size ||
+		    memcmp(&a->entries[i].id, &b->entries[i].id,
+			   sizeof(a->entries[i].id)) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * A stale base whose server version already holds exactly m: our own
+ * commit whose answer was lost (unmount, crash, dropped connection), or
+ * the same bytes from another device. Neither is a conflict. 1 (and
+ * *out_version) when so, 0 when not, -errno.
+ */
+static int server_has(struct worker *w, const struct blk_manifest *m,
+		      uint64_t *out_version)
+{
+	struct fc_uploader *up = w->up;
+	struct fc_version_data vd = { 0 };
+	struct blk_manifest cur;
+	int rc;
+
+	blk_manifest_init(&cur);
+	rc = fc_remote_version_get(up->d.remote, w->u->id, 0, &vd);
+	if (rc == 0)
+		rc = blk_manifest_verify_parse(up->d.keys->mac, w->u->id,
+					       vd.manifest, vd.manifest_size,
+					       vd.tag, &cur);
+	if (rc == 0) {
+		rc = manifest_equal(&cur, m) ? 1 : 0;
+		*out_version = vd.info.version;
+	}
+	blk_manifest_release(&cur);
+	fc_version_data_release(&vd);
+	return rc;
+}
+
 /* One claimed upload, to the end: always calls upload_done or _failed. */
 static void upload_one(struct worker *w, const struct fc_upload *u)
 {
@@ -784,7 +828,12 @@ static void upload_one(struct worker *w, const struct fc_upload *u)
 			(long long)u->ino, cres.missing_count);
 		w->check_all = true;
 	}
-	if (rc == -ESTALE) {
+	if (rc == -ESTALE && server_has(w, &m, &cres.version) == 1) {
+		cf_info("node ino %lld: the server's version %llu already "
+			"holds this content",
+			(long long)u->ino, (unsigned long long)cres.version);
+		rc = 0;
+	} else if (rc == -ESTALE) {
 		cf_info("node ino %lld: version %llu is stale (server has "
 			"%llu)",
 			(long long)u->ino, (unsigned long long)u->base_version,
@@ -937,7 +986,6 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&up->lock);
 	}
 	worker_release(&w);
-	fc_state_thread_done(up->d.state);
 	return NULL;
 }
 

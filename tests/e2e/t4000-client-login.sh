@@ -54,4 +54,23 @@ if "$CLOUDFS" mount "$T/mnt" --state-dir "$T/none" --cache-dir "$T/c" -f \
 	fail "mount without login succeeded"
 fi
 grep -q "run cloudfs login" "$T/out" || { cat "$T/out"; fail "mount message"; }
+
+# one mount per state directory: a second is refused and the first goes on
+mount_fs "$T/mnt" "$T/s1" "$T/c1"
+first=$MOUNT_PID
+echo one >"$T/mnt/f" || fail "write through the first mount"
+mkdir -p "$T/mnt2"
+if timeout 20 "$CLOUDFS" mount "$T/mnt2" --state-dir "$T/s1" --cache-dir "$T/c2" \
+	-f >"$T/out" 2>&1; then
+	fail "a second mount of the same state directory started"
+fi
+cat "$T/out"
+grep -q "in use by another cloudfs mount (pid $first)" "$T/out" ||
+	fail "second mount message"
+! mountpoint -q "$T/mnt2" || fail "the second mount is mounted"
+[ "$(cat "$T/mnt/f")" = one ] || fail "the first mount stopped working"
+umount_fs "$T/mnt"
+mount_fs "$T/mnt" "$T/s1" "$T/c1"
+[ "$(cat "$T/mnt/f")" = one ] || fail "remount after the lock was released"
+umount_fs "$T/mnt"
 echo "ok"
