@@ -89,6 +89,7 @@ $(BUILD)/obj/libblock/%.o: DIR_CFLAGS = -Icommon -Ilibblock/include -Ilibblock $
 $(BUILD)/obj/server/%.o: DIR_CFLAGS = -Icommon -Ilibblock/include -Iserver $(call pkg_cflags,$(PKG_SRV))
 $(BUILD)/obj/fuse-client/%.o: DIR_CFLAGS = -Icommon -Ilibblock/include -Ifuse-client $(call pkg_cflags,$(PKG_CLI))
 $(BUILD)/obj/bench/%.o: DIR_CFLAGS = -Icommon -Ilibblock/include -Ilibblock -Iserver $(call pkg_cflags,$(PKG_BLK))
+$(BUILD)/obj/bench/fusefloor.o: DIR_CFLAGS = $(call pkg_cflags,$(PKG_CLI))
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -7,7 +7,8 @@
 #     warm (from the local cache) and cold (a fresh device, fetching from
 #     the server)
 #   - create + write 4 KiB + close of FSBENCH_FILES (10,000) files, and
-#     `ls -l` of that directory
+#     `ls -l` of that directory; the same creates through bench/fusefloor,
+#     a FUSE file system that only answers, show what FUSE itself allows
 #   - time until `cloudfs sync` returns after writing the file, and the
 #     bytes the server received vs the file size, random and text data
 #   - client peak RSS while writing and uploading FSBENCH_BIG_MIB (4096)
@@ -23,11 +24,12 @@ ONLY=${FSBENCH_ONLY:-}
 CLOUDFS=$BUILD/cloudfs
 CLOUDFSD=$BUILD/cloudfsd
 FSB=$BUILD/bench/fsbench
+FLOOR=$BUILD/bench/fusefloor
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../tests/e2e/lib.sh
 . "$HERE/tests/e2e/lib.sh"
-[ -x "$FSB" ] || make -s -C "$HERE" BUILD="$BUILD" "$FSB" >/dev/null
-for b in "$CLOUDFS" "$CLOUDFSD" "$FSB"; do
+make -s -C "$HERE" BUILD="$BUILD" "$FSB" "$FLOOR" >/dev/null
+for b in "$CLOUDFS" "$CLOUDFSD" "$FSB" "$FLOOR"; do
 	[ -x "$b" ] || { echo "fsbench: missing $b"; exit 1; }
 done
 
@@ -139,11 +141,23 @@ rx1=$(metric cloudfs_received_bytes_total)
 echo "sync after copying $MIB MiB text: $(printf '%.1f' "$t_sync") s, wire $(( (rx1 - rx0) / 1048576 )) MiB ($(ratio $((rx1 - rx0)) $((MIB * 1048576))) x; gzip -1: $(ratio "$(gzip -1 -c "$T/local/text.bin" | wc -c)" $((MIB * 1048576))) x)"
 rm -f "$T/local/text.bin"
 
-# many small files
-mkdir "$T/local/many" "$M/many"
+# many small files; the FUSE floor is a file system that does nothing
+# but answer (bench/fusefloor): what the kernel's round trips allow
+mkdir "$T/local/many" "$M/many" "$T/floor"
+"$FLOOR" "$T/floor" >"$T/floor.log" 2>&1 &
+FLOOR_PID=$!
+CLI="$CLI $FLOOR_PID"
+MNTS="$MNTS $T/floor"
+for i in $(seq 50); do mountpoint -q "$T/floor" && break; sleep 0.1; done
+mkdir "$T/floor/many"
 c_loc=$("$FSB" create "$T/local/many" "$FILES" 4096)
 c_cfs=$("$FSB" create "$M/many" "$FILES" 4096)
+c_floor=$("$FSB" create "$T/floor/many" "$FILES" 4096)
+fusermount3 -u "$T/floor"
+wait "$FLOOR_PID" 2>/dev/null || true
 row "create+write 4 KiB+close x $FILES" "$c_cfs" "$c_loc"
+row "  the same through a do-nothing FUSE fs" "$c_floor" "$c_loc"
+echo "  cloudfs vs the do-nothing FUSE fs: $(ratio "${c_cfs%% *}" "${c_floor%% *}") x"
 "$CLOUDFS" sync "$M" >/dev/null
 umount_dev 1 "$P1"
 mount_dev 1
