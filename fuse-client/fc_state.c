@@ -304,8 +304,8 @@ static int conn_open(const char *path, struct conn **out)
 				    "PRAGMA foreign_keys = OFF;"
 				    "PRAGMA temp_store = MEMORY;"
 				    "PRAGMA cache_size = -16384;"
-				    "PRAGMA journal_size_limit = 67108864;"
 				    "PRAGMA wal_autocheckpoint = 0;";
+	char limit[64];
 	struct conn *c;
 	int rc;
 
@@ -324,6 +324,11 @@ static int conn_open(const char *path, struct conn **out)
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
 	rc = sqlite3_exec(c->db, setup, NULL, NULL, NULL);
+	if (rc == SQLITE_OK) {
+		snprintf(limit, sizeof(limit), "PRAGMA journal_size_limit = %d",
+			 FC_STATE_LOG_LIMIT);
+		rc = sqlite3_exec(c->db, limit, NULL, NULL, NULL);
+	}
 	if (rc != SQLITE_OK) {
 		rc = fc_state_sql_fail(c, rc, "configure state database");
 		goto out;

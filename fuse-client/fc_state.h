@@ -316,10 +316,13 @@ int fc_state_sync(struct fc_state *st);
 /*
  * Copy the log's pages into the database file, so the log starts over
  * instead of growing for the life of the mount (wal_autocheckpoint is off
- * so commits never pay for it; the log is cut back to 64 MiB when it grew
- * past that). Call from a background thread. 0, -EIO.
+ * so commits never pay for it; the log is cut back to FC_STATE_LOG_LIMIT
+ * when it grew past that). Call from a background thread. 0, -EIO.
  */
 int fc_state_checkpoint(struct fc_state *st);
+
+/* The size the log is cut back to when it starts over, bytes. */
+#define FC_STATE_LOG_LIMIT (16 << 20)
 
 /* ----- chunk rows (the server manifest) and presence ----- */
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -887,6 +888,44 @@ static void test_fc_state__threads(void **state)
 	assert_int_equal(count, 400);
 }
 
+static off_t wal_size(const char *db)
+{
+	char path[4096];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s-wal", db);
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* A long burst grows the log; a checkpoint lets it start over, cut back. */
+static void test_fc_state__log_starts_over(void **state)
+{
+	struct fx *f = *state;
+	char name[32];
+	off_t grown;
+	int i;
+
+	for (i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "burst-%d", i);
+		mk(f->st, FC_ROOT_INO, name, FC_KIND_FILE, 0);
+	}
+	grown = wal_size(f->path);
+	assert_true(grown > FC_STATE_LOG_LIMIT);
+	assert_int_equal(fc_state_checkpoint(f->st), 0);
+	mk(f->st, FC_ROOT_INO, "after", FC_KIND_FILE, 0);
+	assert_true(wal_size(f->path) <= FC_STATE_LOG_LIMIT);
+	assert_int_equal(fc_state_checkpoint(f->st), 0);
+	for (i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "burst-%d", i);
+		assert_int_equal(fc_state_unlink(f->st, FC_ROOT_INO, name,
+						 strlen(name), false, 1, NULL),
+				 0);
+	}
+	assert_int_equal(fc_state_checkpoint(f->st), 0);
+	mk(f->st, FC_ROOT_INO, "again", FC_KIND_FILE, 0);
+	assert_true(wal_size(f->path) <= FC_STATE_LOG_LIMIT);
+}
+
 static void test_fc_state__orphans(void **state)
 {
 	struct fx *f = *state;
@@ -1113,6 +1152,7 @@ int main(void)
 		T(test_fc_state__readdir),
 		T(test_fc_state__threads),
 		T(test_fc_state__orphans),
+		T(test_fc_state__log_starts_over),
 		T(test_fc_state__migrates_forward),
 		T(test_fc_state__allocation_failures),
 		cmocka_unit_test(test_fc_state__ids),
