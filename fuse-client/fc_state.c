@@ -67,6 +67,9 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "due = ?22, claimed = ?23, attempts = ?24, "
 		       "unlinked = ?25, last_error = ?26 WHERE ino = ?1",
 	[S_NODE_DEL] = "DELETE FROM nodes WHERE ino = ?1",
+	/* one column: a full row write would touch every index of nodes */
+	[S_NODE_PUSHED] = "UPDATE nodes SET pushed = 1 WHERE id = ?1 AND "
+			  "pushed = 0",
 	[S_TARGET_GET] = "SELECT kind, target FROM nodes WHERE ino = ?1",
 	[S_TARGET_SET] = "UPDATE nodes SET target = ?2 WHERE ino = ?1",
 	[S_ENTRY_GET] = "SELECT eid, ino, remote FROM entries "

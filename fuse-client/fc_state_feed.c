@@ -93,6 +93,13 @@ static int apply_node(struct conn *c, const struct fc_remote_node *rn,
 	}
 	if (rc < 0)
 		return rc;
+	/*
+	 * Versions only grow. A row older than what we know came in a page
+	 * asked for before our own commit answered: nothing in it is news,
+	 * and its size and mtime would undo the commit.
+	 */
+	if (rn->version < r.n.remote_version || rn->version < r.n.version)
+		return 0;
 	r.n.mode = rn->mode & 07777;
 	r.n.uid = rn->uid;
 	r.n.gid = rn->gid;

@@ -419,7 +419,6 @@ int fc_state_op_done(struct fc_state *st, int64_t seq)
 	uint8_t node[FC_ID_SIZE];
 	sqlite3_stmt *s;
 	struct conn *c;
-	struct row r;
 	int kind = 0, rc;
 
 	rc = fc_state_tx_stmt(st, S_OP_GET, &c, &s);
@@ -449,15 +448,14 @@ int fc_state_op_done(struct fc_state *st, int64_t seq)
 	rc = fc_state_run(c, s, "delete op");
 	if (rc < 0 || kind != FC_OP_CREATE)
 		goto out;
-	rc = fc_state_row_get_id(c, node, &r);
-	if (rc == -ENOENT) {
-		rc = 0; /* dropped meanwhile */
+	/* no row: the node was dropped meanwhile */
+	s = fc_state_stmt(c, S_NODE_PUSHED);
+	if (!s) {
+		rc = -EIO;
 		goto out;
 	}
-	if (rc == 0 && !r.n.pushed) {
-		r.n.pushed = true;
-		rc = fc_state_row_put(c, &r);
-	}
+	fc_state_bind_blob(s, 1, node, FC_ID_SIZE);
+	rc = fc_state_run(c, s, "mark pushed");
 out:
 	if (rc == 0)
 		st->ops_pushed++; /* a failed commit only costs a re-pull */
@@ -552,35 +550,52 @@ static int next_due(struct conn *c, int64_t now, int64_t *out)
 	return 0;
 }
 
-int fc_state_upload_claim(struct fc_state *st, int64_t now,
-			  struct fc_upload *out, int64_t *out_next_due)
+/* The file to upload next (*out_ino, 0 = none due). Lock held. */
+static int claim_pick(struct conn *c, int64_t now, int64_t *out_ino)
 {
-	sqlite3_stmt *s;
-	struct conn *c;
-	struct row r;
-	int64_t ino = 0, next;
+	sqlite3_stmt *s = fc_state_stmt(c, S_CLAIM_PICK);
 	int rc;
 
-	rc = fc_state_tx_stmt(st, S_CLAIM_PICK, &c, &s);
-	if (rc < 0)
-		return rc;
+	*out_ino = 0;
+	if (!s)
+		return -EIO;
 	sqlite3_bind_int64(s, 1, now);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
-		ino = sqlite3_column_int64(s, 0);
+		*out_ino = sqlite3_column_int64(s, 0);
 	fc_state_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		rc = fc_state_sql_fail(c, rc, "pick upload");
-		goto out;
-	}
-	if (!ino) {
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fc_state_sql_fail(c, rc, "pick upload");
+	return 0;
+}
+
+/*
+ * The uploader wakes on every close: looking costs reads only, and a
+ * write transaction is opened once there is something to claim (the lock
+ * is held across both, so the pick stays true).
+ */
+int fc_state_upload_claim(struct fc_state *st, int64_t now,
+			  struct fc_upload *out, int64_t *out_next_due)
+{
+	struct conn *c;
+	struct row r;
+	int64_t ino, next = INT64_MAX;
+	int rc;
+
+	fc_state_read_begin(st, &c);
+	rc = claim_pick(c, now, &ino);
+	if (rc == 0 && !ino) {
 		rc = next_due(c, now, &next);
 		if (rc == 0)
 			rc = -ENOENT;
 		if (out_next_due)
 			*out_next_due = next;
-		goto out;
 	}
+	if (rc < 0)
+		return fc_state_read_end(st, rc);
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return fc_state_read_end(st, rc);
 	rc = fc_state_row_get(c, ino, &r);
 	if (rc < 0)
 		goto out;
@@ -605,7 +620,8 @@ int fc_state_upload_claim(struct fc_state *st, int64_t now,
 	if (out_next_due)
 		*out_next_due = now;
 out:
-	return fc_state_tx_end(st, c, rc);
+	rc = fc_state_tx_end(st, c, rc);
+	return fc_state_read_end(st, rc);
 }
 
 int fc_state_upload_done(struct fc_state *st, const struct fc_upload *u,

@@ -754,6 +754,19 @@ static void test_fc_state__apply_page(void **state)
 	assert_int_equal(fc_state_lookup(f->st, FC_ROOT_INO, "rf2", 3, &n), 0);
 	assert_int_equal(n.nlink, 1);
 	assert_false(fc_node_has_manifest(&n));
+	/* a row older than the version we have changes nothing */
+	nodes[1].version = 3;
+	nodes[1].size = 7;
+	nodes[1].mode = 0600;
+	p.entry_count = 0;
+	assert_int_equal(fc_state_apply_page(f->st, &p, NULL, NULL), 0);
+	assert_int_equal(get(f->st, n.ino).version, 5);
+	assert_int_equal(get(f->st, n.ino).size, 100);
+	assert_int_equal(get(f->st, n.ino).mode, 0640);
+	p.entry_count = 1;
+	nodes[1].version = 5;
+	nodes[1].size = 100;
+	nodes[1].mode = 0640;
 	assert_int_equal(fc_state_set_manifest(f->st, n.ino, 5, &m), 0);
 	assert_true(fc_node_has_manifest(&(struct fc_node){ 0 }));
 	n = get(f->st, n.ino);
