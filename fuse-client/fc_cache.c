@@ -29,6 +29,7 @@
 #define CF_LOG_SUBSYS "cache"
 #include "cf_file.h"
 #include "cf_log.h"
+#include "cf_thread.h"
 
 #define NODE_LOCKS 64
 #define JOBS_MAX 256
@@ -786,6 +787,8 @@ static void *cache_thread(void *arg)
 	bool have_job, checkpoint;
 	int64_t t;
 
+	/* read-ahead serves a reader: normal priority */
+	cf_thread_name("cloudfs-cache");
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
 		have_job = c->job_count > 0;

@@ -15,6 +15,7 @@
 
 #define CF_LOG_SUBSYS "pull"
 #include "cf_log.h"
+#include "cf_thread.h"
 
 struct fc_puller {
 	struct fc_pull_deps d;
@@ -165,6 +166,8 @@ static void *pull_main(void *arg)
 	uint64_t wakes;
 	int rc;
 
+	cf_thread_name("cloudfs-pull");
+	cf_thread_background();
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
 		wakes = p->wakes;

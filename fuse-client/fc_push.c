@@ -17,6 +17,7 @@
 
 #define CF_LOG_SUBSYS "push"
 #include "cf_log.h"
+#include "cf_thread.h"
 
 #define PEEK_MAX     32
 #define HARD_PAUSE_S 60
@@ -217,6 +218,8 @@ static void *push_main(void *arg)
 	int64_t next;
 	bool sync;
 
+	cf_thread_name("cloudfs-push");
+	cf_thread_background();
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
 		wakes = p->wakes;

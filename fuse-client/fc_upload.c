@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,11 +29,11 @@
 #include "blk/manifest.h"
 #include "cf_file.h"
 #include "cf_log.h"
+#include "cf_thread.h"
 
 #define HARD_RETRY_S   600
 #define IDLE_WAIT_S    30
 #define CONFLICT_TRIES 3
-#define UPLOAD_NICE    10 /* the upload threads' nice value */
 
 /* ----- re-chunking (pure) ----- */
 
@@ -939,11 +938,10 @@ static void *worker_main(void *arg)
 	/*
 	 * Chunking, compressing and encrypting are background work: let the
 	 * FUSE workers serving the user's reads and writes have the CPUs
-	 * first. Best effort: nice is per thread on Linux.
+	 * first.
 	 */
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), UPLOAD_NICE) < 0)
-		cf_dbg("cannot lower the uploader's priority: %s",
-		       strerror(errno));
+	cf_thread_name("cloudfs-upload");
+	cf_thread_background();
 	rc = worker_init(up, &w);
 	if (rc < 0) {
 		cf_err("uploader thread cannot start: %s", strerror(-rc));
