@@ -83,16 +83,23 @@ static fuse_ino_t node_new(mode_t mode, const struct fuse_ctx *ctx)
 	return node_count++;
 }
 
+/* Fill e for ino, then drop the lock (held on entry). */
+static void entry_of(fuse_ino_t ino, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino;
+	e->generation = 1;
+	e->attr = nodes[ino].st;
+	e->attr_timeout = TIMEOUT_S;
+	e->entry_timeout = TIMEOUT_S;
+	pthread_mutex_unlock(&lock);
+}
+
 static void reply_entry(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fuse_entry_param e = { 0 };
+	struct fuse_entry_param e;
 
-	e.ino = ino;
-	e.generation = 1;
-	e.attr = nodes[ino].st;
-	e.attr_timeout = TIMEOUT_S;
-	e.entry_timeout = TIMEOUT_S;
-	pthread_mutex_unlock(&lock);
+	entry_of(ino, &e);
 	fuse_reply_entry(req, &e);
 }
 
@@ -124,7 +131,7 @@ static void ff_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void make(fuse_req_t req, fuse_ino_t parent, const char *name,
 		 mode_t mode, struct fuse_file_info *fi)
 {
-	struct fuse_entry_param e = { 0 };
+	struct fuse_entry_param e;
 	struct name_slot *s;
 	fuse_ino_t ino;
 
@@ -148,12 +155,7 @@ static void make(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_entry(req, ino);
 		return;
 	}
-	e.ino = ino;
-	e.generation = 1;
-	e.attr = nodes[ino].st;
-	e.attr_timeout = TIMEOUT_S;
-	e.entry_timeout = TIMEOUT_S;
-	pthread_mutex_unlock(&lock);
+	entry_of(ino, &e);
 	fuse_reply_create(req, &e, fi);
 }
 
