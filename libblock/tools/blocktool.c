@@ -29,6 +29,7 @@
 #include "blk/keys.h"
 #include "blk/proto.h"
 #include "cf_file.h"
+#include "cf_hex.h"
 #include "cf_util.h"
 
 #define PROG	     "cloudfs-blocktool"
@@ -106,17 +107,6 @@ static int parse_size(const char *s, uint32_t *out)
 	return 0;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Read the volume key from path: exactly 32 raw bytes, or 64 hex digits
  * with optional trailing white space. 0, -EINVAL (bad format), -errno.
@@ -125,7 +115,7 @@ static int read_key_file(const char *path, uint8_t vk[BLK_KEY_SIZE])
 {
 	uint8_t raw[KEY_FILE_MAX];
 	ssize_t n;
-	int fd, rc, i, hi, lo;
+	int fd, rc;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -145,16 +135,9 @@ static int read_key_file(const char *path, uint8_t vk[BLK_KEY_SIZE])
 	while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r' ||
 			 raw[n - 1] == ' ' || raw[n - 1] == '\t'))
 		n--;
-	if (n != 2 * BLK_KEY_SIZE)
-		goto out;
-	for (i = 0; i < BLK_KEY_SIZE; i++) {
-		hi = hex_value((char)raw[2 * i]);
-		lo = hex_value((char)raw[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			goto out;
-		vk[i] = (uint8_t)(hi << 4 | lo);
-	}
-	rc = 0;
+	if (n == 2 * BLK_KEY_SIZE)
+		rc = cf_hex_decode((const char *)raw, (size_t)n, vk,
+				   BLK_KEY_SIZE);
 out:
 	blk_keys_wipe(raw, sizeof(raw));
 	return rc;

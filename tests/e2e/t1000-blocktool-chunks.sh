@@ -95,4 +95,19 @@ rc=0
 "$TOOL" chunks "$tmp/a" >/dev/null 2>"$tmp/k.err" || rc=$?
 [ "$rc" -eq 2 ] || fail "no key: exit $rc, expected 2"
 grep -q -- '--test-key' "$tmp/k.err" || fail "no key: unclear error"
+
+# A key file of 64 hex digits (either case, trailing newline) round trips
+# a block; a file with one bad digit is refused with a clear message.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F >"$tmp/key.hex"
+echo >>"$tmp/key.hex"
+printf 'hex key\n' >"$tmp/plain"
+"$TOOL" encode --key-file "$tmp/key.hex" "$tmp/plain" >"$tmp/blob" 2>"$tmp/id" ||
+	fail "encode with a hex key file"
+[ "$("$TOOL" decode --key-file "$tmp/key.hex" --id "$(cat "$tmp/id")" "$tmp/blob")" = "hex key" ] ||
+	fail "decode with a hex key file"
+sed 's/^./g/' "$tmp/key.hex" >"$tmp/bad.hex"
+rc=0
+"$TOOL" decode --key-file "$tmp/bad.hex" "$tmp/blob" >/dev/null 2>"$tmp/bad.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "a key file with a bad digit was taken"
+grep -q "64 hex digits" "$tmp/bad.err" || fail "bad key file: $(cat "$tmp/bad.err")"
 echo "ok"
