@@ -569,6 +569,25 @@ size_t srv_api_body_limit(const struct srv_api *api, const char *method,
 
 /* ----- authentication ----- */
 
+int srv_api_token_precheck(const struct srv_api *api, const char *method,
+			   const char *path, const char *token)
+{
+	uint8_t hash[SRV_TOKEN_HASH_SIZE];
+	const struct api_route *r;
+	int err, rc;
+
+	(void)api;
+	r = route_find(method, path, NULL, &err);
+	if (!r || r->auth != AUTH_TOKEN)
+		return 0;
+	if (!token)
+		return -EACCES;
+	rc = srv_auth_token_hash(token, strlen(token), hash);
+	OPENSSL_cleanse(hash, sizeof(hash));
+	return rc == -EACCES ? rc : 0;
+}
+
+
 static int authenticate(struct srv_api *api, const char *token, int64_t now_ns,
 			uint8_t out_hash[SRV_TOKEN_HASH_SIZE],
 			struct srv_principal *out, uint32_t *out_retry)

@@ -84,6 +84,16 @@ size_t srv_api_body_limit(const struct srv_api *api, const char *method,
 			  const char *path);
 
 /*
+ * Refuse a request from its headers alone, before its body is read: -EACCES
+ * when the route takes a bearer token and token (borrowed, NULL when none
+ * was sent) is missing or not 64 hex digits, the answer srv_api_handle
+ * would give after the body; else 0 (a well-formed token is looked up by
+ * srv_api_handle). Never blocks; the service thread calls it.
+ */
+int srv_api_token_precheck(const struct srv_api *api, const char *method,
+			   const char *path, const char *token);
+
+/*
  * Answer req into resp (which the caller zeroes first). Always produces a
  * response: errors become {"error": code, "message": sentence} with the
  * fitting status. Returns 0, or -ENOMEM when not even an error response

@@ -615,6 +615,20 @@ static int on_http(struct srv_http *h, struct lws *wsi, struct pss *pss,
 		answer_error(wsi, r, 413, "too_large", msg, true);
 		return 0;
 	}
+	/*
+	 * A token that cannot be good gets its 401 before the body is read
+	 * (nor asked for with 100 Continue); the connection then closes, as
+	 * the body was not consumed. A well-formed token is looked up by the
+	 * API on a worker, after the body.
+	 */
+	if (r->content_length &&
+	    srv_api_token_precheck(h->api, r->method, r->path, r->token) < 0) {
+		answer_error(wsi, r, 401, "unauthorized",
+			     r->token ? "the token is not valid"
+				      : "a bearer token is required",
+			     true);
+		return 0;
+	}
 	if (r->content_length) {
 		/* exactly as much as announced, allocated once */
 		cf_buf_init(&r->body, (size_t)r->content_length);

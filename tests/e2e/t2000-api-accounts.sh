@@ -73,6 +73,34 @@ TOKEN=$(printf '0%.0s' $(seq 1 64)) api GET /api/v1/account
 expect 401
 TOKEN=$TOKEN_A api DELETE /api/v1/account
 expect 405 method_not_allowed
+
+note "a body behind a missing or malformed token is refused unread"
+head -c $((4 * 1048576)) /dev/zero >"$T/four"
+blk=$(printf '0%.0s' $(seq 1 64))
+for tok in "" 0000; do
+	auth=()
+	[ -n "$tok" ] && auth=(-H "Authorization: Bearer $tok")
+	# curl waits for 100 Continue (up to 15 s) before it sends the body
+	up=$(curl -s --max-time 30 --expect100-timeout 15 -o "$BODY" \
+		-w '%{http_code} %{size_upload}' -X PUT "${auth[@]}" \
+		-H 'Expect: 100-continue' --data-binary "@$T/four" \
+		"$S/api/v1/blocks/$blk") || up="000 0"
+	STATUS=${up% *}
+	expect 401 unauthorized
+	[ "${up#* }" -lt 4194304 ] ||
+		fail "token '$tok': the server took the whole body ($up)"
+done
+# headers only, the body never sent: the answer cannot wait for it
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'PUT /api/v1/blocks/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 4194304\r\n\r\n' \
+	"$blk" >&3
+line=""
+IFS= read -r -t 20 line <&3 || true
+exec 3<&- 3>&-
+case $line in
+"HTTP/1.1 401"*) ;;
+*) fail "no 401 before the body (got '${line%$'\r'}')" ;;
+esac
 TOKEN=$TOKEN_A api GET /api/v1/nowhere
 expect 404 not_found
 
