@@ -2,12 +2,11 @@
 /*
  * Change feed puller (see fc_pull.h).
  *
- * Lock order: p->lock is a leaf (wake-up counter, stop flag, last error).
+ * The thread is an fc_loop; the counters are atomics.
  */
 #include "fc_pull.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +14,11 @@
 
 #define CF_LOG_SUBSYS "pull"
 #include "cf_log.h"
-#include "cf_thread.h"
+#include "fc_loop.h"
 
 struct fc_puller {
 	struct fc_pull_deps d;
-	pthread_t thread;
-	bool started;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stop; /* protected by ->lock */
-	uint64_t wakes; /* protected by ->lock */
+	struct fc_loop loop;
 	atomic_int error;
 	atomic_uint_fast64_t begun;  /* pulls begun */
 	atomic_uint_fast64_t pulled;  /* the last one that completed */
@@ -159,41 +153,22 @@ out:
 	return rc;
 }
 
-static void *pull_main(void *arg)
+static int64_t pull_round(void *arg)
 {
 	struct fc_puller *p = arg;
-	struct timespec ts;
-	uint64_t wakes;
+	int64_t wait_s;
 	int rc;
 
-	cf_thread_name("cloudfs-pull");
-	cf_thread_background();
-	for (;;) {
-		pthread_mutex_lock(&p->lock);
-		wakes = p->wakes;
-		if (p->stop) {
-			pthread_mutex_unlock(&p->lock);
-			break;
-		}
-		pthread_mutex_unlock(&p->lock);
-		rc = fc_pull_once(p);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		if (rc == -EAGAIN)
-			ts.tv_sec += 1; /* the pusher is on it */
-		else if (rc < 0)
-			ts.tv_sec += 5;
-		else
-			ts.tv_sec += p->d.interval_s;
-		if (fc_remote_backoff_ms(p->d.remote))
-			ts.tv_sec +=
-				fc_remote_backoff_ms(p->d.remote) / 1000 + 1;
-		pthread_mutex_lock(&p->lock);
-		while (!p->stop && p->wakes == wakes &&
-		       pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
-			;
-		pthread_mutex_unlock(&p->lock);
-	}
-	return NULL;
+	rc = fc_pull_once(p);
+	if (rc == -EAGAIN)
+		wait_s = 1; /* the pusher is on it */
+	else if (rc < 0)
+		wait_s = 5;
+	else
+		wait_s = p->d.interval_s;
+	if (fc_remote_backoff_ms(p->d.remote))
+		wait_s += fc_remote_backoff_ms(p->d.remote) / 1000 + 1;
+	return fc_loop_now_ns() + wait_s * 1000000000;
 }
 
 int fc_pull_new(const struct fc_pull_deps *deps, struct fc_puller **out)
@@ -211,8 +186,7 @@ int fc_pull_new(const struct fc_pull_deps *deps, struct fc_puller **out)
 		p->d.interval_s = 30;
 	if (!p->d.page_limit)
 		p->d.page_limit = 1000;
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cond, NULL);
+	fc_loop_init(&p->loop, "cloudfs-pull", pull_round, p);
 	atomic_init(&p->error, 0);
 	*out = p;
 	return 0;
@@ -220,22 +194,13 @@ int fc_pull_new(const struct fc_pull_deps *deps, struct fc_puller **out)
 
 int fc_pull_start(struct fc_puller *p)
 {
-	int rc = pthread_create(&p->thread, NULL, pull_main, p);
-
-	if (rc)
-		return -rc;
-	p->started = true;
-	return 0;
+	return fc_loop_start(&p->loop);
 }
 
 void fc_pull_wake(struct fc_puller *p)
 {
-	if (!p)
-		return;
-	pthread_mutex_lock(&p->lock);
-	p->wakes++;
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	if (p)
+		fc_loop_wake(&p->loop);
 }
 
 int fc_pull_error(struct fc_puller *p)
@@ -252,23 +217,14 @@ void fc_pull_tickets(struct fc_puller *p, uint64_t *out_started,
 
 void fc_pull_stop(struct fc_puller *p)
 {
-	if (!p)
-		return;
-	pthread_mutex_lock(&p->lock);
-	p->stop = true;
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
-	if (p->started)
-		pthread_join(p->thread, NULL);
-	p->started = false;
+	if (p)
+		fc_loop_stop(&p->loop);
 }
 
 void fc_pull_free(struct fc_puller *p)
 {
 	if (!p)
 		return;
-	fc_pull_stop(p);
-	pthread_cond_destroy(&p->cond);
-	pthread_mutex_destroy(&p->lock);
+	fc_loop_destroy(&p->loop);
 	free(p);
 }

@@ -2,8 +2,8 @@
 /*
  * Outbox replay (see fc_push.h).
  *
- * Lock order: p->lock is a leaf (wake-up counters, stop flag, message);
- * never held across a state or network call.
+ * The thread is an fc_loop. Lock order: p->lock is a leaf (sync
+ * requests, message); never held across a state or network call.
  */
 #include "fc_push.h"
 
@@ -17,7 +17,7 @@
 
 #define CF_LOG_SUBSYS "push"
 #include "cf_log.h"
-#include "cf_thread.h"
+#include "fc_loop.h"
 
 #define PEEK_MAX     32
 #define HARD_PAUSE_S 60
@@ -25,25 +25,16 @@
 
 struct fc_pusher {
 	struct fc_push_deps d;
-	pthread_t thread;
-	bool started;
+	struct fc_loop loop;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stop; /* protected by ->lock */
-	uint64_t wakes; /* protected by ->lock */
 	uint64_t syncs; /* protected by ->lock */
+	uint64_t syncs_seen; /* pusher thread only */
 	char message[256]; /* protected by ->lock */
 	struct fc_op ops[PEEK_MAX]; /* pusher thread only */
 	int64_t retry_at; /* pusher thread only: head op's retry */
 };
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#define now_ns fc_loop_now_ns
 
 static const char *op_name(enum fc_op_kind k)
 {
@@ -160,10 +151,7 @@ static int64_t push_round(struct fc_pusher *p)
 	for (i = 0; i < n; i++) {
 		const struct fc_op *op = &p->ops[i];
 
-		pthread_mutex_lock(&p->lock);
-		rc = p->stop ? -ECANCELED : 0;
-		pthread_mutex_unlock(&p->lock);
-		if (rc < 0)
+		if (fc_loop_stopping(&p->loop))
 			break;
 		rc = push_one(p, op);
 		if (rc == 0) {
@@ -210,48 +198,25 @@ static int64_t push_round(struct fc_pusher *p)
 				      : now_ns() + (int64_t)1000000000;
 }
 
-static void *push_main(void *arg)
+static int64_t push_loop_round(void *arg)
 {
 	struct fc_pusher *p = arg;
-	uint64_t wakes, syncs;
-	struct timespec ts;
-	int64_t next;
-	bool sync;
+	uint64_t syncs;
 
-	cf_thread_name("cloudfs-push");
-	cf_thread_background();
-	for (;;) {
-		pthread_mutex_lock(&p->lock);
-		wakes = p->wakes;
-		syncs = p->syncs;
-		if (p->stop) {
-			pthread_mutex_unlock(&p->lock);
-			break;
-		}
-		pthread_mutex_unlock(&p->lock);
-		if (fc_remote_backoff_ms(p->d.remote))
-			next = now_ns() +
-			       (int64_t)fc_remote_backoff_ms(p->d.remote) *
-				       1000000;
-		else
-			next = push_round(p);
-		if (next <= now_ns())
-			continue;
-		ts.tv_sec = next / 1000000000;
-		ts.tv_nsec = next % 1000000000;
-		pthread_mutex_lock(&p->lock);
-		while (!p->stop && p->wakes == wakes &&
-		       pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
-			;
-		sync = p->syncs != syncs;
-		if (sync)
-			p->message[0] = '\0';
-		pthread_mutex_unlock(&p->lock);
+	pthread_mutex_lock(&p->lock);
+	syncs = p->syncs;
+	if (syncs != p->syncs_seen)
+		p->message[0] = '\0';
+	pthread_mutex_unlock(&p->lock);
+	if (syncs != p->syncs_seen) {
 		/* sync: ops waiting for their retry time go now */
-		if (sync)
-			fc_state_make_due(p->d.state, now_ns());
+		p->syncs_seen = syncs;
+		fc_state_make_due(p->d.state, now_ns());
 	}
-	return NULL;
+	if (fc_remote_backoff_ms(p->d.remote))
+		return now_ns() +
+		       (int64_t)fc_remote_backoff_ms(p->d.remote) * 1000000;
+	return push_round(p);
 }
 
 int fc_push_new(const struct fc_push_deps *deps, struct fc_pusher **out)
@@ -266,31 +231,26 @@ int fc_push_new(const struct fc_push_deps *deps, struct fc_pusher **out)
 		return -ENOMEM;
 	p->d = *deps;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cond, NULL);
+	fc_loop_init(&p->loop, "cloudfs-push", push_loop_round, p);
 	*out = p;
 	return 0;
 }
 
 int fc_push_start(struct fc_pusher *p)
 {
-	int rc = pthread_create(&p->thread, NULL, push_main, p);
-
-	if (rc)
-		return -rc;
-	p->started = true;
-	return 0;
+	return fc_loop_start(&p->loop);
 }
 
 void fc_push_wake(struct fc_pusher *p, bool sync)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->lock);
-	p->wakes++;
-	if (sync)
+	if (sync) {
+		pthread_mutex_lock(&p->lock);
 		p->syncs++;
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&p->lock);
+	}
+	fc_loop_wake(&p->loop);
 }
 
 void fc_push_status(struct fc_pusher *p, char *buf, size_t size)
@@ -302,23 +262,15 @@ void fc_push_status(struct fc_pusher *p, char *buf, size_t size)
 
 void fc_push_stop(struct fc_pusher *p)
 {
-	if (!p)
-		return;
-	pthread_mutex_lock(&p->lock);
-	p->stop = true;
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
-	if (p->started)
-		pthread_join(p->thread, NULL);
-	p->started = false;
+	if (p)
+		fc_loop_stop(&p->loop);
 }
 
 void fc_push_free(struct fc_pusher *p)
 {
 	if (!p)
 		return;
-	fc_push_stop(p);
-	pthread_cond_destroy(&p->cond);
+	fc_loop_destroy(&p->loop);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
