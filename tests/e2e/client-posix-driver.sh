@@ -31,21 +31,10 @@ posix_mount() {
 	"$BUILD/cloudfs" mount "$1" --state-dir "$T/state" --cache-dir "$T/cache" \
 		-f -o allow_other,debounce=100 >>"$T/daemon.log" 2>&1 &
 	PIDS+=($!)
-	for _ in $(seq 200); do
-		mountpoint -q "$1" && return 0
-		sleep 0.05
-	done
-	echo "mount failed:"; cat "$T/daemon.log"
-	return 1
+	wait_mounted "$1" "$T/daemon.log"
 }
 
 posix_umount() {
-	local pid=${PIDS[${#PIDS[@]}-1]}
 	fusermount3 -u "$1" || return 1
-	for _ in $(seq 400); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	echo "daemon did not exit"
-	return 1
+	wait_exited "${PIDS[${#PIDS[@]}-1]}"
 }

@@ -96,3 +96,40 @@ kill_pids() {
 		fi
 	done
 }
+
+# wait_mounted MOUNTPOINT LOG: wait (up to 10 s) until MOUNTPOINT is a
+# mount; otherwise print "mount failed:" and LOG, and return 1.
+wait_mounted() {
+	local i
+	for i in $(seq 200); do
+		mountpoint -q "$1" && return 0
+		sleep 0.05
+	done
+	echo "mount failed:"
+	cat "$2"
+	return 1
+}
+
+# wait_exited PID [WHAT]: wait (up to 20 s) until PID, a daemon that was
+# just unmounted, has exited; otherwise say "WHAT did not exit", return 1.
+wait_exited() {
+	local i
+	for i in $(seq 400); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	echo "${2:-daemon} did not exit"
+	return 1
+}
+
+# check NAME EXPECTED ACTUAL: one TAP line; counts in $n, a failure sets
+# fail=1 (the caller starts both at 0).
+check() {
+	n=$((n + 1))
+	if [ "$2" == "$3" ]; then
+		echo "ok $n - $1"
+	else
+		echo "not ok $n - $1: expected '$2', got '$3'"
+		fail=1
+	fi
+}

@@ -43,37 +43,17 @@ posix_mount() {
 	"$BUILD/tests/tools/fc-localmount" -f -o allow_other,debounce=100 \
 		"$T/state" "$T/cache" "$1" >>"$T/daemon.log" 2>&1 &
 	PIDS+=($!)
-	for _ in $(seq 100); do
-		mountpoint -q "$1" && return 0
-		sleep 0.05
-	done
-	echo "mount failed:"; cat "$T/daemon.log"
-	return 1
+	wait_mounted "$1" "$T/daemon.log"
 }
 posix_umount() {
-	local pid=${PIDS[${#PIDS[@]}-1]}
 	fusermount3 -u "$1" || return 1
-	for _ in $(seq 200); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	echo "daemon did not exit"
-	return 1
+	wait_exited "${PIDS[${#PIDS[@]}-1]}"
 }
 if [ -n "${T3000_DRIVER:-}" ]; then
 	# shellcheck source=/dev/null
 	. "$T3000_DRIVER"
 fi
 
-check() { # check NAME EXPECTED ACTUAL
-	n=$((n + 1))
-	if [ "$2" == "$3" ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1: expected '$2', got '$3'"
-		fail=1
-	fi
-}
 errno_of() { "$POSIX" "$@" 2>&1 | head -1; }
 sh_errno() { # run a command, print "ok" or the first error line's errno text
 	local out

@@ -10,6 +10,8 @@
 set -u
 
 BUILD=${CLOUDFS_BUILD:?run through tests/e2e/run.sh or set CLOUDFS_BUILD}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh" # wait_mounted, wait_exited, check
 T=$(mktemp -d /tmp/t3001.XXXXXX)
 M="$T/mnt"
 mkdir -p "$M"
@@ -35,30 +37,12 @@ mount_it() {
 		-R pinme:196608 -R other:262144 \
 		"$T/state" "$T/cache" "$M" >>"$T/daemon.log" 2>&1 &
 	PID=$!
-	for _ in $(seq 100); do
-		mountpoint -q "$M" && return 0
-		sleep 0.05
-	done
-	echo "mount failed:"; cat "$T/daemon.log"
-	exit 1
+	wait_mounted "$M" "$T/daemon.log" || exit 1
 }
 umount_it() {
 	fusermount3 -u "$M"
-	for _ in $(seq 200); do
-		kill -0 "$PID" 2>/dev/null || { PID=; return 0; }
-		sleep 0.05
-	done
-	echo "not ok - daemon did not exit"
-	exit 1
-}
-check() {
-	n=$((n + 1))
-	if [ "$2" == "$3" ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1: expected '$2', got '$3'"
-		fail=1
-	fi
+	wait_exited "$PID" "not ok - daemon" || exit 1
+	PID=
 }
 # expected SIZE: the seeded content of a file of SIZE bytes
 expected() {

@@ -8,6 +8,8 @@
 set -u
 
 BUILD=${CLOUDFS_BUILD:?run through tests/e2e/run.sh or set CLOUDFS_BUILD}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh" # wait_mounted, wait_exited, check
 T=$(mktemp -d /tmp/t3002.XXXXXX)
 M="$T/mnt"
 C="$T/cache"
@@ -33,30 +35,12 @@ mount_it() {
 	"$BUILD/tests/tools/fc-localmount" -f "$T/state" "$C" "$M" \
 		>>"$T/daemon.log" 2>&1 &
 	PID=$!
-	for _ in $(seq 100); do
-		mountpoint -q "$M" && return 0
-		sleep 0.05
-	done
-	echo "mount failed:"; cat "$T/daemon.log"
-	exit 1
+	wait_mounted "$M" "$T/daemon.log" || exit 1
 }
 umount_it() {
 	fusermount3 -u "$M"
-	for _ in $(seq 200); do
-		kill -0 "$PID" 2>/dev/null || { PID=; return 0; }
-		sleep 0.05
-	done
-	echo "not ok - daemon did not exit"
-	exit 1
-}
-check() {
-	n=$((n + 1))
-	if [ "$2" == "$3" ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1: expected '$2', got '$3'"
-		fail=1
-	fi
+	wait_exited "$PID" "not ok - daemon" || exit 1
+	PID=
 }
 
 mount_it

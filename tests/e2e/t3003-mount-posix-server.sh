@@ -65,12 +65,7 @@ posix_umount() {
 			return 1
 		}
 	fusermount3 -u "$1" || return 1
-	for _ in $(seq 200); do
-		kill -0 "$S_MOUNT_PID" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	echo "client did not exit"
-	return 1
+	wait_exited "$S_MOUNT_PID" client
 }
 DRIVER_EOF
 T3000_DRIVER=$DRIVER bash "$(dirname "$0")/t3000-mount-posix.sh"
