@@ -579,6 +579,28 @@ static int changes_entry(void *arg, const struct srv_entry *e)
 		       : -ENOMEM;
 }
 
+/*
+ * 410 resync_required: deletions after the client's cursor were pruned.
+ * "horizon" is the oldest cursor still answered; the client fetches the
+ * feed again from since=0 and drops what that does not name.
+ */
+static int fail_resync(struct api_call *c, uint64_t since, uint64_t horizon)
+{
+	json_t *extra = json_object();
+
+	if (!extra ||
+	    api_set(extra, "horizon", api_json_u64(horizon)) < 0) {
+		json_decref(extra);
+		return -ENOMEM;
+	}
+	return api_fail_code(c, -ERANGE, 410, "resync_required", extra,
+			     "changes after cursor %llu are no longer kept "
+			     "(horizon %llu): fetch the feed again from "
+			     "since=0",
+			     (unsigned long long)since,
+			     (unsigned long long)horizon);
+}
+
 int api_changes(struct api_call *c)
 {
 	struct srv_meta *m = c->api->deps.meta;
@@ -604,6 +626,10 @@ int api_changes(struct api_call *c)
 	}
 	rc = m->ops->changes(m, c->who.user_id, since, (size_t)limit,
 			     changes_node, changes_entry, &cc, &next, &more);
+	if (rc == -ERANGE) {
+		rc = fail_resync(c, since, next);
+		goto out;
+	}
 	if (rc < 0)
 		goto out;
 	rc = api_set(j, "nodes", cc.nodes);

@@ -374,6 +374,10 @@ static inline void srv_meta_close(struct srv_meta *m)
  *   node with deleted != 0 is in the trash. Rows below a trashed directory
  *   do not change: a device drops the tree when its top entry goes, and a
  *   restore re-sends the whole tree. Purged nodes simply stop appearing.
+ *   -ERANGE, with the account's feed horizon in *out_next, when since > 0
+ *   is below it: tombstones after since were pruned (gc_prune), so the
+ *   caller must start over from since = 0 (every live row, no tombstone
+ *   older than the retention period).
  * create: n->id chosen by the client (-EEXIST when taken, even by a node in
  *   the trash), n->kind any; the entry (parent, name) must be free
  *   (-EEXIST), parent a live directory (-ENOENT, -ENOTDIR). Sets ctime.
@@ -419,7 +423,10 @@ static inline void srv_meta_close(struct srv_meta *m)
  *   one) before now - retention, and purge trash items deleted before
  *   then. Retention counts from the overwrite, not from the version's
  *   creation, so an overwrite keeps the old content for the whole period
- *   (invariant 4). Works in bounded batches; may take a while.
+ *   (invariant 4). Also drops entry tombstones made before then (except
+ *   the one a trashed node would be restored into) and raises the
+ *   account's feed horizon to the largest seq dropped (see changes).
+ *   Works in bounded batches; may take a while.
  * gc_unreferenced: blocks no retained version references, last seen before
  *   older_than. block_forget: delete the index row only if still
  *   unreferenced and last seen before older_than (-EBUSY otherwise), so a

@@ -194,9 +194,10 @@ int srv_sq_entry_save(struct srv_sq_conn *c, int64_t user_id,
 	if (rc == 0)
 		rc = srv_sq_stmt(c, ST_ENTRY_UPDATE, &st);
 	if (rc == 0)
+		/* a tombstone records when it was made, for gc_prune */
 		rc = srv_sq_bind(c, st, "iiNbui", user_id, e->id, e->parent,
 				 e->name, e->name_len, e->seq,
-				 (int64_t)e->deleted);
+				 e->deleted ? CF_MAX(srv_sq_now_s(), 1) : 0);
 	if (rc == 0)
 		rc = srv_sq_exec(c, st);
 	if (rc == 0 && sqlite3_changes(c->db) != 1)

@@ -27,6 +27,7 @@
 /* Rows gc_prune handles per writer op. */
 #define PRUNE_VERSIONS_BATCH 512
 #define PRUNE_NODES_BATCH    64
+#define PRUNE_ENTRIES_BATCH  512
 
 static struct srv_sq *sq_of(struct srv_meta *m)
 {
@@ -394,11 +395,62 @@ static int prune_trash_run(struct srv_sq_conn *c, void *arg)
 	return 0;
 }
 
+/*
+ * One batch of entry tombstones made before the cutoff: each goes, and its
+ * account's feed horizon rises to its seq, so a feed asked from below it
+ * is told to resync (srv_sq_tree_changes) instead of missing the deletion.
+ */
+static int prune_tombstones_run(struct srv_sq_conn *c, void *arg)
+{
+	struct tomb {
+		int64_t user_id, id;
+		uint64_t seq;
+	} t[PRUNE_ENTRIES_BATCH];
+	struct prune_args *a = arg;
+	size_t i, count = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	a->done = 0;
+	rc = srv_sq_stmt(c, ST_TOMBSTONES_EXPIRED, &st);
+	if (rc == 0)
+		rc = srv_sq_bind(c, st, "ii", a->cutoff,
+				 (int64_t)PRUNE_ENTRIES_BATCH);
+	while (rc == 0 && count < PRUNE_ENTRIES_BATCH &&
+	       (rc = srv_sq_step(c, st)) > 0) {
+		t[count].user_id = sqlite3_column_int64(st, 0);
+		t[count].id = sqlite3_column_int64(st, 1);
+		t[count].seq = (uint64_t)sqlite3_column_int64(st, 2);
+		count++;
+		rc = 0;
+	}
+	sqlite3_reset(st);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < count; i++) {
+		rc = srv_sq_stmt(c, ST_ENTRY_DELETE, &st);
+		if (rc == 0)
+			rc = srv_sq_bind(c, st, "ii", t[i].user_id, t[i].id);
+		if (rc == 0)
+			rc = srv_sq_exec(c, st);
+		if (rc == 0)
+			rc = srv_sq_stmt(c, ST_FEED_HORIZON_RAISE, &st);
+		if (rc == 0)
+			rc = srv_sq_bind(c, st, "iu", t[i].user_id, t[i].seq);
+		if (rc == 0)
+			rc = srv_sq_exec(c, st);
+		if (rc < 0)
+			return rc;
+	}
+	a->done = count;
+	return 0;
+}
+
 int srv_sq_gc_prune(struct srv_meta *m, int64_t now, int64_t retention,
 		    uint64_t *out_versions, uint64_t *out_nodes)
 {
 	struct prune_args a = { .cutoff = now - retention };
-	uint64_t versions = 0, nodes = 0;
+	uint64_t versions = 0, nodes = 0, tombstones = 0;
 	int rc;
 
 	if (out_versions)
@@ -412,6 +464,10 @@ int srv_sq_gc_prune(struct srv_meta *m, int64_t now, int64_t retention,
 		rc = srv_sq_write(sq_of(m), prune_trash_run, &a);
 		nodes += a.done;
 	} while (rc == 0 && a.done == PRUNE_NODES_BATCH);
+	do {
+		rc = srv_sq_write(sq_of(m), prune_tombstones_run, &a);
+		tombstones += a.done;
+	} while (rc == 0 && a.done == PRUNE_ENTRIES_BATCH);
 	a.from.user_id = INT64_MIN;
 	a.from.version = INT64_MIN;
 	do {
@@ -419,9 +475,10 @@ int srv_sq_gc_prune(struct srv_meta *m, int64_t now, int64_t retention,
 		versions += a.done;
 	} while (rc == 0 && a.more);
 	if (rc == 0)
-		cf_info("gc: pruned %llu versions and %llu trashed nodes",
-			(unsigned long long)versions,
-			(unsigned long long)nodes);
+		cf_info("gc: pruned %llu versions, %llu trashed nodes and "
+			"%llu entry tombstones",
+			(unsigned long long)versions, (unsigned long long)nodes,
+			(unsigned long long)tombstones);
 	if (out_versions)
 		*out_versions = versions;
 	if (out_nodes)

@@ -149,6 +149,30 @@ int srv_sq_tree_list_dir(struct srv_meta *m, int64_t user_id,
 	return rc;
 }
 
+/*
+ * -ERANGE, and the feed horizon in *out, when tombstones after since were
+ * pruned (srv_sq_gc_prune).
+ */
+static int feed_check(struct srv_sq_conn *c, int64_t user_id, uint64_t since,
+		      uint64_t *out)
+{
+	sqlite3_stmt *st;
+	uint64_t horizon;
+	int rc;
+
+	rc = srv_sq_row(c, ST_FEED_HORIZON_GET, &st, "i", user_id);
+	if (rc == -ENOENT)
+		return 0; /* no such account: nothing to miss */
+	if (rc < 0)
+		return rc;
+	horizon = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (since >= horizon)
+		return 0;
+	*out = horizon;
+	return -ERANGE;
+}
+
 int srv_sq_tree_changes(struct srv_meta *m, int64_t user_id, uint64_t since,
 			size_t limit, srv_meta_node_fn node_fn,
 			srv_meta_entry_fn entry_fn, void *arg,
@@ -171,6 +195,8 @@ int srv_sq_tree_changes(struct srv_meta *m, int64_t user_id, uint64_t since,
 	if (rc < 0)
 		return rc;
 	rc = srv_sq_read_begin(c);
+	if (rc == 0 && since > 0)
+		rc = feed_check(c, user_id, since, out_next);
 	if (rc == 0)
 		rc = srv_sq_stmt(c, ST_CHANGES_NODES, &sn);
 	if (rc == 0)

@@ -1149,6 +1149,50 @@ static void test_srv_api__changes(void **state)
 			 400);
 }
 
+/* A feed asked from behind pruned tombstones: 410 and the horizon. */
+static void test_srv_api__changes_resync_after_prune(void **state)
+{
+	struct fixture *f = *state;
+	struct srv_meta *m = f->meta;
+	struct srv_entry e;
+	struct srv_node n;
+	uint64_t seq, versions, nodes;
+	int64_t now = time(NULL);
+	json_int_t horizon;
+	char d[33], q[64];
+
+	new_id(d);
+	assert_int_equal(mknode(f, &f->a, d, "file", root_hex, "gone"), 201);
+	assert_int_equal(m->ops->lookup(m, f->a.user_id, srv_root_id, "gone",
+					4, &e, &n),
+			 0);
+	assert_int_equal(m->ops->unlink(m, f->a.user_id, srv_root_id, "gone",
+					4, 0, now, NULL),
+			 0);
+	assert_int_equal(m->ops->trash_purge(m, f->a.user_id, n.id, &seq), 0);
+	assert_int_equal(m->ops->gc_prune(m, now + 40 * 86400, 30 * 86400,
+					  &versions, &nodes),
+			 0);
+
+	assert_int_equal(
+		call(f, "GET", "/api/v1/changes", "since=1", f->a.token, NULL),
+		410);
+	assert_string_equal(err_code(f), "resync_required");
+	assert_non_null(strstr(err_msg(f), "since=0"));
+	horizon = jint(f, "horizon");
+	assert_true(horizon > 1);
+	snprintf(q, sizeof(q), "since=%lld", (long long)horizon);
+	assert_int_equal(call(f, "GET", "/api/v1/changes", q, f->a.token, NULL),
+			 200);
+	assert_int_equal(
+		call(f, "GET", "/api/v1/changes", "since=0", f->a.token, NULL),
+		200);
+	/* bob lost nothing */
+	assert_int_equal(
+		call(f, "GET", "/api/v1/changes", "since=1", f->b.token, NULL),
+		200);
+}
+
 /* ----- blocks and versions ----- */
 
 static void test_srv_api__blocks(void **state)
@@ -1446,6 +1490,7 @@ int main(void)
 		T(test_srv_api__links_unlink_trash),
 		T(test_srv_api__rename),
 		T(test_srv_api__changes),
+		T(test_srv_api__changes_resync_after_prune),
 		T(test_srv_api__blocks),
 		T(test_srv_api__commit_and_versions),
 		T(test_srv_api__isolation),

@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "srv_meta.h"
+#include "srv_schema.h"
 #include "srv_meta_sqlite_int.h"
 
 /*
@@ -315,7 +316,9 @@ static void test_srv_meta__open_creates_schema_and_secret(void **state)
 		sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
 		SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	/* the newest version this binary embeds */
+	assert_int_equal(sqlite3_column_int(st, 0),
+			 srv_schema_files[srv_schema_file_count - 1].version);
 	sqlite3_finalize(st);
 	assert_int_equal(
 		sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
@@ -335,6 +338,7 @@ static void test_srv_meta__open_creates_schema_and_secret(void **state)
 static void test_srv_meta__newer_schema_is_refused(void **state)
 {
 	struct fx *f = *state;
+	char sql[64];
 	sqlite3 *db;
 
 	srv_meta_close(f->m);
@@ -347,10 +351,10 @@ static void test_srv_meta__newer_schema_is_refused(void **state)
 	assert_int_equal(open_fx(f), -EPROTO);
 	assert_null(f->m);
 	/* Put it back so teardown closes a working store. */
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		 srv_schema_files[srv_schema_file_count - 1].version);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(
-		sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL),
-		SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(open_fx(f), 0);
 }
@@ -1500,6 +1504,91 @@ static void test_srv_meta__gc_prune(void **state)
 			 -EINVAL);
 }
 
+/*
+ * Entry tombstones older than the retention period go at gc_prune, except
+ * the one a trashed node would be restored into; a feed asked from below
+ * the largest pruned seq is refused with -ERANGE and the horizon, and
+ * from 0 or from the horizon it works (without the pruned tombstone).
+ */
+static void test_srv_meta__tombstones_pruned_behind_horizon(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[SRV_NODE_ID_SIZE];
+	struct feed all, before = { 0 };
+	struct srv_user u;
+	uint64_t start, tomb_seq, horizon, next, versions, nodes, seq;
+	int64_t now = time(NULL);
+	const int64_t day = 86400, retention = 30 * day;
+	bool more;
+
+	mk(f, f->ua, srv_root_id, "a", 1, SRV_NODE_FILE);
+	mk(f, f->ua, srv_root_id, "b", 2, SRV_NODE_FILE);
+	mk(f, f->ub, srv_root_id, "bob", 1, SRV_NODE_FILE);
+	assert_int_equal(f->m->ops->user_get(f->m, f->ua, &u), 0);
+	start = u.seq;
+	/* a: unlinked and purged, its tombstone now names nothing in trash */
+	assert_int_equal(unl(f, f->ua, srv_root_id, "a", 0, now), 0);
+	assert_int_equal(f->m->ops->user_get(f->m, f->ua, &u), 0);
+	tomb_seq = u.seq; /* the tombstone's seq is at most this */
+	nid(a, 1);
+	assert_int_equal(f->m->ops->trash_purge(f->m, f->ua, a, &seq), 0);
+	/* b: in the trash (until long after the prune), restorable */
+	assert_int_equal(unl(f, f->ua, srv_root_id, "b", 0, now + 60 * day),
+			 0);
+	assert_int_equal(f->m->ops->changes(f->m, f->ua, 0, 0, feed_node,
+					    feed_entry, &before, &next, &more),
+			 0);
+	assert_int_equal(before.tombstones, 2);
+
+	/* Within retention nothing changes. */
+	assert_int_equal(f->m->ops->gc_prune(f->m, now + day, retention,
+					     &versions, &nodes),
+			 0);
+	memset(&all, 0, sizeof(all));
+	assert_int_equal(f->m->ops->changes(f->m, f->ua, start, 0, feed_node,
+					    feed_entry, &all, &next, &more),
+			 0);
+	assert_int_equal(all.tombstones, 2);
+
+	/* Past it: a's tombstone goes, b's stays (its node is in the trash). */
+	assert_int_equal(f->m->ops->gc_prune(f->m, now + 31 * day, retention,
+					     &versions, &nodes),
+			 0);
+	memset(&all, 0, sizeof(all));
+	next = 0;
+	assert_int_equal(f->m->ops->changes(f->m, f->ua, start, 0, feed_node,
+					    feed_entry, &all, &next, &more),
+			 -ERANGE);
+	assert_true(next > start && next <= tomb_seq);
+	assert_int_equal(all.rows, 0);
+	horizon = next;
+	assert_int_equal(f->m->ops->changes(f->m, f->ua, horizon - 1, 0,
+					    feed_node, feed_entry, &all, &next,
+					    &more),
+			 -ERANGE);
+	memset(&all, 0, sizeof(all));
+	assert_int_equal(f->m->ops->changes(f->m, f->ua, 0, 0, feed_node,
+					    feed_entry, &all, &next, &more),
+			 0);
+	assert_int_equal(all.tombstones, 1);
+	assert_int_equal(all.entries, before.entries - 1);
+	memset(&all, 0, sizeof(all));
+	assert_int_equal(f->m->ops->changes(f->m, f->ua, horizon, 0, feed_node,
+					    feed_entry, &all, &next, &more),
+			 0);
+	assert_int_equal(all.tombstones, 1);
+	/* b comes back where it was: its tombstone was kept for that. */
+	nid(a, 2);
+	assert_int_equal(
+		f->m->ops->trash_restore(f->m, f->ua, a, NULL, NULL, 0, &seq),
+		0);
+	/* The other account's feed is untouched. */
+	memset(&all, 0, sizeof(all));
+	assert_int_equal(f->m->ops->changes(f->m, f->ub, 1, 0, feed_node,
+					    feed_entry, &all, &next, &more),
+			 0);
+}
+
 /* ----- allocation failures ----- */
 
 /*
@@ -1681,6 +1770,7 @@ int main(void)
 		T(test_srv_meta__blocks_index),
 		T(test_srv_meta__gc_respects_references_and_grace),
 		T(test_srv_meta__gc_prune),
+		T(test_srv_meta__tombstones_pruned_behind_horizon),
 		T(test_srv_meta__alloc_failures_are_clean),
 #undef T
 	};
