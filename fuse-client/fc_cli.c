@@ -465,18 +465,26 @@ out:
 	return rc;
 }
 
-/* Wait (bounded) until the mount has applied the feed up to cursor. */
+/*
+ * Wait (bounded) until the mount has applied the feed up to cursor, and
+ * the pull that did has ended: it tells the kernel what changed after its
+ * transaction, so the cursor alone moves a moment too early.
+ */
 static void wait_pulled(const char *path, uint64_t cursor)
 {
 	struct fc_cli_args a = { .path = path };
 	struct status_nums s = { 0 };
 	struct cf_buf root;
 	json_t *j = NULL;
+	uint64_t asked;
 	int i;
 
 	cf_buf_init(&root, CF_PATH_MAX);
-	if (find_root(a.path, &root) < 0 ||
-	    lsetxattr(root.data, XATTR_SYNC, "1", 1, 0) < 0)
+	if (find_root(a.path, &root) < 0 || read_status(root.data, &j) < 0)
+		goto out;
+	status_nums(j, &s);
+	asked = s.pull_started;
+	if (lsetxattr(root.data, XATTR_SYNC, "1", 1, 0) < 0)
 		goto out;
 	for (i = 0; i < 100; i++) {
 		json_decref(j);
@@ -484,7 +492,7 @@ static void wait_pulled(const char *path, uint64_t cursor)
 		if (read_status(root.data, &j) < 0)
 			break;
 		status_nums(j, &s);
-		if (s.cursor >= cursor)
+		if (s.cursor >= cursor && s.pull_done > asked)
 			break;
 		sleep_ms(100);
 	}

@@ -93,8 +93,8 @@ int fc_pull_once(struct fc_puller *p)
 	struct fc_remote_entry *entries = NULL;
 	struct fc_remote_page page;
 	struct fc_account_info acct;
-	uint64_t cursor, pending = 0, failed = 0, pushed, ticket;
-	size_t pages = 0;
+	uint64_t cursor, pending = 0, failed = 0, pushed, ticket, resync = 0;
+	size_t pages = 0, removed;
 	int rc;
 
 	ticket = atomic_fetch_add(&p->begun, 1) + 1;
@@ -105,11 +105,25 @@ int fc_pull_once(struct fc_puller *p)
 		goto out;
 	}
 	rc = fc_state_cursor_get(p->d.state, &cursor);
+	if (rc == 0)
+		rc = fc_state_resync_get(p->d.state, &resync);
 	if (rc < 0)
 		goto out;
 	for (;;) {
 		rc = fc_remote_changes(p->d.remote, cursor, p->d.page_limit,
 				       &pg);
+		if (rc == -ERANGE && cursor) {
+			/* (again, if the horizon passed a resync's cursor) */
+			cf_warn("the server no longer keeps the changes after "
+				"cursor %llu: resyncing in full",
+				(unsigned long long)cursor);
+			fc_changes_page_release(&pg);
+			rc = fc_state_resync_begin(p->d.state, &resync);
+			if (rc < 0)
+				goto out;
+			cursor = 0;
+			continue;
+		}
 		if (rc < 0)
 			goto out;
 		rc = convert(&pg, &nodes, &entries);
@@ -121,6 +135,7 @@ int fc_pull_once(struct fc_puller *p)
 		page.entry_count = pg.entry_count;
 		page.next = pg.next;
 		page.ops_pushed = pushed;
+		page.resync = resync;
 		rc = fc_state_apply_page(p->d.state, &page,
 					 p->d.changed ? p->d.changed
 						      : no_change,
@@ -136,6 +151,17 @@ int fc_pull_once(struct fc_puller *p)
 		if (!pg.more)
 			break;
 		fc_changes_page_release(&pg);
+	}
+	if (resync) {
+		rc = fc_state_resync_end(p->d.state, resync,
+					 p->d.changed ? p->d.changed
+						      : no_change,
+					 p->d.changed_arg, &removed);
+		if (rc < 0)
+			goto out;
+		cf_info("full resync done: %zu entries gone on the server "
+			"removed here",
+			removed);
 	}
 	if (pages > 1 || pg.node_count || pg.entry_count)
 		cf_dbg("pulled %zu pages, cursor %llu", pages,

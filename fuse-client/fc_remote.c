@@ -144,6 +144,7 @@ static const struct code_errno code_table[] = {
 	{ "unauthorized", -EACCES },   { "forbidden", -EPERM },
 	{ "not_permitted", -EPERM },   { "rate_limited", -EAGAIN },
 	{ "unavailable", -EAGAIN },    { "busy", -EAGAIN },
+	{ "resync_required", -ERANGE },
 };
 
 static int curl_errno(int cc)

@@ -237,7 +237,9 @@ struct fc_changes_page {
 /*
  * GET /changes?since=&limit= (limit 0 = the server's default). Every node
  * and entry is validated (ids, names, kinds) before it is returned; a bad
- * one is -EPROTO. Caller releases *out, also on failure (then empty).
+ * one is -EPROTO. -ERANGE: since is older than the tombstones the server
+ * still keeps (410 resync_required): page from 0 again and resync. Caller
+ * releases *out, also on failure (then empty).
  */
 int fc_remote_changes(struct fc_remote *r, uint64_t since, size_t limit,
 		      struct fc_changes_page *out);

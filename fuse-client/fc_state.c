@@ -162,6 +162,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DEFER_DEL] = "DELETE FROM feed_defer WHERE id = ?1",
 	[S_DEFER_ALL] = "SELECT id, parent, node, name FROM feed_defer "
 			"ORDER BY id",
+	[S_ENTRY_SEEN] = "UPDATE entries SET seen = ?2 WHERE remote = ?1",
+	[S_ENTRIES_UNSEEN] = "SELECT eid, parent, name, ino FROM entries "
+			     "WHERE remote IS NOT NULL AND seen != ?1",
 };
 
 /* ----- small helpers ----- */

@@ -567,6 +567,8 @@ struct fc_remote_page {
 	uint64_t next;                  /* cursor after this page */
 	uint64_t ops_pushed;            /* fc_state_ops_pushed before the
 					   page was asked for */
+	uint64_t resync;                /* fc_state_resync_begin's number
+					   while resyncing, else 0 */
 };
 
 /*
@@ -595,5 +597,22 @@ typedef void (*fc_changed_fn)(void *arg, int64_t ino, int64_t parent,
  */
 int fc_state_apply_page(struct fc_state *st, const struct fc_remote_page *p,
 			fc_changed_fn changed, void *arg);
+
+/*
+ * Full resync, when the server no longer keeps the tombstones after our
+ * cursor: fc_state_resync_begin numbers it (*out), stores it as the
+ * resync in progress and sets the cursor to 0; pages from 0 are applied
+ * with page.resync = that number, which marks every entry they send;
+ * after the last page, fc_state_resync_end removes every entry known
+ * from the server but not sent (as its tombstone would have; changed is
+ * told as for a page; *out_removed counts them) and ends the resync.
+ * fc_state_resync_get gives the resync in progress (0: none), so one
+ * cut short by a restart goes on from the stored cursor. -EAGAIN from
+ * resync_end while local ops are pending (push first); -EIO, -ENOMEM.
+ */
+int fc_state_resync_begin(struct fc_state *st, uint64_t *out);
+int fc_state_resync_get(struct fc_state *st, uint64_t *out);
+int fc_state_resync_end(struct fc_state *st, uint64_t resync,
+			fc_changed_fn changed, void *arg, size_t *out_removed);
 
 #endif /* CLOUDFS_FC_STATE_H */

@@ -202,8 +202,8 @@ static int remote_link(struct conn *c, int64_t parent, const char *name,
 	return rc;
 }
 
-static int apply_entry(struct conn *c, const struct fc_remote_entry *re,
-		       struct changes *ch)
+static int apply_entry_row(struct conn *c, const struct fc_remote_entry *re,
+			   struct changes *ch)
 {
 	struct row pr, nr;
 	struct ent e;
@@ -300,11 +300,28 @@ static int apply_entry(struct conn *c, const struct fc_remote_entry *re,
 			   re->id, ch);
 }
 
+/* Apply re; during resync number `resync` (0: none), mark it seen. */
+static int apply_entry(struct conn *c, const struct fc_remote_entry *re,
+		       uint64_t resync, struct changes *ch)
+{
+	sqlite3_stmt *s;
+	int rc = apply_entry_row(c, re, ch);
+
+	if (rc < 0 || !resync || re->deleted)
+		return rc;
+	s = fc_state_stmt(c, S_ENTRY_SEEN);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, re->id);
+	sqlite3_bind_int64(s, 2, (int64_t)resync);
+	return fc_state_run(c, s, "mark entry seen");
+}
+
 /*
  * Apply the deferred entries whose node and parent are known now. Each is
  * read into memory first: applying one runs other statements.
  */
-static int apply_deferred(struct conn *c, struct changes *ch)
+static int apply_deferred(struct conn *c, uint64_t resync, struct changes *ch)
 {
 	struct fc_remote_entry *v = NULL, *tmp;
 	char (*names)[CF_NAME_MAX + 1] = NULL;
@@ -355,10 +372,27 @@ static int apply_deferred(struct conn *c, struct changes *ch)
 		if (fc_state_row_get_id(c, v[i].parent, &r) < 0 ||
 		    fc_state_row_get_id(c, v[i].node, &r) < 0)
 			continue; /* still waiting */
-		rc = apply_entry(c, &v[i], ch);
+		rc = apply_entry(c, &v[i], resync, ch);
 	}
 	free(v);
 	free(names);
+	return rc;
+}
+
+/* Tell changed what a committed transaction (rc 0) changed; free ch. */
+static int report(struct changes *ch, int rc, fc_changed_fn changed,
+		  void *arg)
+{
+	size_t i;
+
+	if (rc == 0 && changed) {
+		for (i = 0; i < ch->count; i++)
+			changed(arg, ch->v[i].ino, ch->v[i].parent,
+				ch->v[i].ino ? NULL : ch->v[i].name,
+				ch->v[i].name_len);
+	}
+	free(ch->v);
+	ch->v = NULL;
 	return rc;
 }
 
@@ -380,18 +414,124 @@ int fc_state_apply_page(struct fc_state *st, const struct fc_remote_page *p,
 	for (i = 0; rc == 0 && i < p->node_count; i++)
 		rc = apply_node(c, &p->nodes[i], &ch);
 	if (rc == 0 && p->node_count)
-		rc = apply_deferred(c, &ch);
+		rc = apply_deferred(c, p->resync, &ch);
 	for (i = 0; rc == 0 && i < p->entry_count; i++)
-		rc = apply_entry(c, &p->entries[i], &ch);
+		rc = apply_entry(c, &p->entries[i], p->resync, &ch);
 	if (rc == 0)
 		rc = fc_state_meta_set(c, "cursor", p->next);
 	rc = fc_state_tx_end(st, c, rc);
-	if (rc == 0 && changed) {
-		for (i = 0; i < ch.count; i++)
-			changed(arg, ch.v[i].ino, ch.v[i].parent,
-				ch.v[i].ino ? NULL : ch.v[i].name,
-				ch.v[i].name_len);
-	}
-	free(ch.v);
+	return report(&ch, rc, changed, arg);
+}
+
+/* ----- full resync ----- */
+
+int fc_state_resync_get(struct fc_state *st, uint64_t *out)
+{
+	struct conn *c;
+
+	fc_state_read_begin(st, &c);
+	return fc_state_read_end(st, fc_state_meta_get(c, "resync", out));
+}
+
+int fc_state_resync_begin(struct fc_state *st, uint64_t *out)
+{
+	struct conn *c;
+	uint64_t last = 0;
+	int rc;
+
+	*out = 0;
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = fc_state_meta_get(c, "resyncs", &last);
+	if (rc == 0)
+		rc = fc_state_meta_set(c, "resyncs", last + 1);
+	if (rc == 0)
+		rc = fc_state_meta_set(c, "resync", last + 1);
+	if (rc == 0)
+		rc = fc_state_meta_set(c, "cursor", 0);
+	rc = fc_state_tx_end(st, c, rc);
+	if (rc == 0)
+		*out = last + 1;
 	return rc;
+}
+
+/* The entries resync did not see: eid, parent, name, ino of each. */
+struct unseen {
+	int64_t eid, parent, ino;
+	size_t len;
+	char name[CF_NAME_MAX];
+};
+
+static int unseen_list(struct conn *c, uint64_t resync, struct unseen **out,
+		       size_t *out_count)
+{
+	struct unseen *v = NULL, *tmp;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *s = fc_state_stmt(c, S_ENTRIES_UNSEEN);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, (int64_t)resync);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			tmp = realloc(v, cap * sizeof(*v));
+			if (!tmp) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = tmp;
+		}
+		v[n].eid = sqlite3_column_int64(s, 0);
+		v[n].parent = sqlite3_column_int64(s, 1);
+		fc_state_col_copy(s, 2, v[n].name, sizeof(v[n].name),
+				  &v[n].len);
+		v[n].ino = sqlite3_column_int64(s, 3);
+		n++;
+	}
+	fc_state_reset(s);
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = fc_state_sql_fail(c, rc, "list unseen entries");
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*out_count = n;
+	return 0;
+}
+
+int fc_state_resync_end(struct fc_state *st, uint64_t resync,
+			fc_changed_fn changed, void *arg, size_t *out_removed)
+{
+	struct changes ch = { 0 };
+	struct unseen *v = NULL;
+	struct conn *c;
+	size_t n = 0, i;
+	bool pending;
+	int rc;
+
+	*out_removed = 0;
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = pending_ops(c, &pending);
+	if (rc == 0 && pending)
+		rc = -EAGAIN; /* local ops first: a new entry is not unseen */
+	if (rc == 0)
+		rc = unseen_list(c, resync, &v, &n);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = remote_unlink(c, v[i].eid, v[i].parent, v[i].name,
+				   v[i].len, v[i].ino, &ch);
+	if (rc == 0)
+		rc = fc_state_meta_set(c, "resync", 0);
+	rc = fc_state_tx_end(st, c, rc);
+	if (rc == 0)
+		*out_removed = n;
+	free(v);
+	return report(&ch, rc, changed, arg);
 }

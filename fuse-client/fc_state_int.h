@@ -77,6 +77,8 @@ enum stmt_id {
 	S_DEFER_PUT,
 	S_DEFER_DEL,
 	S_DEFER_ALL,
+	S_ENTRY_SEEN,
+	S_ENTRIES_UNSEEN,
 	S_COUNT
 };
 

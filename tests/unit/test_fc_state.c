@@ -808,6 +808,93 @@ static void test_fc_state__apply_page(void **state)
 	assert_int_equal(fc_state_apply_page(f->st, &p, NULL, NULL), -EPROTO);
 }
 
+/* A page of remote files in the root: entry ids ids[i], node (0xa0 + i). */
+static void remote_files(struct fc_state *st, const int64_t *ids, size_t n,
+			 uint64_t resync, uint64_t next)
+{
+	struct fc_remote_node nodes[8];
+	struct fc_remote_entry entries[8];
+	struct fc_remote_page p = { 0 };
+	static const char *const names[] = { "r0", "r1", "r2", "r3",
+					     "r4", "r5", "r6", "r7" };
+	size_t i;
+
+	assert_true(n <= 8);
+	memset(nodes, 0, sizeof(nodes));
+	memset(entries, 0, sizeof(entries));
+	for (i = 0; i < n; i++) {
+		memset(nodes[i].id, 0xa0 + (int)ids[i], FC_ID_SIZE);
+		nodes[i].kind = FC_KIND_FILE;
+		nodes[i].mode = 0644;
+		entries[i].id = ids[i];
+		memcpy(entries[i].node, nodes[i].id, FC_ID_SIZE);
+		entries[i].name = names[ids[i] % 8];
+		entries[i].name_len = 2;
+	}
+	p.nodes = nodes;
+	p.node_count = n;
+	p.entries = entries;
+	p.entry_count = n;
+	p.next = next;
+	p.resync = resync;
+	p.ops_pushed = fc_state_ops_pushed(st);
+	assert_int_equal(fc_state_apply_page(st, &p, NULL, NULL), 0);
+}
+
+/*
+ * A full resync removes what the server no longer sends (its tombstones
+ * were pruned) and keeps the rest; a restart in the middle goes on.
+ */
+static void test_fc_state__resync(void **state)
+{
+	struct fc_state *st = ((struct fx *)*state)->st;
+	static const int64_t all[] = { 1, 2, 3 }, kept[] = { 1, 3 };
+	struct seen seen = { 0 };
+	struct fc_node n;
+	enum fc_op_kind k[2];
+	uint64_t gen = 0, got, cursor;
+	size_t removed;
+
+	remote_files(st, all, 3, 0, 50);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r2", 2, &n), 0);
+	assert_int_equal(fc_state_resync_get(st, &got), 0);
+	assert_int_equal(got, 0);
+
+	assert_int_equal(fc_state_resync_begin(st, &gen), 0);
+	assert_true(gen > 0);
+	assert_int_equal(fc_state_cursor_get(st, &cursor), 0);
+	assert_int_equal(cursor, 0);
+	remote_files(st, kept, 1, gen, 60);
+	/* cut short: the resync in progress is remembered */
+	assert_int_equal(fc_state_resync_get(st, &got), 0);
+	assert_int_equal(got, gen);
+	remote_files(st, kept + 1, 1, gen, 70);
+
+	/* local ops go first */
+	mk(st, FC_ROOT_INO, "local", FC_KIND_FILE, 0);
+	assert_int_equal(fc_state_resync_end(st, gen, NULL, NULL, &removed),
+			 -EAGAIN);
+	drain(st, k, 2);
+	assert_int_equal(fc_state_resync_end(st, gen, changed_cb, &seen,
+					     &removed),
+			 0);
+	assert_int_equal(removed, 1);
+	assert_true(seen.entries >= 1);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r2", 2, &n),
+			 -ENOENT);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r1", 2, &n), 0);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r3", 2, &n), 0);
+	/* never pushed to the server, so never "unseen": kept */
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "local", 5, &n), 0);
+	assert_int_equal(fc_state_resync_get(st, &got), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(fc_state_cursor_get(st, &cursor), 0);
+	assert_int_equal(cursor, 70);
+	/* the next resync has its own number */
+	assert_int_equal(fc_state_resync_begin(st, &got), 0);
+	assert_true(got > gen);
+}
+
 static void test_fc_state__readdir_cookies(void **state)
 {
 	struct fx *f = *state;
@@ -985,7 +1072,7 @@ static void test_fc_state__migrates_forward(void **state)
 	fc_state_close(f->st);
 	f->st = NULL;
 	assert_int_equal(user_version_of(f->path), (int)fc_schema_count);
-	assert_true(fc_schema_count >= 3);
+	assert_true(fc_schema_count >= 4);
 	/* make it a version 1 database again */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE feed_defer; "
@@ -993,6 +1080,8 @@ static void test_fc_state__migrates_forward(void **state)
 					  "DROP INDEX nodes_unpushed; "
 					  "DROP INDEX nodes_dirty; "
 					  "DROP INDEX outbox_state; "
+					  "DROP INDEX entries_unseen; "
+					  "ALTER TABLE entries DROP COLUMN seen; "
 					  "PRAGMA user_version = 1",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
@@ -1165,6 +1254,7 @@ int main(void)
 		T(test_fc_state__readdir),
 		T(test_fc_state__threads),
 		T(test_fc_state__orphans),
+		T(test_fc_state__resync),
 		T(test_fc_state__log_starts_over),
 		T(test_fc_state__migrates_forward),
 		T(test_fc_state__allocation_failures),
