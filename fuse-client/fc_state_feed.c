@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define CF_LOG_SUBSYS "state"
+#include "cf_array.h"
 #include "cf_log.h"
 
 /* ----- remote changes ----- */
@@ -33,13 +34,8 @@ static int changes_add(struct changes *ch, int64_t ino, int64_t parent,
 {
 	struct change *tmp;
 
-	if (ch->count == ch->cap) {
-		ch->cap = ch->cap ? 2 * ch->cap : 32;
-		tmp = realloc(ch->v, ch->cap * sizeof(*tmp));
-		if (!tmp)
-			return -ENOMEM;
-		ch->v = tmp;
-	}
+	if (cf_array_reserve(&ch->v, &ch->cap, ch->count, sizeof(*ch->v)))
+		return -ENOMEM;
 	tmp = &ch->v[ch->count++];
 	tmp->ino = ino;
 	tmp->parent = parent;
@@ -323,9 +319,9 @@ static int apply_entry(struct conn *c, const struct fc_remote_entry *re,
  */
 static int apply_deferred(struct conn *c, uint64_t resync, struct changes *ch)
 {
-	struct fc_remote_entry *v = NULL, *tmp;
+	struct fc_remote_entry *v = NULL;
 	char (*names)[CF_NAME_MAX + 1] = NULL;
-	size_t count = 0, cap = 0, i, len;
+	size_t count = 0, cap = 0, names_cap = 0, i, len;
 	struct row r;
 	sqlite3_stmt *s;
 	int rc;
@@ -334,22 +330,11 @@ static int apply_deferred(struct conn *c, uint64_t resync, struct changes *ch)
 	if (!s)
 		return -EIO;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (count == cap) {
-			void *n2;
-
-			cap = cap ? 2 * cap : 16;
-			tmp = realloc(v, cap * sizeof(*v));
-			if (!tmp) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = tmp;
-			n2 = realloc(names, cap * sizeof(*names));
-			if (!n2) {
-				rc = -ENOMEM;
-				break;
-			}
-			names = n2;
+		if (cf_array_reserve(&v, &cap, count, sizeof(*v)) ||
+		    cf_array_reserve(&names, &names_cap, count,
+				     sizeof(*names))) {
+			rc = -ENOMEM;
+			break;
 		}
 		memset(&v[count], 0, sizeof(v[count]));
 		v[count].id = sqlite3_column_int64(s, 0);
@@ -379,6 +364,24 @@ static int apply_deferred(struct conn *c, uint64_t resync, struct changes *ch)
 	return rc;
 }
 
+/*
+ * Begin a transaction that applies the server's view: -EAGAIN (and no
+ * transaction) while local ops wait in the outbox, for the feed would
+ * undo them: push first, then pull.
+ */
+static int feed_tx_begin(struct fc_state *st, struct conn **out)
+{
+	bool pending;
+	int rc = fc_state_tx_begin(st, out);
+
+	if (rc < 0)
+		return rc;
+	rc = pending_ops(*out, &pending);
+	if (rc == 0 && pending)
+		rc = -EAGAIN;
+	return rc < 0 ? fc_state_tx_end(st, *out, rc) : 0;
+}
+
 /* Tell changed what a committed transaction (rc 0) changed; free ch. */
 static int report(struct changes *ch, int rc, fc_changed_fn changed,
 		  void *arg)
@@ -401,15 +404,13 @@ int fc_state_apply_page(struct fc_state *st, const struct fc_remote_page *p,
 {
 	struct changes ch = { 0 };
 	struct conn *c;
-	bool pending;
 	size_t i;
 	int rc;
 
-	rc = fc_state_tx_begin(st, &c);
+	rc = feed_tx_begin(st, &c);
 	if (rc < 0)
 		return rc;
-	rc = pending_ops(c, &pending);
-	if (rc == 0 && (pending || p->ops_pushed != st->ops_pushed))
+	if (p->ops_pushed != st->ops_pushed)
 		rc = -EAGAIN;
 	for (i = 0; rc == 0 && i < p->node_count; i++)
 		rc = apply_node(c, &p->nodes[i], &ch);
@@ -466,7 +467,7 @@ struct unseen {
 static int unseen_list(struct conn *c, uint64_t resync, struct unseen **out,
 		       size_t *out_count)
 {
-	struct unseen *v = NULL, *tmp;
+	struct unseen *v = NULL;
 	size_t n = 0, cap = 0;
 	sqlite3_stmt *s = fc_state_stmt(c, S_ENTRIES_UNSEEN);
 	int rc;
@@ -475,14 +476,9 @@ static int unseen_list(struct conn *c, uint64_t resync, struct unseen **out,
 		return -EIO;
 	sqlite3_bind_int64(s, 1, (int64_t)resync);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			tmp = realloc(v, cap * sizeof(*v));
-			if (!tmp) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = tmp;
+		if (cf_array_reserve(&v, &cap, n, sizeof(*v))) {
+			rc = -ENOMEM;
+			break;
 		}
 		v[n].eid = sqlite3_column_int64(s, 0);
 		v[n].parent = sqlite3_column_int64(s, 1);
@@ -512,18 +508,13 @@ int fc_state_resync_end(struct fc_state *st, uint64_t resync,
 	struct unseen *v = NULL;
 	struct conn *c;
 	size_t n = 0, i;
-	bool pending;
 	int rc;
 
 	*out_removed = 0;
-	rc = fc_state_tx_begin(st, &c);
+	rc = feed_tx_begin(st, &c);
 	if (rc < 0)
 		return rc;
-	rc = pending_ops(c, &pending);
-	if (rc == 0 && pending)
-		rc = -EAGAIN; /* local ops first: a new entry is not unseen */
-	if (rc == 0)
-		rc = unseen_list(c, resync, &v, &n);
+	rc = unseen_list(c, resync, &v, &n);
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = remote_unlink(c, v[i].eid, v[i].parent, v[i].name,
 				   v[i].len, v[i].ino, &ch);

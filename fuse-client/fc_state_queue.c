@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define CF_LOG_SUBSYS "state"
+#include "cf_array.h"
 #include "cf_log.h"
 
 /* ----- chunks ----- */
@@ -19,7 +20,7 @@
 static int chunks_read(struct conn *c, int64_t ino, uint64_t off,
 		       uint64_t len, struct fc_chunk **out, size_t *out_count)
 {
-	struct fc_chunk *v = NULL, *tmp;
+	struct fc_chunk *v = NULL;
 	size_t count = 0, cap = 0;
 	sqlite3_stmt *s;
 	uint64_t end;
@@ -49,14 +50,9 @@ static int chunks_read(struct conn *c, int64_t ino, uint64_t off,
 		ch.present = sqlite3_column_int(s, 4) != 0;
 		if (ch.off + ch.size <= off)
 			continue; /* the chunk before the range */
-		if (count == cap) {
-			cap = cap ? 2 * cap : 8;
-			tmp = realloc(v, cap * sizeof(*v));
-			if (!tmp) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = tmp;
+		if (cf_array_reserve(&v, &cap, count, sizeof(*v))) {
+			rc = -ENOMEM;
+			break;
 		}
 		v[count++] = ch;
 	}
@@ -131,7 +127,7 @@ int fc_state_chunks_replace(struct conn *c, int64_t ino,
 			    const struct blk_manifest *m, bool keep,
 			    bool all_present)
 {
-	struct fc_chunk *old = NULL, *tmp;
+	struct fc_chunk *old = NULL;
 	size_t nold = 0, cap = 0, i, j = 0;
 	sqlite3_stmt *s;
 	uint64_t off = 0;
@@ -147,14 +143,9 @@ int fc_state_chunks_replace(struct conn *c, int64_t ino,
 		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 			if (!sqlite3_column_int(s, 4))
 				continue;
-			if (nold == cap) {
-				cap = cap ? 2 * cap : 16;
-				tmp = realloc(old, cap * sizeof(*old));
-				if (!tmp) {
-					rc = -ENOMEM;
-					break;
-				}
-				old = tmp;
+			if (cf_array_reserve(&old, &cap, nold, sizeof(*old))) {
+				rc = -ENOMEM;
+				break;
 			}
 			old[nold].off = (uint64_t)sqlite3_column_int64(s, 1);
 			old[nold].size = (uint32_t)sqlite3_column_int64(s, 2);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #define CF_LOG_SUBSYS "state"
+#include "cf_array.h"
 #include "cf_log.h"
 
 /* ----- local tree changes ----- */
@@ -612,7 +613,7 @@ int fc_state_drop_orphans(struct fc_state *st, fc_node_fn fn, void *arg)
 	sqlite3_stmt *s;
 	struct conn *c;
 	struct row r;
-	int64_t *inos = NULL, *tmp;
+	int64_t *inos = NULL;
 	size_t count = 0, cap = 0, i;
 	int rc;
 
@@ -624,14 +625,9 @@ int fc_state_drop_orphans(struct fc_state *st, fc_node_fn fn, void *arg)
 			continue;
 		if (fn)
 			fn(arg, &r.n);
-		if (count == cap) {
-			cap = cap ? 2 * cap : 16;
-			tmp = realloc(inos, cap * sizeof(*inos));
-			if (!tmp) {
-				rc = -ENOMEM;
-				break;
-			}
-			inos = tmp;
+		if (cf_array_reserve(&inos, &cap, count, sizeof(*inos))) {
+			rc = -ENOMEM;
+			break;
 		}
 		inos[count++] = r.n.ino;
 	}

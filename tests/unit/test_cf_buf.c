@@ -5,12 +5,14 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "cf_array.h"
 #include "cf_buf.h"
 #include "cf_file.h"
 #include "cf_hex.h"
@@ -144,6 +146,31 @@ static void test_cf_file__durable_write(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+static void test_cf_array__grows_and_refuses_overflow(void **state)
+{
+	int *v = NULL, *before;
+	size_t cap = 0, n;
+
+	(void)state;
+	for (n = 0; n < 1000; n++) {
+		assert_int_equal(cf_array_reserve(&v, &cap, n, sizeof(*v)), 0);
+		assert_true(cap > n);
+		v[n] = (int)n;
+	}
+	for (n = 0; n < 1000; n++)
+		assert_int_equal(v[n], (int)n);
+	/* room already: nothing moves */
+	before = v;
+	assert_int_equal(cf_array_reserve(&v, &cap, 999, sizeof(*v)), 0);
+	assert_ptr_equal(v, before);
+	/* a size that cannot be allocated leaves the array as it was */
+	n = cap;
+	assert_int_equal(cf_array_reserve(&v, &cap, cap, SIZE_MAX / 4), -ENOMEM);
+	assert_int_equal(cap, n);
+	assert_ptr_equal(v, before);
+	free(v);
+}
+
 static void test_cf_hex__round_trip_and_bad_input(void **state)
 {
 	const unsigned char in[4] = { 0x00, 0x9f, 0xa0, 0xff };
@@ -177,6 +204,7 @@ int main(void)
 		cmocka_unit_test(test_cf_path__paths),
 		cmocka_unit_test(test_cf_file__durable_write),
 		cmocka_unit_test(test_cf_hex__round_trip_and_bad_input),
+		cmocka_unit_test(test_cf_array__grows_and_refuses_overflow),
 	};
 
 	return cmocka_run_group_tests_name("cf_buf", tests, NULL, NULL);
