@@ -130,12 +130,17 @@ const char *const srv_sq_sql[ST_COUNT] = {
 		"ORDER BY n.deleted, n.id",
 	[ST_TRASH_EXPIRED] = "SELECT user_id, id FROM nodes "
 			     "WHERE deleted != 0 AND deleted < ?1 LIMIT ?2",
-	/* not the tombstone a trashed node's restore would revive */
+	/*
+	 * Not the tombstone a trashed node's restore would revive. The
+	 * subquery repeats nodes_trash_entry's WHERE so SQLite can use that
+	 * partial index (else it scans the account's nodes per tombstone).
+	 */
 	[ST_TOMBSTONES_EXPIRED] =
 		"SELECT e.user_id, e.id, e.seq FROM entries e "
 		"WHERE e.deleted != 0 AND e.deleted < ?1 AND NOT EXISTS "
 		"(SELECT 1 FROM nodes n WHERE n.user_id = e.user_id "
-		"AND n.trash_entry = e.id) LIMIT ?2",
+		"AND n.trash_entry = e.id AND n.trash_entry IS NOT NULL "
+		"AND n.trash_entry != 0) LIMIT ?2",
 	[ST_FEED_HORIZON_GET] = "SELECT feed_horizon FROM users WHERE id = ?1",
 	[ST_FEED_HORIZON_RAISE] = "UPDATE users SET feed_horizon = ?2 "
 				  "WHERE id = ?1 AND feed_horizon < ?2",
