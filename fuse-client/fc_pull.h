@@ -6,12 +6,15 @@
  * never skips or half-applies a page). It runs at mount, on
  * fc_pull_wake (user.cloudfs.sync, and next issue the WebSocket
  * "changed" hint) and every interval. Local ops still in the outbox go
- * first: the feed would undo them. Each pull also refreshes the account's
- * usage and quota for statfs. Manifests of changed files are fetched
- * lazily by the mount (fc_fetch_manifest).
+ * first: the feed would undo them. When the server no longer keeps the
+ * tombstones after our cursor (410), the pull resyncs in full from 0
+ * (fc_state_resync_begin). Each pull also refreshes the account's usage
+ * and quota for statfs. Manifests of changed files are fetched lazily by
+ * the mount (fc_fetch_manifest).
  *
- * Threading: fc_pull_wake, fc_pull_stop and fc_pull_error are safe from
- * any thread; fc_pull_once runs on the caller's thread.
+ * Threading: fc_pull_wake, fc_pull_stop, fc_pull_error and
+ * fc_pull_tickets are safe from any thread; fc_pull_once runs on the
+ * caller's thread.
  */
 #ifndef CLOUDFS_FC_PULL_H
 #define CLOUDFS_FC_PULL_H
