@@ -169,6 +169,7 @@ struct status_nums {
 	bool connected, uploading;
 	uint64_t cursor, files, bytes, ops, failed, used, limit, done, total;
 	uint64_t pull_started, pull_done;
+	int pull_error; /* errno, 0 = the last pull went fine */
 };
 
 static void status_nums(json_t *j, struct status_nums *s)
@@ -186,6 +187,7 @@ static void status_nums(json_t *j, struct status_nums *s)
 	s->total = jnum(j, "upload_total", "upload", "total");
 	s->pull_started = jnum(j, "pull_started", "pull", "started");
 	s->pull_done = jnum(j, "pull_done", "pull", "done");
+	s->pull_error = (int)jnum(j, "pull_error", "pull", "error");
 }
 
 static int root_of(const struct fc_cli_args *a, struct cf_buf *root)
@@ -245,6 +247,8 @@ int fc_cli_status(const struct fc_cli_args *a)
 		printf("  upload:  [%s] %3d%% %s of %s\n", bar,
 		       s.total ? (int)(s.done * 100 / s.total) : 0, s1, s2);
 	}
+	if (s.pull_error && s.pull_error != EAGAIN)
+		printf("  pull:    failing: %s\n", strerror(s.pull_error));
 	if (*jstr(j, "message"))
 		printf("  note:    %s\n", jstr(j, "message"));
 	rc = 0;
@@ -308,6 +312,14 @@ int fc_cli_sync(const struct fc_cli_args *a)
 		status_nums(j, &s);
 		if (!s.files && !s.ops && !s.uploading && s.pull_done > asked)
 			break;
+		/* a pull that cannot work (refused page, revoked device) */
+		if (s.pull_error && s.pull_error != EAGAIN &&
+		    !fc_remote_is_transient(-s.pull_error)) {
+			rc = fail("cannot bring in the server's changes: %s "
+				  "(see the log)",
+				  strerror(s.pull_error));
+			goto out;
+		}
 		if (a->timeout_s > 0 &&
 		    mono_s() - start >= (double)a->timeout_s) {
 			human(s.bytes, sz, sizeof(sz));

@@ -246,6 +246,7 @@ static void status(void *arg, struct fc_fs_status *io)
 	io->upload_done = p.done;
 	io->upload_total = p.total;
 	fc_pull_tickets(d->pull, &io->pull_started, &io->pull_done);
+	io->pull_error = d->pull ? -fc_pull_error(d->pull) : 0;
 	fc_push_status(d->push, io->message, sizeof(io->message));
 	if (!io->message[0])
 		snprintf(io->message, sizeof(io->message), "%s", p.message);

@@ -78,6 +78,7 @@ struct fc_fs_status {
 	uint64_t upload_total;   /* net: bytes to go through */
 	uint64_t pull_started;   /* net: fc_pull_tickets */
 	uint64_t pull_done;      /* net: fc_pull_tickets */
+	int pull_error;          /* net: the last pull's errno, 0 = fine */
 	char message[256];       /* net: last error worth showing, or "" */
 };
 

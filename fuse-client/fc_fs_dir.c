@@ -430,7 +430,7 @@ static int status_json(struct fc_fs *fs, struct cf_buf *out)
 	fc_id_to_hex(s.upload_id, hex);
 	j = json_pack(
 		"{s:b, s:I, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I},"
-		" s:{s:b, s:s, s:I, s:I}, s:{s:I, s:I}, s:s}",
+		" s:{s:b, s:s, s:I, s:I}, s:{s:I, s:I, s:i}, s:s}",
 		"connected", (int)s.connected, "cursor", (json_int_t)s.cursor,
 		"queue", "files", (json_int_t)s.queue_files, "bytes",
 		(json_int_t)s.queue_bytes, "ops", "pending",
@@ -440,6 +440,7 @@ static int status_json(struct fc_fs *fs, struct cf_buf *out)
 		"id", s.uploading ? hex : "", "done", (json_int_t)s.upload_done,
 		"total", (json_int_t)s.upload_total, "pull", "started",
 		(json_int_t)s.pull_started, "done", (json_int_t)s.pull_done,
+		"error", s.pull_error,
 		"message", s.message);
 	if (!j)
 		return -ENOMEM;

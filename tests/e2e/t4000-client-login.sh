@@ -72,5 +72,20 @@ grep -q "in use by another cloudfs mount (pid $first)" "$T/out" ||
 umount_fs "$T/mnt"
 mount_fs "$T/mnt" "$T/s1" "$T/c1"
 [ "$(cat "$T/mnt/f")" = one ] || fail "remount after the lock was released"
+
+# a revoked device: sync says so at once instead of waiting for a timeout
+sync_fs "$T/mnt"
+id=$("$CLOUDFSD" device list "$USER_NAME" --data "$DATA" |
+	awk '$3 == "e2e-s1" { print $1 }' | tail -1) # s1's latest login
+[ -n "$id" ] || fail "device id of e2e-s1"
+"$CLOUDFSD" device revoke "$id" --data "$DATA" >/dev/null || fail "revoke"
+start=$(date +%s)
+if "$CLOUDFS" sync "$T/mnt" --timeout 60 >"$T/out" 2>&1; then
+	fail "sync of a revoked device succeeded"
+fi
+cat "$T/out"
+grep -q "cannot bring in the server's changes" "$T/out" || fail "revoked: unclear sync error"
+[ $(($(date +%s) - start)) -lt 30 ] || fail "revoked: sync waited for its timeout"
+"$CLOUDFS" status "$T/mnt" | grep -q "pull:    failing" || fail "status does not show the failing pull"
 umount_fs "$T/mnt"
 echo "ok"
