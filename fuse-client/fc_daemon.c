@@ -492,6 +492,7 @@ static int make_workers(struct daemon *d)
 			   (uint32_t)getgid(), &d->state);
 	if (rc < 0)
 		goto out;
+	fc_state_set_device(d->state, d->acct.device);
 	rc = forget_presence(d);
 	if (rc < 0)
 		goto out;
@@ -533,6 +534,7 @@ static int make_workers(struct daemon *d)
 	pd.remote = d->remote;
 	pd.pushed = pushed;
 	pd.arg = d;
+	pd.device = d->acct.device;
 	rc = fc_push_new(&pd, &d->push);
 	if (rc < 0)
 		goto out;

@@ -16,12 +16,16 @@
 #include <time.h>
 
 #define CF_LOG_SUBSYS "push"
+#include "cf_buf.h"
 #include "cf_log.h"
+#include "fc_conflict.h"
 #include "fc_loop.h"
 
 #define PEEK_MAX     32
 #define HARD_PAUSE_S 60
 #define IDLE_WAIT_S  30
+#define RESTORE_NAME_TRIES 100
+#define REVIVE_DEPTH_MAX   64 /* directories brought back above one op */
 
 struct fc_pusher {
 	struct fc_push_deps d;
@@ -49,8 +53,112 @@ static const char *op_name(enum fc_op_kind k)
 		return "rename";
 	case FC_OP_SETATTR:
 		return "setattr";
+	case FC_OP_RESTORE:
+		return "restore";
 	}
 	return "op";
+}
+
+/* Where trashed node id was: its directory, into *out. -ENOENT. */
+static int trash_parent(struct fc_remote *r, const uint8_t id[FC_ID_SIZE],
+			uint8_t out[FC_ID_SIZE])
+{
+	struct fc_trash_item *v = NULL;
+	size_t n = 0, i;
+	int rc = fc_remote_trash_list(r, &v, &n);
+
+	for (i = 0; rc == 0 && i < n; i++)
+		if (!memcmp(v[i].node, id, FC_ID_SIZE))
+			break;
+	if (rc == 0 && i == n)
+		rc = -ENOENT;
+	if (rc == 0)
+		memcpy(out, v[i].parent, FC_ID_SIZE);
+	free(v);
+	return rc;
+}
+
+/*
+ * Local changes into a directory another device removed win as edits do:
+ * take dir out of the server's trash to where it was, and first the
+ * directory it was in when that went too. 0 when dir is live; -ENOENT
+ * when it is not in the trash either (purged).
+ */
+static int revive_dir(struct fc_pusher *p, const uint8_t dir[FC_ID_SIZE],
+		      unsigned depth)
+{
+	struct fc_remote *r = p->d.remote;
+	uint8_t up[FC_ID_SIZE];
+	struct fc_rnode n;
+	int rc;
+
+	rc = fc_remote_node_get(r, dir, &n, NULL, 0);
+	if (rc < 0 || !n.deleted)
+		return rc;
+	rc = fc_remote_trash_restore(r, dir, NULL, NULL, 0, NULL);
+	if (rc != -ENOENT || depth >= REVIVE_DEPTH_MAX)
+		goto out;
+	rc = trash_parent(r, dir, up);
+	if (rc == 0)
+		rc = revive_dir(p, up, depth + 1);
+	if (rc == 0)
+		rc = fc_remote_trash_restore(r, dir, NULL, NULL, 0, NULL);
+out:
+	if (rc == 0)
+		cf_warn("a directory removed on another device came back: "
+			"this device changed something in it");
+	return rc;
+}
+
+/*
+ * Take a kept file out of the server's trash (FC_OP_RESTORE) to where the
+ * op says, bringing that directory back when it went too; failing that,
+ * to the root; a name taken meanwhile gets a conflicted copy name. The
+ * next pull brings the entry the server made, wherever that is.
+ */
+static int push_restore(struct fc_pusher *p, const struct fc_op *op)
+{
+	static const uint8_t root[FC_ID_SIZE];
+	struct fc_remote *r = p->d.remote;
+	const uint8_t *parent = op->parent;
+	struct cf_buf name;
+	struct fc_rnode n;
+	bool revived = false;
+	unsigned k = 0;
+	int rc;
+
+	cf_buf_init(&name, CF_NAME_MAX);
+	for (;;) {
+		cf_buf_reset(&name);
+		rc = k ? fc_conflict_name(op->name, op->name_len, p->d.device,
+					  (int64_t)time(NULL), k, &name)
+		       : cf_buf_append(&name, op->name, op->name_len);
+		if (rc == 0)
+			rc = fc_remote_trash_restore(r, op->node, parent,
+						     name.data, name.len, NULL);
+		if (rc == -EEXIST && k < RESTORE_NAME_TRIES) {
+			k++;
+			continue;
+		}
+		if (rc != -ENOENT)
+			break;
+		/* not in the trash (any more), or its directory is gone */
+		rc = fc_remote_node_get(r, op->node, &n, NULL, 0);
+		if (rc == 0 && !n.deleted)
+			break; /* live: an earlier try's answer was lost */
+		if (rc < 0 || parent == root) {
+			rc = rc < 0 ? rc : -ENOENT;
+			break;
+		}
+		if (!revived) {
+			revived = true;
+			if (revive_dir(p, parent, 0) == 0)
+				continue;
+		}
+		parent = root;
+	}
+	cf_buf_release(&name);
+	return rc;
 }
 
 /* Send one op. 0 when the server has its effect. */
@@ -78,6 +186,8 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 		c.target_len = op->target_len;
 		c.mtime_ns = op->mtime_ns;
 		rc = fc_remote_node_create(r, &c, NULL);
+		if (rc == -ENOENT && revive_dir(p, op->parent, 0) == 0)
+			rc = fc_remote_node_create(r, &c, NULL);
 		/* a retry after a lost answer: the node is there already */
 		if (rc == -EEXIST &&
 		    fc_remote_node_get(r, op->node, &n, NULL, 0) != -ENOENT)
@@ -86,6 +196,9 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 	case FC_OP_LINK:
 		rc = fc_remote_link(r, op->node, op->parent, op->name,
 				    op->name_len, NULL);
+		if (rc == -ENOENT && revive_dir(p, op->parent, 0) == 0)
+			rc = fc_remote_link(r, op->node, op->parent, op->name,
+					    op->name_len, NULL);
 		break;
 	case FC_OP_UNLINK:
 		if (op->flags & FC_OP_DIR)
@@ -103,6 +216,14 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 		rc = fc_remote_rename(r, op->parent, op->name, op->name_len,
 				      op->parent2, op->name2, op->name2_len, fl,
 				      NULL);
+		if (rc == -ENOENT && revive_dir(p, op->parent2, 0) == 0)
+			rc = fc_remote_rename(r, op->parent, op->name,
+					      op->name_len, op->parent2,
+					      op->name2, op->name2_len, fl,
+					      NULL);
+		break;
+	case FC_OP_RESTORE:
+		rc = push_restore(p, op);
 		break;
 	case FC_OP_SETATTR:
 		if (op->flags & FC_SET_MODE)

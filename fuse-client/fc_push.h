@@ -28,6 +28,7 @@ struct fc_push_deps {
 	/* Called (pusher thread) after ops reached the server; may be NULL. */
 	void (*pushed)(void *arg);
 	void *arg;
+	const char *device; /* conflicted copy names; borrowed; may be NULL */
 };
 
 struct fc_pusher;

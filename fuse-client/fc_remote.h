@@ -360,6 +360,17 @@ void fc_version_data_release(struct fc_version_data *v);
 int fc_remote_restore(struct fc_remote *r, const uint8_t id[FC_NODE_ID_SIZE],
 		      uint64_t version, uint64_t *out_version);
 
+/*
+ * POST /trash/<node>/restore: the trashed node back at (parent, name), or
+ * where it was when parent is NULL (name unused). -ENOENT: not in the
+ * trash, or that directory is gone; -EEXIST: the name is taken.
+ */
+int fc_remote_trash_restore(struct fc_remote *r,
+			    const uint8_t node[FC_NODE_ID_SIZE],
+			    const uint8_t parent[FC_NODE_ID_SIZE],
+			    const char *name, size_t name_len,
+			    uint64_t *out_cursor);
+
 /* POST /entries: a hard link (parent, name) -> node. */
 int fc_remote_link(struct fc_remote *r, const uint8_t node[FC_NODE_ID_SIZE],
 		   const uint8_t parent[FC_NODE_ID_SIZE], const char *name,
@@ -403,10 +414,6 @@ struct fc_trash_item {
 /* GET /trash. *out (caller frees) gets *out_count items. */
 int fc_remote_trash_list(struct fc_remote *r, struct fc_trash_item **out,
 			 size_t *out_count);
-
-/* POST /trash/<id>/restore (to where it was). -EEXIST, -ENOENT. */
-int fc_remote_trash_restore(struct fc_remote *r,
-			    const uint8_t node[FC_NODE_ID_SIZE]);
 
 /* DELETE /trash/<id>. */
 int fc_remote_trash_purge(struct fc_remote *r,

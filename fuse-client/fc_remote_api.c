@@ -185,13 +185,15 @@ static int simple_call(struct fc_remote *r, const char *method,
 
 /*
  * Send body (consumed: released on every path) with method to prefix +
- * node id hex (when id is given) and read the cursor of the answer into
- * *out_cursor (may be NULL). rc < 0 is a failure from building the body
- * (a NULL body counts as -ENOMEM): it is returned without a call.
+ * node id hex (when id is given) + suffix and read the cursor of the
+ * answer into *out_cursor (may be NULL). rc < 0 is a failure from
+ * building the body (a NULL body counts as -ENOMEM): it is returned
+ * without a call.
  */
-static int cursor_call(struct fc_remote *r, const char *method,
-		       const char *prefix, const uint8_t *id, json_t *body,
-		       int rc, uint64_t *out_cursor)
+static int cursor_call_to(struct fc_remote *r, const char *method,
+			  const char *prefix, const uint8_t *id,
+			  const char *suffix, json_t *body, int rc,
+			  uint64_t *out_cursor)
 {
 	char hex[FC_NODE_HEX_SIZE] = "";
 	struct call c;
@@ -203,7 +205,7 @@ static int cursor_call(struct fc_remote *r, const char *method,
 		goto out;
 	if (id)
 		fc_remote_node_id_hex(id, hex);
-	fc_remote_call_path(&c, "%s%s", prefix, hex);
+	fc_remote_call_path(&c, "%s%s%s", prefix, hex, suffix);
 	c.body = body;
 	rc = fc_remote_call_run(r, &c);
 	if (rc == 0)
@@ -212,6 +214,13 @@ out:
 	json_decref(body);
 	fc_remote_call_release(&c);
 	return rc;
+}
+
+static int cursor_call(struct fc_remote *r, const char *method,
+		       const char *prefix, const uint8_t *id, json_t *body,
+		       int rc, uint64_t *out_cursor)
+{
+	return cursor_call_to(r, method, prefix, id, "", body, rc, out_cursor);
 }
 
 /* ----- routes ----- */
@@ -830,6 +839,24 @@ int fc_remote_link(struct fc_remote *r, const uint8_t node[FC_NODE_ID_SIZE],
 	return cursor_call(r, "POST", "/entries", NULL, body, rc, out_cursor);
 }
 
+int fc_remote_trash_restore(struct fc_remote *r,
+			    const uint8_t node[FC_NODE_ID_SIZE],
+			    const uint8_t parent[FC_NODE_ID_SIZE],
+			    const char *name, size_t name_len,
+			    uint64_t *out_cursor)
+{
+	json_t *body = json_object();
+	int rc = body ? 0 : -ENOMEM;
+
+	if (!rc && parent)
+		rc = fc_remote_jset_hex(body, "parent", parent,
+					FC_NODE_ID_SIZE);
+	if (!rc && parent)
+		rc = fc_remote_jset_name(body, "name", name, name_len);
+	return cursor_call_to(r, "POST", "/trash/", node, "/restore", body, rc,
+			      out_cursor);
+}
+
 int fc_remote_unlink(struct fc_remote *r, const uint8_t parent[FC_NODE_ID_SIZE],
 		     const char *name, size_t name_len, unsigned flags,
 		     uint64_t *out_cursor)
@@ -939,12 +966,6 @@ out:
 	free(t);
 	fc_remote_call_release(&c);
 	return rc;
-}
-
-int fc_remote_trash_restore(struct fc_remote *r,
-			    const uint8_t node[FC_NODE_ID_SIZE])
-{
-	return simple_call(r, "POST", "/trash/", node, "/restore", true);
 }
 
 int fc_remote_trash_purge(struct fc_remote *r,

@@ -946,6 +946,11 @@ int fc_state_open(const char *path, uint32_t uid, uint32_t gid,
 	return 0;
 }
 
+void fc_state_set_device(struct fc_state *st, const char *device)
+{
+	snprintf(st->device, sizeof(st->device), "%s", device ? device : "");
+}
+
 void fc_state_close(struct fc_state *st)
 {
 	if (!st)

@@ -100,6 +100,12 @@ struct fc_state;
 int fc_state_open(const char *path, uint32_t uid, uint32_t gid,
 		  struct fc_state **out);
 
+/*
+ * This device's name (copied, cut to 63 bytes), for the conflicted copy
+ * names fc_state_apply_page may give; call before other threads run.
+ */
+void fc_state_set_device(struct fc_state *st, const char *device);
+
 /* Checkpoint, close the connection and free. NULL is a no-op. */
 void fc_state_close(struct fc_state *st);
 
@@ -401,6 +407,9 @@ enum fc_op_kind {
 			    * flags enum fc_rename_flags */
 	FC_OP_SETATTR = 5, /* PATCH /nodes/<node>: flags FC_SET_MODE, _UID,
 			    * _GID, _MTIME select mode, uid, gid, mtime */
+	FC_OP_RESTORE = 6, /* POST /trash/<node>/restore: node, parent, name
+			    * (a file with unsaved changes that the feed
+			    * removed: the local edit wins) */
 };
 
 #define FC_OP_DIR (1u << 8) /* FC_OP_UNLINK of a directory */
@@ -436,8 +445,9 @@ int fc_state_op_peek(struct fc_state *st, int64_t now_ns, struct fc_op *out,
 		     size_t max, size_t *out_count);
 
 /*
- * The server applied op seq: remove it. A FC_OP_CREATE marks its node
- * pushed (the uploader may commit it now). -ENOENT when seq is not pending.
+ * The server applied op seq: remove it. A FC_OP_CREATE or FC_OP_RESTORE
+ * marks its node pushed (the uploader may commit it now). -ENOENT when
+ * seq is not pending.
  */
 int fc_state_op_done(struct fc_state *st, int64_t seq);
 
@@ -589,7 +599,12 @@ typedef void (*fc_changed_fn)(void *arg, int64_t ino, int64_t parent,
  * matched by server id, else by (parent, name, node); tombstones remove
  * local entries. An entry whose node or parent is not known yet (the feed
  * pages by seq, so it may come a page early) waits in the database and is
- * applied with the page that brings them. -EAGAIN when local ops are
+ * applied with the page that brings them. A file with unsaved local
+ * changes (dirty or open for writing) that loses its last entry is kept:
+ * at the end of the page it goes back under its name (a conflicted copy
+ * name when the name is taken, the root when its directory is gone) with
+ * an FC_OP_RESTORE, so the local edit wins over the remote removal and
+ * nothing written here is lost. -EAGAIN when local ops are
  * still pending in the outbox (push first, then pull: the feed would undo
  * them) or when an op was pushed after the page was asked for (the page
  * may predate it and would undo it until the next pull); -EPROTO

@@ -3,18 +3,25 @@
  * fc_state, remote changes: one page of the server's change feed applied
  * in one transaction (nodes by id, entries by server entry id or by
  * parent, name and node), with the changed inodes and entries reported
- * after the commit for kernel cache invalidation. Lock order as in
- * fc_state.c.
+ * after the commit for kernel cache invalidation; files with unsaved
+ * local changes that the page removes are kept (the local edit wins).
+ * Lock order as in fc_state.c.
  */
 #include "fc_state_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CF_LOG_SUBSYS "state"
 #include "cf_array.h"
+#include "cf_buf.h"
 #include "cf_log.h"
+#include "fc_conflict.h"
+
+/* Conflicted copy names tried for a kept file before giving up. */
+#define KEEP_NAME_TRIES 100
 
 /* ----- remote changes ----- */
 
@@ -24,19 +31,24 @@ struct change {
 	char name[CF_NAME_MAX + 1];
 };
 
+/*
+ * What a page changed (for the kernel), and the files with unsaved local
+ * changes it took the last entry of: (ino, the parent and name they had).
+ */
 struct changes {
-	struct change *v;
-	size_t count, cap;
+	struct change *v, *kept;
+	size_t count, cap, kept_count, kept_cap;
 };
 
-static int changes_add(struct changes *ch, int64_t ino, int64_t parent,
-		       const char *name, size_t len)
+static int change_push(struct change **v, size_t *count, size_t *cap,
+		       int64_t ino, int64_t parent, const char *name,
+		       size_t len)
 {
 	struct change *tmp;
 
-	if (cf_array_reserve(&ch->v, &ch->cap, ch->count, sizeof(*ch->v)))
+	if (cf_array_reserve(v, cap, *count, sizeof(**v)))
 		return -ENOMEM;
-	tmp = &ch->v[ch->count++];
+	tmp = &(*v)[(*count)++];
 	tmp->ino = ino;
 	tmp->parent = parent;
 	tmp->name_len = name ? CF_MIN(len, (size_t)CF_NAME_MAX) : 0;
@@ -44,6 +56,19 @@ static int changes_add(struct changes *ch, int64_t ino, int64_t parent,
 		memcpy(tmp->name, name, tmp->name_len);
 	tmp->name[tmp->name_len] = '\0';
 	return 0;
+}
+
+static int changes_add(struct changes *ch, int64_t ino, int64_t parent,
+		       const char *name, size_t len)
+{
+	return change_push(&ch->v, &ch->count, &ch->cap, ino, parent, name,
+			   len);
+}
+
+/* Local bytes the server has not got: the feed must not drop them. */
+static bool unsaved(const struct row *r)
+{
+	return r->n.kind == FC_KIND_FILE && (r->n.dirty || r->writing);
 }
 
 static int pending_ops(struct conn *c, bool *out)
@@ -161,7 +186,13 @@ static int remote_unlink(struct conn *c, int64_t eid, int64_t parent,
 	}
 	if (r.n.nlink == 0 || (r.n.kind == FC_KIND_DIR && r.n.nlink < 2)) {
 		r.unlinked = true;
-		r.due = FC_STATE_DUE_NONE;
+		/* kept at the end of the page, upload still due, unless a
+		 * later row of the page links it again (a move) */
+		if (!unsaved(&r))
+			r.due = FC_STATE_DUE_NONE;
+		else if (change_push(&ch->kept, &ch->kept_count, &ch->kept_cap,
+				     ino, parent, name, len))
+			return -ENOMEM;
 	}
 	rc = fc_state_row_put(c, &r);
 	if (rc == 0)
@@ -365,6 +396,88 @@ static int apply_deferred(struct conn *c, uint64_t resync, struct changes *ch)
 }
 
 /*
+ * Put kept file k back where it was: under its name when that is free,
+ * else under a conflicted copy name; in the root when its directory is
+ * gone too. An FC_OP_RESTORE takes the node out of the server's trash to
+ * the same place; the upload follows once that op is pushed.
+ */
+static int keep_one(struct fc_state *st, struct conn *c, const struct change *k,
+		    struct changes *ch)
+{
+	struct cf_buf name;
+	struct row r, dir;
+	struct fc_op op;
+	struct ent e;
+	int64_t parent = k->parent;
+	unsigned n;
+	int rc;
+
+	rc = fc_state_row_get(c, k->ino, &r);
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (!r.unlinked || r.n.nlink > 0)
+		return 0; /* linked again later in the page: a move */
+	if (fc_state_need_dir(c, parent, &dir) < 0) {
+		parent = FC_ROOT_INO;
+		rc = fc_state_need_dir(c, parent, &dir);
+		if (rc < 0)
+			return rc;
+	}
+	cf_buf_init(&name, CF_NAME_MAX);
+	for (n = 0;; n++) {
+		cf_buf_reset(&name);
+		rc = n ? fc_conflict_name(k->name, k->name_len, st->device,
+					  (int64_t)time(NULL), n, &name)
+		       : cf_buf_append(&name, k->name, k->name_len);
+		if (rc == 0)
+			rc = fc_state_entry_get(c, parent, name.data, name.len,
+						&e);
+		if (rc != 0 || n == KEEP_NAME_TRIES)
+			break;
+	}
+	if (rc == 0)
+		rc = -EEXIST; /* every name taken */
+	if (rc != -ENOENT)
+		goto out;
+	rc = fc_state_entry_insert(c, parent, name.data, name.len, r.n.ino, 0);
+	if (rc < 0)
+		goto out;
+	r.n.nlink = 1;
+	r.unlinked = false;
+	r.n.pushed = false;
+	rc = fc_state_row_put(c, &r);
+	if (rc < 0)
+		goto out;
+	memset(&op, 0, sizeof(op));
+	op.kind = FC_OP_RESTORE;
+	memcpy(op.node, r.n.id, FC_ID_SIZE);
+	memcpy(op.parent, dir.n.id, FC_ID_SIZE);
+	memcpy(op.name, name.data, name.len);
+	op.name_len = name.len;
+	rc = fc_state_op_append(c, &op);
+	if (rc == 0)
+		rc = changes_add(ch, 0, parent, name.data, name.len);
+	if (rc == 0)
+		cf_warn("conflict: \"%.*s\" was removed on another device "
+			"while it had unsaved changes here: kept as \"%.*s\"%s",
+			(int)k->name_len, k->name, (int)name.len, name.data,
+			parent == k->parent ? "" : " in the top directory");
+out:
+	cf_buf_release(&name);
+	return rc;
+}
+
+static int keep_all(struct fc_state *st, struct conn *c, struct changes *ch)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < ch->kept_count; i++)
+		rc = keep_one(st, c, &ch->kept[i], ch);
+	return rc;
+}
+
+/*
  * Begin a transaction that applies the server's view: -EAGAIN (and no
  * transaction) while local ops wait in the outbox, for the feed would
  * undo them: push first, then pull.
@@ -395,7 +508,8 @@ static int report(struct changes *ch, int rc, fc_changed_fn changed,
 				ch->v[i].name_len);
 	}
 	free(ch->v);
-	ch->v = NULL;
+	free(ch->kept);
+	ch->v = ch->kept = NULL;
 	return rc;
 }
 
@@ -418,6 +532,8 @@ int fc_state_apply_page(struct fc_state *st, const struct fc_remote_page *p,
 		rc = apply_deferred(c, p->resync, &ch);
 	for (i = 0; rc == 0 && i < p->entry_count; i++)
 		rc = apply_entry(c, &p->entries[i], p->resync, &ch);
+	if (rc == 0)
+		rc = keep_all(st, c, &ch);
 	if (rc == 0)
 		rc = fc_state_meta_set(c, "cursor", p->next);
 	rc = fc_state_tx_end(st, c, rc);
@@ -518,6 +634,8 @@ int fc_state_resync_end(struct fc_state *st, uint64_t resync,
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = remote_unlink(c, v[i].eid, v[i].parent, v[i].name,
 				   v[i].len, v[i].ino, &ch);
+	if (rc == 0)
+		rc = keep_all(st, c, &ch);
 	if (rc == 0)
 		rc = fc_state_meta_set(c, "resync", 0);
 	rc = fc_state_tx_end(st, c, rc);

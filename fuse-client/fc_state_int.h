@@ -93,6 +93,7 @@ struct fc_state {
 	pthread_mutex_t lock; /* recursive; guards conn and ops_pushed */
 	struct conn *conn;    /* owned */
 	uint64_t ops_pushed;  /* outbox ops done or failed, this process */
+	char device[64];      /* for conflicted copy names */
 };
 
 /* A node row with the queue columns fc_node does not show. */

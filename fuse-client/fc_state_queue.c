@@ -420,7 +420,7 @@ int fc_state_op_done(struct fc_state *st, int64_t seq)
 	if (rc == SQLITE_ROW) {
 		kind = sqlite3_column_int(s, 0);
 		rc = fc_state_col_blob(s, 1, node, FC_ID_SIZE);
-		if (rc < 0 && kind != FC_OP_CREATE)
+		if (rc < 0 && kind != FC_OP_CREATE && kind != FC_OP_RESTORE)
 			rc = 0;
 	} else if (rc == SQLITE_DONE) {
 		rc = -ENOENT;
@@ -437,7 +437,7 @@ int fc_state_op_done(struct fc_state *st, int64_t seq)
 	}
 	sqlite3_bind_int64(s, 1, seq);
 	rc = fc_state_run(c, s, "delete op");
-	if (rc < 0 || kind != FC_OP_CREATE)
+	if (rc < 0 || (kind != FC_OP_CREATE && kind != FC_OP_RESTORE))
 		goto out;
 	/* no row: the node was dropped meanwhile */
 	s = fc_state_stmt(c, S_NODE_PUSHED);

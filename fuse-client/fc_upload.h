@@ -82,16 +82,6 @@ struct fc_rechunk_res {
 int fc_upload_rechunk(const struct fc_rechunk_req *req,
 		      struct fc_rechunk_res *out);
 
-/*
- * The name of a conflicted copy: "NAME (conflicted copy DEVICE
- * YYYY-MM-DD).EXT" (EXT: after the last '.', unless the name starts with
- * it), " N" added before ")" when n > 1. Appended to out; names longer
- * than CF_NAME_MAX are shortened in NAME (never cut inside the suffix).
- * -ENOMEM, -EINVAL.
- */
-int fc_upload_conflict_name(const char *name, size_t len, const char *device,
-			    int64_t when_s, unsigned n, struct cf_buf *out);
-
 /* Progress of the upload in flight (for user.cloudfs.status). */
 struct fc_upload_progress {
 	bool active;

@@ -841,6 +841,116 @@ static void remote_files(struct fc_state *st, const int64_t *ids, size_t n,
 	assert_int_equal(fc_state_apply_page(st, &p, NULL, NULL), 0);
 }
 
+/* One-entry page: entry id (deleted or not) of node byte in the root. */
+static void remote_entry(struct fc_state *st, int64_t id, int node_byte,
+			 const char *name, bool deleted, uint64_t next)
+{
+	struct fc_remote_node node = { 0 };
+	struct fc_remote_entry e = { 0 };
+	struct fc_remote_page p = { 0 };
+
+	memset(node.id, node_byte, FC_ID_SIZE);
+	node.kind = FC_KIND_FILE;
+	node.mode = 0644;
+	e.id = id;
+	memcpy(e.node, node.id, FC_ID_SIZE);
+	e.name = name;
+	e.name_len = strlen(name);
+	e.deleted = deleted;
+	p.nodes = &node;
+	p.node_count = deleted ? 0 : 1;
+	p.entries = &e;
+	p.entry_count = 1;
+	p.next = next;
+	p.ops_pushed = fc_state_ops_pushed(st);
+	assert_int_equal(fc_state_apply_page(st, &p, NULL, NULL), 0);
+}
+
+/*
+ * The feed removes files with unsaved local changes: they stay, under
+ * their name or (taken) a conflicted copy name, not pushed, with an
+ * FC_OP_RESTORE for each; a clean file goes.
+ */
+static void test_fc_state__edit_wins_over_removal(void **state)
+{
+	struct fc_state *st = ((struct fx *)*state)->st;
+	static const int64_t ids[] = { 1, 2, 3 };
+	struct fc_remote_node rn;
+	struct fc_remote_entry re[2];
+	struct fc_remote_page pg = { 0 };
+	struct fc_op ops[4];
+	struct fc_node n, f1, f2;
+	size_t count;
+
+	fc_state_set_device(st, "laptop");
+	remote_files(st, ids, 3, 0, 10);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r1", 2, &f1), 0);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r2", 2, &f2), 0);
+	write_epoch(st, f1.ino, 0, 5, 5);
+	write_epoch(st, f2.ino, 0, 7, 7);
+
+	/* r1 removed on the server while dirty here */
+	remote_entry(st, 1, 0xa1, "r1", true, 11);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r1", 2, &n), 0);
+	assert_int_equal(n.ino, f1.ino);
+	assert_int_equal(n.nlink, 1);
+	assert_false(n.pushed);
+	assert_true(n.dirty);
+	assert_int_equal(fc_state_op_peek(st, 1, ops, 4, &count), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(ops[0].kind, FC_OP_RESTORE);
+	assert_memory_equal(ops[0].node, f1.id, FC_ID_SIZE);
+	assert_int_equal(ops[0].name_len, 2);
+	assert_memory_equal(ops[0].name, "r1", 2);
+	/* the feed waits for that op; once pushed, the node is pushed */
+	assert_int_equal(fc_state_op_done(st, ops[0].seq), 0);
+	assert_true(get(st, f1.ino).pushed);
+
+	/* a rename over r2 on the server: its tombstone and the new entry
+	 * come in one page; r2 keeps its bytes under a conflicted name */
+	memset(&rn, 0, sizeof(rn));
+	memset(rn.id, 0xb7, FC_ID_SIZE);
+	rn.kind = FC_KIND_FILE;
+	rn.mode = 0644;
+	memset(re, 0, sizeof(re));
+	re[0].id = 2;
+	memset(re[0].node, 0xa2, FC_ID_SIZE);
+	re[0].name = "r2";
+	re[0].name_len = 2;
+	re[0].deleted = true;
+	re[1].id = 7;
+	memcpy(re[1].node, rn.id, FC_ID_SIZE);
+	re[1].name = "r2";
+	re[1].name_len = 2;
+	pg.nodes = &rn;
+	pg.node_count = 1;
+	pg.entries = re;
+	pg.entry_count = 2;
+	pg.next = 12;
+	pg.ops_pushed = fc_state_ops_pushed(st);
+	assert_int_equal(fc_state_apply_page(st, &pg, NULL, NULL), 0);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r2", 2, &n), 0);
+	assert_memory_equal(n.id, rn.id, FC_ID_SIZE);
+	assert_int_equal(fc_state_op_peek(st, 1, ops, 4, &count), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(ops[0].kind, FC_OP_RESTORE);
+	assert_memory_equal(ops[0].node, f2.id, FC_ID_SIZE);
+	assert_true(ops[0].name_len > 2);
+	assert_non_null(strstr(ops[0].name, "r2 (conflicted copy laptop "));
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, ops[0].name,
+					 ops[0].name_len, &n),
+			 0);
+	assert_int_equal(n.ino, f2.ino);
+	assert_false(n.pushed);
+	drain(st, NULL, 0);
+	/* a clean file simply goes */
+	remote_entry(st, 3, 0xa3, "r3", true, 14);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r3", 2, &n),
+			 -ENOENT);
+	assert_int_equal(fc_state_op_peek(st, 1, ops, 4, &count), 0);
+	assert_int_equal(count, 0);
+}
+
 /*
  * A full resync removes what the server no longer sends (its tombstones
  * were pruned) and keeps the rest; a restart in the middle goes on.
@@ -1255,6 +1365,7 @@ int main(void)
 		T(test_fc_state__threads),
 		T(test_fc_state__orphans),
 		T(test_fc_state__resync),
+		T(test_fc_state__edit_wins_over_removal),
 		T(test_fc_state__log_starts_over),
 		T(test_fc_state__migrates_forward),
 		T(test_fc_state__allocation_failures),

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
+#include "fc_conflict.h"
 #include "fc_upload.h"
 
 #define MiB (1024u * 1024)
@@ -321,18 +322,18 @@ static void test_fc_upload__conflict_name(void **state) {
   (void)state;
   cf_buf_init(&b, 1024);
   assert_int_equal(
-      fc_upload_conflict_name("report.txt", 10, "laptop", 86400 * 365, 1, &b),
+      fc_conflict_name("report.txt", 10, "laptop", 86400 * 365, 1, &b),
       0);
   assert_non_null(strstr(b.data, "report (conflicted copy laptop 1971-01-0"));
   assert_int_equal(strcmp(b.data + b.len - 5, ").txt"), 0);
   cf_buf_reset(&b);
-  assert_int_equal(fc_upload_conflict_name(".bashrc", 7, "a/b", 0, 2, &b), 0);
+  assert_int_equal(fc_conflict_name(".bashrc", 7, "a/b", 0, 2, &b), 0);
   assert_int_equal(strncmp(b.data, ".bashrc (conflicted copy a_b 19", 31), 0);
   assert_int_equal(strcmp(b.data + b.len - 3, " 2)"), 0);
   cf_buf_reset(&b);
   memset(longname, 'x', 255);
   memcpy(longname + 250, ".html", 5);
-  assert_int_equal(fc_upload_conflict_name(longname, 255, "dev", 0, 1, &b), 0);
+  assert_int_equal(fc_conflict_name(longname, 255, "dev", 0, 1, &b), 0);
   assert_true(b.len <= CF_NAME_MAX);
   assert_int_equal(strcmp(b.data + b.len - 6, ").html"), 0);
   cf_buf_reset(&b);
@@ -340,7 +341,7 @@ static void test_fc_upload__conflict_name(void **state) {
   memset(longname, 0, sizeof(longname));
   for (int i = 0; i < 254; i += 2)
     memcpy(longname + i, "\xc3\xa9", 2);
-  assert_int_equal(fc_upload_conflict_name(longname, 254, "dev", 0, 1, &b), 0);
+  assert_int_equal(fc_conflict_name(longname, 254, "dev", 0, 1, &b), 0);
   assert_true(b.len <= CF_NAME_MAX);
   /* the kept part is whole two-byte sequences */
   assert_int_equal((strstr(b.data, " (conflicted") - b.data) % 2, 0);

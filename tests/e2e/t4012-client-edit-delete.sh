@@ -1,0 +1,129 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# One device removes a file while another has unsaved changes in it: the
+# edit wins. The file stays (same name when free, a conflicted copy name
+# when another file took it, the top directory when its directory went
+# too), comes out of the server's trash and gets the local content; the
+# other device sees it after a sync. Nothing written is lost.
+#   1. removed while open for writing on B (B's upload cannot run first:
+#      the removal always reaches B before the content leaves)
+#   2. replaced by a rename on A while B writes it
+#   3. removed with its directory while B writes it
+#   4. removed while B's edit is closed but not uploaded yet (upload and
+#      pull race; either order must keep the edit)
+#   5. a file made on B in a directory A removed: the directory comes back
+#      with it (the create does not fail and strand the file)
+. "$(dirname "$0")/client-lib.sh"
+
+server_init
+login "$T/s1" >/dev/null || fail "login 1"
+login "$T/s2" >/dev/null || fail "login 2"
+A=$T/a
+B=$T/b
+mount_fs "$A" "$T/s1" "$T/c1"
+mkdir "$A/dir" "$A/five"
+echo "one" >"$A/one.txt"
+echo "two" >"$A/two.txt"
+echo "three" >"$A/dir/three.txt"
+echo "four" >"$A/four.txt"
+sync_fs "$A"
+# B holds edits for a minute unless asked to sync
+mount_fs "$B" "$T/s2" "$T/c2" -o debounce=60000
+
+# pull_kept MOUNT NAME: make MOUNT pull (a sync cannot finish while a file
+# is open for writing) until it says it kept NAME
+pull_kept() {
+	local i
+	for i in $(seq 60); do
+		grep -qF "conflict: \"$2\" was removed on another device" \
+			"$T/client.log" && return 0
+		"$CLOUDFS" sync "$1" --timeout 1 >/dev/null 2>&1 || true
+	done
+	tail -20 "$T/client.log"
+	fail "$1 did not keep $2"
+}
+[ "$(cat "$B/one.txt")" = one ] || fail "B does not see one.txt"
+[ "$(cat "$B/dir/three.txt")" = three ] || fail "B does not see dir/three.txt"
+
+note "1. removed on A while open for writing on B"
+exec 3>"$B/one.txt"
+echo "B wrote this" >&3
+rm "$A/one.txt"
+sync_fs "$A"
+pull_kept "$B" one.txt
+[ -f "$B/one.txt" ] || { ls -la "$B"; fail "B lost one.txt"; }
+echo "and more after the removal" >&3
+exec 3>&-
+sync_fs "$B"
+sync_fs "$A"
+want=$(printf 'B wrote this\nand more after the removal\n')
+[ "$(cat "$A/one.txt" 2>/dev/null)" = "$want" ] ||
+	{ ls -la "$A"; fail "A reads '$(cat "$A/one.txt" 2>&1)'"; }
+[ "$(cat "$B/one.txt")" = "$want" ] || fail "B reads '$(cat "$B/one.txt")'"
+
+note "2. replaced by a rename on A while B writes it"
+exec 3>"$B/two.txt"
+echo "B's two" >&3
+echo "A's new two" >"$A/two.new"
+mv "$A/two.new" "$A/two.txt"
+sync_fs "$A"
+pull_kept "$B" two.txt
+exec 3>&-
+sync_fs "$B"
+sync_fs "$A"
+copy=$(ls "$B" | grep -F 'two (conflicted copy e2e-s2 ' | grep '\.txt$' || true)
+[ -n "$copy" ] || { ls -la "$B"; fail "no conflicted copy of two.txt on B"; }
+[ "$(cat "$B/$copy")" = "B's two" ] || fail "B's copy holds '$(cat "$B/$copy")'"
+[ "$(cat "$B/two.txt")" = "A's new two" ] || fail "B's two.txt is '$(cat "$B/two.txt")'"
+[ "$(cat "$A/$copy" 2>/dev/null)" = "B's two" ] || { ls -la "$A"; fail "A does not have B's copy"; }
+[ "$(cat "$A/two.txt")" = "A's new two" ] || fail "A's two.txt changed"
+
+note "3. removed with its directory on A while B writes it"
+exec 3>"$B/dir/three.txt"
+echo "B's three" >&3
+rm -r "$A/dir"
+sync_fs "$A"
+pull_kept "$B" three.txt
+exec 3>&-
+sync_fs "$B"
+sync_fs "$A"
+# the directory is gone on the server: the file comes back at the top
+[ "$(cat "$A/three.txt" 2>/dev/null)" = "B's three" ] ||
+	{ ls -laR "$A"; fail "A does not have B's three.txt at the top"; }
+[ "$(cat "$B/three.txt" 2>/dev/null)" = "B's three" ] ||
+	{ ls -laR "$B"; fail "B does not have three.txt at the top"; }
+
+note "4. removed on A while B's closed edit waits for upload"
+echo "B's four" >"$B/four.txt"
+rm "$A/four.txt"
+sync_fs "$A"
+sync_fs "$B"
+sync_fs "$A"
+[ "$(cat "$A/four.txt" 2>/dev/null)" = "B's four" ] ||
+	{ ls -la "$A"; fail "A reads four.txt as '$(cat "$A/four.txt" 2>&1)'"; }
+[ "$(cat "$B/four.txt")" = "B's four" ] || fail "B reads '$(cat "$B/four.txt")'"
+
+note "5. a file made on B in a directory A removed"
+[ -d "$B/five" ] || fail "B does not see five/"
+rmdir "$A/five"
+sync_fs "$A"
+echo "B's five" >"$B/five/new.txt"
+sync_fs "$B"
+sync_fs "$A"
+[ "$(cat "$A/five/new.txt" 2>/dev/null)" = "B's five" ] ||
+	{ ls -laR "$A"; tail -20 "$T/client.log"; fail "A does not have five/new.txt"; }
+[ "$(cat "$B/five/new.txt")" = "B's five" ] || fail "B lost five/new.txt"
+"$CLOUDFS" status "$B" | grep -q refused && fail "B has refused operations"
+grep -q 'a directory removed on another device came back' "$T/client.log" ||
+	fail "B did not say it brought five/ back"
+
+note "B's state agrees with the server's after a fresh mount"
+sync_fs "$B"
+umount_fs "$B"
+rm -rf "$T/s3" "$T/c3"
+login "$T/s3" >/dev/null || fail "login 3"
+mount_fs "$T/fresh" "$T/s3" "$T/c3"
+[ "$(tree_sum "$T/fresh")" = "$(tree_sum "$A")" ] ||
+	{ diff <(tree_sum "$T/fresh") <(tree_sum "$A"); fail "a fresh device sees another tree"; }
+echo "ok"
