@@ -102,6 +102,17 @@ server_stop() {
 	SRV_PID=""
 }
 
+# Two devices of the account (state dirs s1, s2): the server started,
+# both logged in, device A mounted on $A (MOUNT_PID), B's mountpoint $B.
+two_devices() {
+	server_init
+	login "$T/s1" >/dev/null || fail "login 1"
+	login "$T/s2" >/dev/null || fail "login 2"
+	A=$T/a
+	B=$T/b
+	mount_fs "$A" "$T/s1" "$T/c1"
+}
+
 # login STATE_DIR [PASSWORD_FILE]
 login() {
 	"$CLOUDFS" login --server "$URL" --user "$USER_NAME" \

@@ -7,12 +7,7 @@
 # the copy after a sync.
 . "$(dirname "$0")/client-lib.sh"
 
-server_init
-login "$T/s1" >/dev/null || fail "login 1"
-login "$T/s2" >/dev/null || fail "login 2"
-A=$T/a
-B=$T/b
-mount_fs "$A" "$T/s1" "$T/c1"
+two_devices
 PA=$MOUNT_PID
 echo "first" >"$A/doc.txt"
 sync_fs "$A"

@@ -9,12 +9,7 @@
 # longer has: B ends with exactly A's tree, and says so in its log.
 . "$(dirname "$0")/client-lib.sh"
 
-server_init
-login "$T/s1" >/dev/null || fail "login 1"
-login "$T/s2" >/dev/null || fail "login 2"
-A=$T/a
-B=$T/b
-mount_fs "$A" "$T/s1" "$T/c1"
+two_devices
 echo keep >"$A/keep.txt"
 echo gone >"$A/gone.txt"
 mkdir -p "$A/dir/sub"

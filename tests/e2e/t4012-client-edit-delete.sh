@@ -16,12 +16,7 @@
 #      with it (the create does not fail and strand the file)
 . "$(dirname "$0")/client-lib.sh"
 
-server_init
-login "$T/s1" >/dev/null || fail "login 1"
-login "$T/s2" >/dev/null || fail "login 2"
-A=$T/a
-B=$T/b
-mount_fs "$A" "$T/s1" "$T/c1"
+two_devices
 mkdir "$A/dir" "$A/five"
 echo "one" >"$A/one.txt"
 echo "two" >"$A/two.txt"
