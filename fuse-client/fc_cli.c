@@ -324,13 +324,16 @@ int fc_cli_sync(const struct fc_cli_args *a)
 		    mono_s() - start >= (double)a->timeout_s) {
 			human(s.bytes, sz, sizeof(sz));
 			rc = fail("sync timed out after %ld s: %llu files (%s) "
-				  "and %llu operations not on the server yet%s%s",
+				  "and %llu operations not on the server yet%s%s"
+				  "%s%s",
 				  a->timeout_s, (unsigned long long)s.files, sz,
 				  (unsigned long long)s.ops,
 				  s.pull_done > asked
 					  ? ""
 					  : ", the server's changes not pulled",
-				  s.connected ? "" : " (offline)");
+				  s.connected ? "" : " (offline)",
+				  *jstr(j, "message") ? "; " : "",
+				  jstr(j, "message"));
 			goto out;
 		}
 		sleep_ms(100);

@@ -290,6 +290,13 @@ static int64_t push_round(struct fc_pusher *p)
 		if (fc_remote_is_transient(rc)) {
 			cf_dbg("%s op %lld: %s, will retry", op_name(op->kind),
 			       (long long)op->seq, strerror(-rc));
+			if (rc == -ENOSPC) {
+				pthread_mutex_lock(&p->lock);
+				snprintf(p->message, sizeof(p->message),
+					 "the server is out of disk space: "
+					 "operations wait and retry");
+				pthread_mutex_unlock(&p->lock);
+			}
 			p->retry_at =
 				now_ns() +
 				fc_remote_retry_ns(p->d.remote, op->attempts);

@@ -187,6 +187,9 @@ int fc_remote_error(int curl_code, long http_status, const char *error_code)
 		return curl_errno(curl_code);
 	if (http_status >= 200 && http_status < 300)
 		return 0;
+	/* a full server disk: retry too, but say why nothing moves */
+	if (http_status == 503 && error_code && !strcmp(error_code, "no_space"))
+		return -ENOSPC;
 	if (http_status == 429 || http_status == 503)
 		return -EAGAIN;
 	if (http_status == 401)
@@ -225,7 +228,7 @@ int fc_remote_error(int curl_code, long http_status, const char *error_code)
 bool fc_remote_is_transient(int rc)
 {
 	return rc == -ENOTCONN || rc == -ETIMEDOUT || rc == -EAGAIN ||
-	       rc == -EIO || rc == -ENOMEM;
+	       rc == -EIO || rc == -ENOMEM || rc == -ENOSPC;
 }
 
 /* ----- lifecycle ----- */

@@ -167,6 +167,7 @@ struct fc_uploader {
 	bool stop; /* protected by ->lock */
 	uint64_t wakes; /* protected by ->lock */
 	struct fc_upload_progress prog; /* protected by ->lock */
+	bool server_full; /* protected by ->lock: ->prog.message says so */
 	atomic_bool stopping; /* lock-free copy of stop */
 };
 
@@ -243,6 +244,31 @@ static void message_set(struct fc_uploader *up, const char *fmt, ...)
 	vsnprintf(up->prog.message, sizeof(up->prog.message), fmt, ap);
 	va_end(ap);
 	pthread_mutex_unlock(&up->lock);
+}
+
+/*
+ * The server's disk is full (or has room again): uploads wait and retry,
+ * and the status says why they do not finish.
+ */
+static void server_full_set(struct fc_uploader *up, bool full)
+{
+	bool was;
+
+	pthread_mutex_lock(&up->lock);
+	was = up->server_full;
+	up->server_full = full;
+	if (full && !was)
+		snprintf(up->prog.message, sizeof(up->prog.message),
+			 "the server is out of disk space: uploads wait and "
+			 "retry");
+	else if (!full && was)
+		up->prog.message[0] = '\0';
+	pthread_mutex_unlock(&up->lock);
+	if (full && !was)
+		cf_warn("the server is out of disk space: uploads wait and "
+			"retry");
+	else if (!full && was)
+		cf_info("the server takes uploads again");
 }
 
 /* Send the batch: ask which blocks are missing, PUT those in parallel. */
@@ -807,6 +833,7 @@ static void upload_one(struct worker *w, const struct fc_upload *u)
 	cf_dbg("node ino %lld: committed version %llu (%llu bytes)%s",
 	       (long long)u->ino, (unsigned long long)cres.version,
 	       (unsigned long long)u->size, clean ? "" : ", changed since");
+	server_full_set(up, false);
 	goto done;
 out:
 	if (rc == -ECANCELED) {
@@ -814,6 +841,8 @@ out:
 	} else if (fc_remote_is_transient(rc) || rc == -ENOENT) {
 		cf_dbg("node ino %lld: upload failed: %s, retrying",
 		       (long long)u->ino, strerror(-rc));
+		if (rc == -ENOSPC)
+			server_full_set(up, true);
 		fc_state_upload_failed(
 			up->d.state, u, rc,
 			now_ns() +

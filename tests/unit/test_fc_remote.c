@@ -88,6 +88,11 @@ static void test_fc_remote__error_mapping(void **state)
 	assert_int_equal(fc_remote_error(CURLE_OK, 413, NULL), -EFBIG);
 	assert_int_equal(fc_remote_error(CURLE_OK, 429, NULL), -EAGAIN);
 	assert_int_equal(fc_remote_error(CURLE_OK, 503, NULL), -EAGAIN);
+	assert_int_equal(fc_remote_error(CURLE_OK, 503, "unavailable"),
+			 -EAGAIN);
+	/* the server's disk is full: retried, and said so */
+	assert_int_equal(fc_remote_error(CURLE_OK, 503, "no_space"), -ENOSPC);
+	assert_true(fc_remote_is_transient(-ENOSPC));
 	assert_int_equal(fc_remote_error(CURLE_OK, 500, NULL), -EIO);
 	assert_int_equal(fc_remote_error(CURLE_OK, 302, NULL), -EPROTO);
 	assert_int_equal(fc_remote_error(CURLE_COULDNT_CONNECT, 0, NULL),
