@@ -166,7 +166,7 @@ static const char *jstr(json_t *j, const char *key)
 }
 
 struct status_nums {
-	bool connected, uploading;
+	bool connected, live, uploading;
 	uint64_t cursor, files, bytes, ops, failed, used, limit, done, total;
 	uint64_t pull_started, pull_done;
 	int pull_error; /* errno, 0 = the last pull went fine */
@@ -175,6 +175,7 @@ struct status_nums {
 static void status_nums(json_t *j, struct status_nums *s)
 {
 	s->connected = jnum(j, "connected", NULL, NULL) != 0;
+	s->live = jnum(j, "live", NULL, NULL) != 0;
 	s->cursor = jnum(j, "cursor", NULL, NULL);
 	s->files = jnum(j, "queue_files", "queue", "files");
 	s->bytes = jnum(j, "queue_bytes", "queue", "bytes");
@@ -223,7 +224,9 @@ int fc_cli_status(const struct fc_cli_args *a)
 	}
 	status_nums(j, &s);
 	printf("cloudfs on %s: %s\n", root.data,
-	       s.connected ? "connected" : "offline");
+	       !s.connected ? "offline"
+	       : s.live     ? "connected, live updates"
+			    : "connected");
 	printf("  cursor:  %llu\n", (unsigned long long)s.cursor);
 	human(s.bytes, s1, sizeof(s1));
 	printf("  queue:   %llu files, %s\n", (unsigned long long)s.files, s1);

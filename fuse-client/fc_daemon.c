@@ -27,11 +27,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #define CF_LOG_SUBSYS "daemon"
 #include "blk/keys.h"
 #include "cf_log.h"
 #include "fc_account.h"
 #include "fc_fetch.h"
+#include "fc_notify.h"
 #include "fc_pull.h"
 #include "fc_push.h"
 #include "fc_remote.h"
@@ -50,6 +53,7 @@ struct daemon {
 	struct fc_uploader *up;
 	struct fc_pusher *push;
 	struct fc_puller *pull;
+	struct fc_notify *notify; /* NULL when it could not be set up */
 	struct fc_fs *fs; /* set once made; read by the hooks */
 	int log_pipe; /* read end of the syslog pipe, or -1 */
 	int ready_pipe; /* daemon child: tells the parent, or -1 */
@@ -246,6 +250,7 @@ static void status(void *arg, struct fc_fs_status *io)
 	io->upload_done = p.done;
 	io->upload_total = p.total;
 	fc_pull_tickets(d->pull, &io->pull_started, &io->pull_done);
+	io->live = fc_notify_live(d->notify);
 	io->pull_error = d->pull ? -fc_pull_error(d->pull) : 0;
 	fc_push_status(d->push, io->message, sizeof(io->message));
 	if (!io->message[0])
@@ -306,6 +311,11 @@ static int started(void *arg, struct fc_fs *fs)
 	if (rc < 0) {
 		cf_err("cannot start the worker threads: %s", strerror(-rc));
 		return rc;
+	}
+	if (d->notify && fc_notify_start(d->notify) < 0) {
+		cf_warn("no live updates: pulling every %u s", FC_PULL_INTERVAL_S);
+		fc_notify_free(d->notify);
+		d->notify = NULL;
 	}
 	cf_info("mounted %s for %s on %s", d->acct.user, d->acct.server,
 		d->o->fs->mountpoint);
@@ -477,6 +487,42 @@ static int forget_presence(struct daemon *d)
 	return 0;
 }
 
+/* A change on the server: pull, unless the feed is there already. */
+static void notified(void *arg, uint64_t cursor)
+{
+	struct daemon *d = arg;
+	uint64_t have = 0;
+
+	if (cursor && fc_state_cursor_get(d->state, &have) == 0 &&
+	    have >= cursor)
+		return; /* our own change, pulled already */
+	fc_pull_wake(d->pull);
+}
+
+/*
+ * Live updates are a speed-up: without them the puller still pulls every
+ * FC_PULL_INTERVAL_S, so failing here is a warning, not an error.
+ */
+static void make_notify(struct daemon *d)
+{
+	struct fc_notify_opts no = { 0 };
+	char token[FC_TOKEN_HEX_SIZE];
+	int rc;
+
+	rc = fc_account_token_load(d->state_dir.data, token);
+	if (rc == 0) {
+		no.base_url = d->acct.server;
+		no.token_hex = token;
+		no.changed = notified;
+		no.arg = d;
+		rc = fc_notify_new(&no, &d->notify);
+	}
+	OPENSSL_cleanse(token, sizeof(token));
+	if (rc < 0)
+		cf_warn("no live updates (%s): pulling every %u s",
+			strerror(-rc), FC_PULL_INTERVAL_S);
+}
+
 static int make_workers(struct daemon *d)
 {
 	struct fc_fetch_opts fo = { 0 };
@@ -546,6 +592,8 @@ static int make_workers(struct daemon *d)
 	ld.need_push = need_push;
 	ld.arg = d;
 	rc = fc_pull_new(&ld, &d->pull);
+	if (rc == 0)
+		make_notify(d);
 out:
 	if (rc < 0)
 		cf_err("cannot open the %s: %s", what, strerror(-rc));
@@ -554,6 +602,8 @@ out:
 
 static void stop_workers(struct daemon *d)
 {
+	fc_notify_free(d->notify); /* it wakes the puller: first */
+	d->notify = NULL;
 	/* transfers in flight end now; their uploads go back to the queue */
 	if (d->remote)
 		fc_remote_cancel(d->remote, true);

@@ -79,6 +79,7 @@ struct fc_fs_status {
 	uint64_t pull_started;   /* net: fc_pull_tickets */
 	uint64_t pull_done;      /* net: fc_pull_tickets */
 	int pull_error;          /* net: the last pull's errno, 0 = fine */
+	bool live;               /* net: the server's notifications arrive */
 	char message[256];       /* net: last error worth showing, or "" */
 };
 

@@ -429,9 +429,10 @@ static int status_json(struct fc_fs *fs, struct cf_buf *out)
 	s.message[sizeof(s.message) - 1] = '\0';
 	fc_id_to_hex(s.upload_id, hex);
 	j = json_pack(
-		"{s:b, s:I, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I},"
+		"{s:b, s:b, s:I, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I},"
 		" s:{s:b, s:s, s:I, s:I}, s:{s:I, s:I, s:i}, s:s}",
-		"connected", (int)s.connected, "cursor", (json_int_t)s.cursor,
+		"connected", (int)s.connected, "live", (int)s.live, "cursor",
+		(json_int_t)s.cursor,
 		"queue", "files", (json_int_t)s.queue_files, "bytes",
 		(json_int_t)s.queue_bytes, "ops", "pending",
 		(json_int_t)s.ops_pending, "failed", (json_int_t)s.ops_failed,

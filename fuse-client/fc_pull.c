@@ -209,7 +209,7 @@ int fc_pull_new(const struct fc_pull_deps *deps, struct fc_puller **out)
 		return -ENOMEM;
 	p->d = *deps;
 	if (!p->d.interval_s)
-		p->d.interval_s = 30;
+		p->d.interval_s = FC_PULL_INTERVAL_S;
 	if (!p->d.page_limit)
 		p->d.page_limit = 1000;
 	fc_loop_init(&p->loop, "cloudfs-pull", pull_round, p);

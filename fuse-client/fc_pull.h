@@ -25,6 +25,9 @@
 #include "fc_remote.h"
 #include "fc_state.h"
 
+/* Pulls without being asked, as a safety net under live updates. */
+#define FC_PULL_INTERVAL_S 30
+
 struct fc_pull_deps {
 	struct fc_state *state; /* borrowed until fc_pull_free */
 	struct fc_remote *remote; /* borrowed until fc_pull_free */
@@ -33,7 +36,7 @@ struct fc_pull_deps {
 	/* The outbox must be pushed before the feed applies; may be NULL. */
 	void (*need_push)(void *arg);
 	void *arg;
-	unsigned interval_s; /* 0 = 30 */
+	unsigned interval_s; /* 0 = FC_PULL_INTERVAL_S */
 	size_t page_limit; /* 0 = 1000 */
 };
 

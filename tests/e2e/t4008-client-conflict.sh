@@ -11,14 +11,16 @@ two_devices
 PA=$MOUNT_PID
 echo "first" >"$A/doc.txt"
 sync_fs "$A"
-mount_fs "$B" "$T/s2" "$T/c2"
+# B holds its edits a minute unless asked to sync
+mount_fs "$B" "$T/s2" "$T/c2" -o debounce=60000
 PB=$MOUNT_PID
 [ "$(cat "$B/doc.txt")" = first ] || fail "B does not see the first version"
 
+# both edit the first version: B's waits for upload while A's commits,
+# and reaches B (live) while B's local edit is still unsaved
+echo "from B" >"$B/doc.txt"
 echo "from A" >"$A/doc.txt"
 sync_fs "$A"
-# B has not pulled A's version yet: its edit starts from the first one
-echo "from B" >"$B/doc.txt"
 sync_fs "$B"
 ls -la "$B"
 copy=$(ls "$B" | grep -F 'doc (conflicted copy e2e-s2 ' | grep '\.txt$' || true)

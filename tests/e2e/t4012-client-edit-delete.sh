@@ -9,15 +9,17 @@
 #   1. removed while open for writing on B (B's upload cannot run first:
 #      the removal always reaches B before the content leaves)
 #   2. replaced by a rename on A while B writes it
-#   3. removed with its directory while B writes it
+#   3. removed with its directory while B writes it (back at the top, or
+#      in its directory brought back)
 #   4. removed while B's edit is closed but not uploaded yet (upload and
 #      pull race; either order must keep the edit)
-#   5. a file made on B in a directory A removed: the directory comes back
-#      with it (the create does not fail and strand the file)
+# (A create into a directory another device removed, which brings it back,
+# needs B not to have heard of the removal yet: with live updates that is a
+# race, so test_fc_push covers it.)
 . "$(dirname "$0")/client-lib.sh"
 
 two_devices
-mkdir "$A/dir" "$A/five"
+mkdir "$A/dir"
 echo "one" >"$A/one.txt"
 echo "two" >"$A/two.txt"
 echo "three" >"$A/dir/three.txt"
@@ -83,11 +85,17 @@ pull_kept "$B" three.txt
 exec 3>&-
 sync_fs "$B"
 sync_fs "$A"
-# the directory is gone on the server: the file comes back at the top
-[ "$(cat "$A/three.txt" 2>/dev/null)" = "B's three" ] ||
-	{ ls -laR "$A"; fail "A does not have B's three.txt at the top"; }
-[ "$(cat "$B/three.txt" 2>/dev/null)" = "B's three" ] ||
-	{ ls -laR "$B"; fail "B does not have three.txt at the top"; }
+# B learns of the file's removal and of the directory's either in one
+# pull (the file comes back at the top) or in two (the directory comes
+# back with it): both keep the edit, and both devices agree
+where=
+for f in three.txt dir/three.txt; do
+	[ "$(cat "$A/$f" 2>/dev/null)" = "B's three" ] && where=$f
+done
+[ -n "$where" ] || { ls -laR "$A"; fail "A does not have B's three.txt"; }
+note "kept as $where"
+[ "$(cat "$B/$where" 2>/dev/null)" = "B's three" ] ||
+	{ ls -laR "$B"; fail "B does not have $where"; }
 
 note "4. removed on A while B's closed edit waits for upload"
 echo "B's four" >"$B/four.txt"
@@ -98,20 +106,6 @@ sync_fs "$A"
 [ "$(cat "$A/four.txt" 2>/dev/null)" = "B's four" ] ||
 	{ ls -la "$A"; fail "A reads four.txt as '$(cat "$A/four.txt" 2>&1)'"; }
 [ "$(cat "$B/four.txt")" = "B's four" ] || fail "B reads '$(cat "$B/four.txt")'"
-
-note "5. a file made on B in a directory A removed"
-[ -d "$B/five" ] || fail "B does not see five/"
-rmdir "$A/five"
-sync_fs "$A"
-echo "B's five" >"$B/five/new.txt"
-sync_fs "$B"
-sync_fs "$A"
-[ "$(cat "$A/five/new.txt" 2>/dev/null)" = "B's five" ] ||
-	{ ls -laR "$A"; tail -20 "$T/client.log"; fail "A does not have five/new.txt"; }
-[ "$(cat "$B/five/new.txt")" = "B's five" ] || fail "B lost five/new.txt"
-"$CLOUDFS" status "$B" | grep -q refused && fail "B has refused operations"
-grep -q 'a directory removed on another device came back' "$T/client.log" ||
-	fail "B did not say it brought five/ back"
 
 note "B's state agrees with the server's after a fresh mount"
 sync_fs "$B"

@@ -3,7 +3,8 @@
  * fc_push and fc_pull against a real state database and the in-process
  * HTTP server: outbox ops reach the server in order, a transient failure
  * retries the same op first, a refused op is set aside without stopping
- * the rest, a retried create that already landed counts as done; feed
+ * the rest, a retried create that already landed counts as done, a
+ * create into a directory another device removed brings it back; feed
  * pages apply with the cursor, wait for the outbox, and a malformed page
  * changes nothing.
  */
@@ -262,6 +263,82 @@ static void test_fc_push__refused_set_aside(void **state)
 	state_free(st);
 }
 
+/*
+ * A directory another device removed: creating in it answers 404 until
+ * it is taken out of the trash.
+ */
+static bool restored; /* protected by srv_lock */
+
+static void h_removed_dir(const struct req *q, struct resp *p)
+{
+	json_t *j = json_loads(q->body ? q->body : "", 0, NULL);
+	const char *name = json_string_value(json_object_get(j, "name"));
+	bool late = name && !strcmp(name, "late"), back;
+
+	pthread_mutex_lock(&srv_lock);
+	if (!strcmp(q->method, "POST") && strstr(q->target, "/restore"))
+		restored = true;
+	back = restored;
+	if (seen_count < 64)
+		snprintf(seen[seen_count++], sizeof(seen[0]), "%s %.12s %s",
+			 q->method, q->target + 8, name ? name : "-");
+	pthread_mutex_unlock(&srv_lock);
+	if (late && !back)
+		resp_json(p, 404,
+			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+	else if (!strcmp(q->method, "GET"))
+		resp_json(p, 200,
+			  back ? "{\"id\":\"0102030405060708090a0b0c0d0e0f10\","
+				 "\"kind\":\"dir\",\"mode\":493}"
+			       : "{\"id\":\"0102030405060708090a0b0c0d0e0f10\","
+				 "\"kind\":\"dir\",\"mode\":493,"
+				 "\"deleted\":1700000000000000000}");
+	else
+		resp_json(p, strstr(q->target, "/restore") ? 200 : 201,
+			  "{\"cursor\":1}");
+	json_decref(j);
+}
+
+static void test_fc_push__revives_removed_dir(void **state)
+{
+	struct fc_state *st = state_new();
+	struct fc_remote *r = client(5000);
+	char want[2][96], got[8][96];
+	uint64_t pending, failed;
+	struct fc_pusher *p;
+	struct fc_node d;
+	int count;
+
+	(void)state;
+	reset(0, NULL);
+	restored = false;
+	srv_handler = h_removed_dir;
+	d = make(st, FC_ROOT_INO, "d", FC_KIND_DIR);
+	make(st, d.ino, "late", FC_KIND_FILE);
+	p = pusher(st, r);
+	drain(st, 10);
+	fc_push_free(p);
+	fc_state_op_counts(st, &pending, &failed);
+	assert_int_equal(failed, 0);
+	/* create refused, the directory found in the trash, restored, create */
+	pthread_mutex_lock(&srv_lock);
+	snprintf(want[0], sizeof(want[0]), "GET nodes/%02x%02x%02x -", d.id[0],
+		 d.id[1], d.id[2]);
+	snprintf(want[1], sizeof(want[1]), "POST trash/%02x%02x%02x -", d.id[0],
+		 d.id[1], d.id[2]);
+	memcpy(got, seen, sizeof(got));
+	count = seen_count;
+	pthread_mutex_unlock(&srv_lock);
+	assert_int_equal(count, 5);
+	assert_string_equal(got[0], "POST nodes d");
+	assert_string_equal(got[1], "POST nodes late");
+	assert_string_equal(got[2], want[0]);
+	assert_string_equal(got[3], want[1]);
+	assert_string_equal(got[4], "POST nodes late");
+	fc_remote_free(r);
+	state_free(st);
+}
+
 /* ----- pull ----- */
 
 static void h_feed(const struct req *q, struct resp *p)
@@ -350,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_fc_push__ops_in_order),
 		cmocka_unit_test(test_fc_push__transient_retries_first),
 		cmocka_unit_test(test_fc_push__refused_set_aside),
+		cmocka_unit_test(test_fc_push__revives_removed_dir),
 		cmocka_unit_test(test_fc_pull__pages_and_cursor),
 	};
 	int rc;
