@@ -211,8 +211,12 @@ static void wake_pusher(void *arg)
 
 static void pushed(void *arg)
 {
+	struct daemon *d = arg;
+
 	/* creates reached the server: their first commits may go now */
 	wake_uploader(arg);
+	/* and a resync the pusher asked for starts without waiting */
+	fc_pull_wake(d->pull);
 }
 
 static void need_push(void *arg)

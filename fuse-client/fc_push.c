@@ -161,6 +161,26 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 	return rc;
 }
 
+/*
+ * rmdir of a directory another device has put something in meanwhile:
+ * their content wins, as edits win over removals. The op is dropped and
+ * a full resync begun (before the op is marked done, so no page of the
+ * old view applies in between): it brings the directory and what is in
+ * it back here, and the next pull starts it.
+ */
+static int keep_filled_dir(struct fc_pusher *p, const struct fc_op *op)
+{
+	uint64_t resync;
+	int rc = fc_state_resync_begin(p->d.state, &resync);
+
+	if (rc < 0)
+		return rc;
+	cf_warn("\"%.*s\" was not removed: another device put something in "
+		"it; bringing it back",
+		(int)op->name_len, op->name);
+	return 0;
+}
+
 /* Send one op. 0 when the server has its effect. */
 static int push_one(struct fc_pusher *p, const struct fc_op *op)
 {
@@ -207,6 +227,8 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 				      NULL);
 		if (rc == -ENOENT)
 			rc = 0; /* gone already */
+		if (rc == -ENOTEMPTY && (op->flags & FC_OP_DIR))
+			rc = keep_filled_dir(p, op);
 		break;
 	case FC_OP_RENAME:
 		if (op->flags & FC_RENAME_NOREPLACE)

@@ -4,7 +4,8 @@
  * HTTP server: outbox ops reach the server in order, a transient failure
  * retries the same op first, a refused op is set aside without stopping
  * the rest, a retried create that already landed counts as done, a
- * create into a directory another device removed brings it back; feed
+ * create into a directory another device removed brings it back, an
+ * rmdir of a directory another device filled gives way to a resync; feed
  * pages apply with the cursor, wait for the outbox, and a malformed page
  * changes nothing.
  */
@@ -57,6 +58,9 @@ static void h_tree(const struct req *q, struct resp *p)
 	else if (name && refuse && !strcmp(name, refuse))
 		resp_json(p, 400,
 			  "{\"error\":\"bad_name\",\"message\":\"no\"}");
+	else if (name && !strcmp(name, "full") && !strcmp(q->method, "DELETE"))
+		resp_json(p, 409,
+			  "{\"error\":\"not_empty\",\"message\":\"x\"}");
 	else if (name && !strcmp(name, "dup"))
 		resp_json(p, 409, "{\"error\":\"exists\",\"message\":\"x\"}");
 	else if (!strcmp(q->method, "GET"))
@@ -263,6 +267,32 @@ static void test_fc_push__refused_set_aside(void **state)
 	state_free(st);
 }
 
+/* rmdir of a directory another device filled: dropped, resync begun */
+static void test_fc_push__rmdir_of_filled_dir(void **state)
+{
+	struct fc_state *st = state_new();
+	struct fc_remote *r = client(5000);
+	uint64_t pending, failed, resync = 0;
+	struct fc_pusher *p;
+
+	(void)state;
+	reset(0, NULL);
+	srv_handler = h_tree;
+	make(st, FC_ROOT_INO, "full", FC_KIND_DIR);
+	assert_int_equal(fc_state_unlink(st, FC_ROOT_INO, "full", 4, true,
+					 now_ns(), NULL),
+			 0);
+	p = pusher(st, r);
+	drain(st, 10);
+	fc_push_free(p);
+	fc_state_op_counts(st, &pending, &failed);
+	assert_int_equal(failed, 0);
+	assert_int_equal(fc_state_resync_get(st, &resync), 0);
+	assert_true(resync > 0);
+	fc_remote_free(r);
+	state_free(st);
+}
+
 /*
  * A directory another device removed: creating in it answers 404 until
  * it is taken out of the trash.
@@ -428,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_fc_push__transient_retries_first),
 		cmocka_unit_test(test_fc_push__refused_set_aside),
 		cmocka_unit_test(test_fc_push__revives_removed_dir),
+		cmocka_unit_test(test_fc_push__rmdir_of_filled_dir),
 		cmocka_unit_test(test_fc_pull__pages_and_cursor),
 	};
 	int rc;
