@@ -26,6 +26,7 @@
 
 #define CF_LOG_SUBSYS "notify"
 #include "cf_log.h"
+#include "cf_lws_log.h"
 #include "cf_thread.h"
 #include "fc_remote.h"
 
@@ -271,6 +272,7 @@ int fc_notify_new(const struct fc_notify_opts *opts, struct fc_notify **out)
 	}
 	if (rc < 0)
 		goto fail;
+	cf_lws_log_setup();
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
