@@ -205,8 +205,9 @@ static void *notify_main(void *arg)
 static int parse_url(struct fc_notify *n, const char *base_url)
 {
 	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *end;
 	size_t len;
+	long v;
 	int rc = -EINVAL;
 
 	if (!u)
@@ -220,7 +221,11 @@ static int parse_url(struct fc_notify *n, const char *base_url)
 	if (strcmp(scheme, "http") && strcmp(scheme, "https"))
 		goto out;
 	n->tls = !strcmp(scheme, "https");
-	n->port = atoi(port);
+	errno = 0;
+	v = strtol(port, &end, 10);
+	if (errno || *end || v <= 0 || v > 65535)
+		goto out;
+	n->port = (int)v;
 	len = strlen(host);
 	/* lws wants an IPv6 literal without its brackets */
 	if (len > 2 && host[0] == '[' && host[len - 1] == ']')
@@ -235,7 +240,7 @@ static int parse_url(struct fc_notify *n, const char *base_url)
 		memcpy(n->path, path, len);
 		memcpy(n->path + len, NOTIFY_PATH, sizeof(NOTIFY_PATH));
 	}
-	rc = n->host && n->path && n->port > 0 ? 0 : -ENOMEM;
+	rc = n->host && n->path ? 0 : -ENOMEM;
 out:
 	curl_free(scheme);
 	curl_free(host);
