@@ -52,6 +52,8 @@ pkg_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
 LIBS_ALL = -Wl,--as-needed $(call pkg_libs,$(PKG_ALL)) -lm
 
 COMMON_SRC = $(wildcard common/*.c)
+# what libblock's fuzz targets link: common without its libwebsockets glue
+COMMON_BLK_SRC = $(filter-out common/cf_lws_log.c,$(COMMON_SRC))
 BLK_SRC = $(wildcard libblock/*.c)
 SRV_SRC = $(filter-out server/main.c,$(wildcard server/*.c))
 CLI_SRC = $(filter-out fuse-client/main.c,$(wildcard fuse-client/*.c))
@@ -179,7 +181,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBSRV) $(LIBCLI) $(LIBBLK) $(LI
 FUZZ_FLAGS = -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -O1 -g -pthread \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer -Icommon -Ilibblock/include -Ilibblock -Iserver
-$(BUILD)/fuzz/fuzz_blk_%: tests/fuzz/fuzz_blk_%.c $(COMMON_SRC) $(BLK_SRC)
+$(BUILD)/fuzz/fuzz_blk_%: tests/fuzz/fuzz_blk_%.c $(COMMON_BLK_SRC) $(BLK_SRC)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(call pkg_cflags,$(PKG_BLK)) -o $@ $^ $(call pkg_libs,$(PKG_BLK))
 $(BUILD)/fuzz/fuzz_srv_%: tests/fuzz/fuzz_srv_%.c $(COMMON_SRC) $(BLK_SRC) $(SRV_SRC) $(SCHEMA_GEN)
