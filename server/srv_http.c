@@ -52,6 +52,7 @@
 #define CF_LOG_SUBSYS "http"
 #include "cf_buf.h"
 #include "cf_log.h"
+#include "cf_lws_log.h"
 #include "srv_api.h"
 #include "srv_config.h"
 #include "srv_metrics.h"
@@ -108,31 +109,6 @@ struct http_req {
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		    void *user, void *in, size_t len);
-
-/* ----- lws logging through cf_log ----- */
-
-static void lws_log_emit(int level, const char *line)
-{
-	int prio = LOG_DEBUG;
-	size_t len = strlen(line);
-
-	if (level & LLL_ERR)
-		prio = LOG_ERR;
-	else if (level & LLL_WARN)
-		prio = LOG_WARNING;
-	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
-	cf_log_emit(prio, "lws", "%.*s", (int)len, line);
-}
-
-static void lws_log_setup(void)
-{
-	int levels = LLL_ERR | LLL_WARN;
-
-	if (cf_log_is_enabled(LOG_DEBUG, "lws"))
-		levels |= LLL_NOTICE | LLL_INFO;
-	lws_set_log_level(levels, lws_log_emit);
-}
 
 /* ----- jobs and the completion queue ----- */
 
@@ -954,7 +930,7 @@ int srv_http_new(const struct srv_config *cfg, struct srv_metrics *metrics,
 	 */
 	memset(&h->retry, 0, sizeof(h->retry));
 
-	lws_log_setup();
+	cf_lws_log_setup();
 	memset(&info, 0, sizeof(info));
 	info.port = cfg->listen_port;
 	if (strcmp(cfg->listen_addr, "0.0.0.0") &&
