@@ -168,6 +168,11 @@ static struct job *done_take_all(struct srv_http *h)
 	return j;
 }
 
+static void fanout_observed(void *arg, double seconds)
+{
+	srv_metrics_notify_fanout(arg, seconds);
+}
+
 static void notify_wake(void *arg)
 {
 	struct srv_http *h = arg;
@@ -915,6 +920,7 @@ int srv_http_new(const struct srv_config *cfg, struct srv_metrics *metrics,
 	rc = srv_notify_new(cfg->ws_queue_max, notify_wake, h, &h->notify);
 	if (rc < 0)
 		goto out;
+	srv_notify_set_fanout(h->notify, fanout_observed, metrics);
 
 	h->protocols[0].name = SRV_HTTP_WS_PROTOCOL;
 	h->protocols[0].callback = callback;

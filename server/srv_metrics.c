@@ -22,11 +22,21 @@
 /* Distinct (route, status) pairs kept; later ones count as route "other". */
 #define METRICS_ROUTES_MAX 256
 
-/* Commit latency bucket upper bounds in seconds (Prometheus "le"). */
-static const double commit_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01,
-					0.025,	0.05,  0.1,    0.25,  0.5,
-					1,	2.5,   5,      10 };
-#define COMMIT_BUCKETS (CF_ARRAY_SIZE(commit_bounds) + 1) /* + +Inf */
+/*
+ * Latency bucket upper bounds in seconds (Prometheus "le"), finer around
+ * 0.1 s, the notification delivery target.
+ */
+static const double bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+				 0.05,	 0.075, 0.1,	0.15,  0.25, 0.5,
+				 1,	 2.5,	5,	10 };
+#define BUCKETS (CF_ARRAY_SIZE(bounds) + 1) /* + +Inf */
+
+/* A latency histogram: relaxed atomics, buckets not cumulative. */
+struct histogram {
+	atomic_uint_fast64_t buckets[BUCKETS];
+	atomic_uint_fast64_t count;
+	atomic_uint_fast64_t sum_ns;
+};
 
 struct route_count {
 	const char *route; /* static string from the API */
@@ -44,17 +54,41 @@ struct srv_metrics {
 	atomic_int_fast64_t blocks_stored, bytes_stored;
 	atomic_int_fast64_t ws_open;
 	atomic_uint_fast64_t ws_opened_total;
-	atomic_uint_fast64_t
-		commit_buckets[COMMIT_BUCKETS]; /* not cumulative */
-	atomic_uint_fast64_t commit_count;
-	atomic_uint_fast64_t commit_sum_ns;
+	struct histogram commits; /* request to durable answer */
+	struct histogram fanout; /* notification publish to last send */
 	int64_t start_time; /* unix seconds; set once */
 };
+
+static void histogram_init(struct histogram *h)
+{
+	size_t i;
+
+	for (i = 0; i < BUCKETS; i++)
+		atomic_init(&h->buckets[i], 0);
+	atomic_init(&h->count, 0);
+	atomic_init(&h->sum_ns, 0);
+}
+
+static void histogram_observe(struct histogram *h, double seconds)
+{
+	size_t i;
+
+	if (!(seconds >= 0)) /* also catches NaN */
+		seconds = 0;
+	for (i = 0; i < CF_ARRAY_SIZE(bounds); i++)
+		if (seconds <= bounds[i])
+			break;
+	atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+	if (seconds > 1e9)
+		seconds = 1e9;
+	atomic_fetch_add_explicit(&h->sum_ns, (uint_fast64_t)(seconds * 1e9),
+				  memory_order_relaxed);
+}
 
 int srv_metrics_new(struct srv_metrics **out)
 {
 	struct srv_metrics *m;
-	size_t i;
 
 	*out = NULL;
 	m = calloc(1, sizeof(*m));
@@ -70,10 +104,8 @@ int srv_metrics_new(struct srv_metrics **out)
 	atomic_init(&m->bytes_stored, 0);
 	atomic_init(&m->ws_open, 0);
 	atomic_init(&m->ws_opened_total, 0);
-	for (i = 0; i < COMMIT_BUCKETS; i++)
-		atomic_init(&m->commit_buckets[i], 0);
-	atomic_init(&m->commit_count, 0);
-	atomic_init(&m->commit_sum_ns, 0);
+	histogram_init(&m->commits);
+	histogram_init(&m->fanout);
 	m->start_time = (int64_t)time(NULL);
 	*out = m;
 	return 0;
@@ -165,23 +197,14 @@ void srv_metrics_ws(struct srv_metrics *m, int delta)
 
 void srv_metrics_commit_latency(struct srv_metrics *m, double seconds)
 {
-	size_t i;
+	if (m)
+		histogram_observe(&m->commits, seconds);
+}
 
-	if (!m)
-		return;
-	if (!(seconds >= 0)) /* also catches NaN */
-		seconds = 0;
-	for (i = 0; i < CF_ARRAY_SIZE(commit_bounds); i++)
-		if (seconds <= commit_bounds[i])
-			break;
-	atomic_fetch_add_explicit(&m->commit_buckets[i], 1,
-				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&m->commit_count, 1, memory_order_relaxed);
-	if (seconds > 1e9)
-		seconds = 1e9;
-	atomic_fetch_add_explicit(&m->commit_sum_ns,
-				  (uint_fast64_t)(seconds * 1e9),
-				  memory_order_relaxed);
+void srv_metrics_notify_fanout(struct srv_metrics *m, double seconds)
+{
+	if (m)
+		histogram_observe(&m->fanout, seconds);
 }
 
 /* Label values are static route names; escape anyway, as the format says. */
@@ -249,39 +272,31 @@ static long long load_i(atomic_int_fast64_t *v)
 	return (long long)atomic_load_explicit(v, memory_order_relaxed);
 }
 
-static int render_commits(struct srv_metrics *m, struct cf_buf *out)
+/* Append histogram h as name, with its HELP text. */
+static int render_histogram(struct histogram *h, const char *name,
+			    const char *help, struct cf_buf *out)
 {
-	unsigned long long cumulative = 0, count;
+	unsigned long long cumulative = 0;
 	size_t i;
 	int rc;
 
-	rc = cf_buf_appends(out, "# HELP cloudfs_commit_duration_seconds Time "
-				 "from commit request to durable "
-				 "acknowledgement.\n"
-				 "# TYPE cloudfs_commit_duration_seconds "
-				 "histogram\n");
-	for (i = 0; i < COMMIT_BUCKETS && rc == 0; i++) {
-		cumulative += load_u(&m->commit_buckets[i]);
-		if (i < CF_ARRAY_SIZE(commit_bounds))
-			rc = cf_buf_appendf(out,
-					    "cloudfs_commit_duration_seconds_"
-					    "bucket{le=\"%g\"} %llu\n",
-					    commit_bounds[i], cumulative);
+	rc = cf_buf_appendf(out, "# HELP %s %s\n# TYPE %s histogram\n", name,
+			    help, name);
+	for (i = 0; i < BUCKETS && rc == 0; i++) {
+		cumulative += load_u(&h->buckets[i]);
+		if (i < CF_ARRAY_SIZE(bounds))
+			rc = cf_buf_appendf(out, "%s_bucket{le=\"%g\"} %llu\n",
+					    name, bounds[i], cumulative);
 		else
 			rc = cf_buf_appendf(out,
-					    "cloudfs_commit_duration_seconds_"
-					    "bucket{le=\"+Inf\"} %llu\n",
-					    cumulative);
+					    "%s_bucket{le=\"+Inf\"} %llu\n",
+					    name, cumulative);
 	}
 	/* count equals the +Inf bucket by construction of this snapshot */
-	count = cumulative;
 	if (rc == 0)
-		rc = cf_buf_appendf(out,
-				    "cloudfs_commit_duration_seconds_sum %.9f\n"
-				    "cloudfs_commit_duration_seconds_count "
-				    "%llu\n",
-				    (double)load_u(&m->commit_sum_ns) / 1e9,
-				    count);
+		rc = cf_buf_appendf(out, "%s_sum %.9f\n%s_count %llu\n", name,
+				    (double)load_u(&h->sum_ns) / 1e9, name,
+				    cumulative);
 	return rc;
 }
 
@@ -326,6 +341,17 @@ int srv_metrics_render(struct srv_metrics *m, struct cf_buf *out)
 			load_i(&m->ws_open), load_u(&m->ws_opened_total),
 			(long long)m->start_time);
 	if (rc == 0)
-		rc = render_commits(m, out);
+		rc = render_histogram(&m->commits,
+				      "cloudfs_commit_duration_seconds",
+				      "Time from commit request to durable "
+				      "acknowledgement.",
+				      out);
+	if (rc == 0)
+		rc = render_histogram(
+			&m->fanout, "cloudfs_notify_fanout_seconds",
+			"Time from a notification's publish until "
+			"every WebSocket it was queued for has "
+			"taken it to send (or was dropped).",
+			out);
 	return rc;
 }

@@ -2,7 +2,7 @@
 /*
  * Server metrics in Prometheus text format: requests by route and status,
  * bytes in and out, blocks and bytes stored, WebSocket connections, commit
- * latency histogram. Updates are lock-free atomics or a short mutex and may
+ * latency and notification fan-out histograms. Updates are lock-free atomics or a short mutex and may
  * come from any thread; rendering takes a consistent-enough snapshot.
  */
 #ifndef CLOUDFS_SRV_METRICS_H
@@ -34,6 +34,13 @@ void srv_metrics_ws(struct srv_metrics *m, int delta);
 
 /* A commit took seconds from request to durable acknowledgement. */
 void srv_metrics_commit_latency(struct srv_metrics *m, double seconds);
+
+/*
+ * A notification took seconds from its publish until the last connection
+ * it was queued for took it to send (or dropped it): the server's own
+ * share of the delivery latency.
+ */
+void srv_metrics_notify_fanout(struct srv_metrics *m, double seconds);
 
 /* Append the Prometheus text exposition to out. -EMSGSIZE, -ENOMEM. */
 int srv_metrics_render(struct srv_metrics *m, struct cf_buf *out);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -38,7 +39,10 @@ enum msg_type {
 struct msg {
 	uint32_t refs; /* protected by srv_notify->lock once published */
 	uint8_t type; /* enum msg_type */
+	bool queued; /* on some connection's ring at least once */
 	uint16_t len;
+	int64_t published_ns; /* CLOCK_MONOTONIC */
+	struct srv_notify *n; /* for the fan-out observer */
 	char text[]; /* NUL-terminated JSON */
 };
 
@@ -71,6 +75,8 @@ struct srv_notify {
 	uint32_t queue_max;
 	srv_notify_wake_fn wake;
 	void *wake_arg; /* borrowed */
+	srv_notify_fanout_fn fanout; /* set before use; may be NULL */
+	void *fanout_arg; /* borrowed */
 };
 
 static size_t bucket_of(const struct srv_notify *n, int64_t user_id)
@@ -116,10 +122,31 @@ out:
 	return rc;
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Caller holds ->lock once m is published. */
 static void msg_unref(struct msg *m)
 {
-	if (m && --m->refs == 0)
-		free(m);
+	if (!m || --m->refs)
+		return;
+	/* the last queue let go: the fan-out of m is over */
+	if (m->queued && m->n->fanout)
+		m->n->fanout(m->n->fanout_arg,
+			     (double)(mono_ns() - m->published_ns) / 1e9);
+	free(m);
+}
+
+void srv_notify_set_fanout(struct srv_notify *n, srv_notify_fanout_fn fn,
+			   void *arg)
+{
+	n->fanout = fn;
+	n->fanout_arg = arg;
 }
 
 /* Drop everything c has queued. Caller holds ->lock. */
@@ -423,6 +450,7 @@ static bool conn_push(struct srv_notify *n, struct srv_notify_conn *c,
 		if ((*tail)->type == MSG_CHANGED) {
 			msg_unref(*tail);
 			m->refs++;
+			m->queued = true;
 			*tail = m;
 			return false; /* already queued, so already ready */
 		}
@@ -436,6 +464,7 @@ static bool conn_push(struct srv_notify *n, struct srv_notify_conn *c,
 		return true;
 	}
 	m->refs++;
+	m->queued = true;
 	c->ring[(c->head + c->count) % c->cap] = m;
 	c->count++;
 	if (c->count == 1) {
@@ -463,8 +492,9 @@ static void publish(struct srv_notify *n, int64_t user_id, struct msg *m)
 		n->wake(n->wake_arg);
 }
 
-/* Render obj (consumed) into a message with one reference. */
-static struct msg *msg_new(enum msg_type type, json_t *obj)
+/* Render obj (consumed) into a message of n with one reference. */
+static struct msg *msg_new(struct srv_notify *n, enum msg_type type,
+			   json_t *obj)
 {
 	struct msg *m = NULL;
 	char *text = NULL;
@@ -483,7 +513,10 @@ static struct msg *msg_new(enum msg_type type, json_t *obj)
 		goto out;
 	m->refs = 1;
 	m->type = (uint8_t)type;
+	m->queued = false;
 	m->len = (uint16_t)len;
+	m->published_ns = mono_ns();
+	m->n = n;
 	memcpy(m->text, text, len + 1);
 out:
 	if (!m)
@@ -510,8 +543,9 @@ void srv_notify_changed(struct srv_notify *n, int64_t user_id, uint64_t cursor)
 
 	if (!n || !has_listeners(n, user_id))
 		return;
-	m = msg_new(MSG_CHANGED, json_pack("{s:s, s:I}", "type", "changed",
-					   "cursor", (json_int_t)cursor));
+	m = msg_new(n, MSG_CHANGED,
+		    json_pack("{s:s, s:I}", "type", "changed", "cursor",
+			      (json_int_t)cursor));
 	if (m)
 		publish(n, user_id, m);
 }
@@ -531,7 +565,7 @@ void srv_notify_pending(struct srv_notify *n, int64_t user_id,
 		node[2 * i + 1] = hex[node_id[i] & 15];
 	}
 	node[32] = '\0';
-	m = msg_new(MSG_PENDING,
+	m = msg_new(n, MSG_PENDING,
 		    json_pack("{s:s, s:s, s:I}", "type", "pending", "node",
 			      node, "device", (json_int_t)device_id));
 	if (m)

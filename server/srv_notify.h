@@ -56,6 +56,18 @@ int srv_notify_new(uint32_t queue_max, srv_notify_wake_fn wake, void *wake_arg,
 void srv_notify_free(struct srv_notify *n);
 
 /*
+ * Called with the seconds from a message's publish until the last
+ * connection it was queued for took it to send or dropped it (for the
+ * fan-out histogram). Runs with the registry's lock held: it must be
+ * quick and must not call back into srv_notify.
+ */
+typedef void (*srv_notify_fanout_fn)(void *arg, double seconds);
+
+/* Set (before any publish) the fan-out observer; fn may be NULL. */
+void srv_notify_set_fanout(struct srv_notify *n, srv_notify_fanout_fn fn,
+			   void *arg);
+
+/*
  * Register a connection of user_id; owner (borrowed) is handed back by
  * take_ready. -ENOMEM. *out stays valid until srv_notify_unregister.
  */

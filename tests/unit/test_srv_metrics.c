@@ -72,6 +72,8 @@ static void test_srv_metrics__gauges_and_histogram(void **state)
 	srv_metrics_commit_latency(m, 0.003);
 	srv_metrics_commit_latency(m, 99);
 	srv_metrics_commit_latency(m, -1);
+	srv_metrics_notify_fanout(m, 0.02);
+	srv_metrics_notify_fanout(m, 0.2);
 	text = render(m);
 	assert_non_null(strstr(text, "cloudfs_blocks_stored 10\n"));
 	assert_non_null(strstr(text, "cloudfs_stored_bytes 1020\n"));
@@ -84,6 +86,16 @@ static void test_srv_metrics__gauges_and_histogram(void **state)
 	assert_non_null(strstr(text, "_bucket{le=\"+Inf\"} 4\n"));
 	assert_non_null(strstr(text, "cloudfs_commit_duration_seconds_count "
 				     "4\n"));
+	assert_non_null(strstr(text, "# TYPE cloudfs_notify_fanout_seconds "
+				     "histogram\n"));
+	assert_non_null(strstr(text, "cloudfs_notify_fanout_seconds_bucket{le="
+				     "\"0.01\"} 0\n"));
+	assert_non_null(strstr(text, "cloudfs_notify_fanout_seconds_bucket{le="
+				     "\"0.025\"} 1\n"));
+	assert_non_null(strstr(text, "cloudfs_notify_fanout_seconds_bucket{le="
+				     "\"0.25\"} 2\n"));
+	assert_non_null(
+		strstr(text, "cloudfs_notify_fanout_seconds_count 2\n"));
 	free(text);
 	srv_metrics_free(m);
 }

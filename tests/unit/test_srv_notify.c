@@ -132,6 +132,55 @@ static void test_srv_notify__fan_out_per_account(void **state)
 	srv_notify_free(n);
 }
 
+struct fanout_log {
+	int count;
+	double last;
+};
+
+static void log_fanout(void *arg, double seconds)
+{
+	struct fanout_log *f = arg;
+
+	f->count++;
+	f->last = seconds;
+}
+
+/*
+ * The fan-out observer hears of a message once, when the last connection
+ * it was queued for has taken it; never of one nobody was listening to.
+ */
+static void test_srv_notify__fanout_observed_once(void **state)
+{
+	struct srv_notify_conn *a1, *a2;
+	struct fanout_log f = { 0 };
+	struct srv_notify *n;
+	char buf[SRV_NOTIFY_MSG_MAX];
+	int o1, o2;
+
+	(void)state;
+	assert_int_equal(srv_notify_new(8, NULL, NULL, &n), 0);
+	srv_notify_set_fanout(n, log_fanout, &f);
+	assert_int_equal(srv_notify_register(n, 1, &o1, &a1), 0);
+	assert_int_equal(srv_notify_register(n, 1, &o2, &a2), 0);
+	srv_notify_changed(n, 2, 7); /* account 2: nobody listens */
+	srv_notify_changed(n, 1, 42);
+	assert_true(srv_notify_pop(n, a1, buf, sizeof(buf)) > 0);
+	assert_int_equal(f.count, 0); /* a2 still holds it */
+	assert_true(srv_notify_pop(n, a2, buf, sizeof(buf)) > 0);
+	assert_int_equal(f.count, 1);
+	assert_true(f.last >= 0 && f.last < 60);
+	/* a newer "changed" replacing a queued one ends the older's fan-out */
+	srv_notify_changed(n, 1, 43);
+	srv_notify_changed(n, 1, 44);
+	assert_int_equal(f.count, 2); /* 44 replaced 43 on both */
+	assert_true(srv_notify_pop(n, a1, buf, sizeof(buf)) > 0);
+	assert_true(srv_notify_pop(n, a2, buf, sizeof(buf)) > 0);
+	assert_int_equal(f.count, 3);
+	srv_notify_unregister(n, a1);
+	srv_notify_unregister(n, a2);
+	srv_notify_free(n);
+}
+
 static void test_srv_notify__accounts_are_isolated(void **state)
 {
 	static const uint8_t node[16] = { 0xab, 0x01, [15] = 0xff };
@@ -460,6 +509,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_srv_notify__fan_out_per_account),
+		cmocka_unit_test(test_srv_notify__fanout_observed_once),
 		cmocka_unit_test(test_srv_notify__accounts_are_isolated),
 		cmocka_unit_test(test_srv_notify__overflow_drops_connection),
 		cmocka_unit_test(test_srv_notify__queue_keeps_order_up_to_cap),
