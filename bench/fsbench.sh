@@ -151,9 +151,13 @@ MNTS="$MNTS $T/floor"
 for i in $(seq 50); do mountpoint -q "$T/floor" && break; sleep 0.1; done
 mkdir "$T/floor/many"
 # the floor before cloudfs: cloudfs's uploads of the files it just made
-# would still be running while the floor is measured
+# would still be running while the floor is measured; and each run after
+# a sync, so none pays for the write-back of the one before
+sync
 c_loc=$("$FSB" create "$T/local/many" "$FILES" 4096)
+sync
 c_floor=$("$FSB" create "$T/floor/many" "$FILES" 4096)
+sync
 c_cfs=$("$FSB" create "$M/many" "$FILES" 4096)
 fusermount3 -u "$T/floor"
 wait "$FLOOR_PID" 2>/dev/null || true
