@@ -181,8 +181,8 @@ static int keep_filled_dir(struct fc_pusher *p, const struct fc_op *op)
 	return 0;
 }
 
-/* Send one op. 0 when the server has its effect. */
-static int push_one(struct fc_pusher *p, const struct fc_op *op)
+/* Send op once. 0 when the server has its effect. */
+static int send_op(struct fc_pusher *p, const struct fc_op *op)
 {
 	struct fc_remote *r = p->d.remote;
 	struct fc_create_req c = { 0 };
@@ -206,8 +206,6 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 		c.target_len = op->target_len;
 		c.mtime_ns = op->mtime_ns;
 		rc = fc_remote_node_create(r, &c, NULL);
-		if (rc == -ENOENT && revive_dir(p, op->parent, 0) == 0)
-			rc = fc_remote_node_create(r, &c, NULL);
 		/* a retry after a lost answer: the node is there already */
 		if (rc == -EEXIST &&
 		    fc_remote_node_get(r, op->node, &n, NULL, 0) != -ENOENT)
@@ -216,9 +214,6 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 	case FC_OP_LINK:
 		rc = fc_remote_link(r, op->node, op->parent, op->name,
 				    op->name_len, NULL);
-		if (rc == -ENOENT && revive_dir(p, op->parent, 0) == 0)
-			rc = fc_remote_link(r, op->node, op->parent, op->name,
-					    op->name_len, NULL);
 		break;
 	case FC_OP_UNLINK:
 		if (op->flags & FC_OP_DIR)
@@ -238,11 +233,6 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 		rc = fc_remote_rename(r, op->parent, op->name, op->name_len,
 				      op->parent2, op->name2, op->name2_len, fl,
 				      NULL);
-		if (rc == -ENOENT && revive_dir(p, op->parent2, 0) == 0)
-			rc = fc_remote_rename(r, op->parent, op->name,
-					      op->name_len, op->parent2,
-					      op->name2, op->name2_len, fl,
-					      NULL);
 		break;
 	case FC_OP_RESTORE:
 		rc = push_restore(p, op);
@@ -266,6 +256,34 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 			rc = 0; /* the node went away on the server */
 		break;
 	}
+	return rc;
+}
+
+/* The directory op puts an entry into, or NULL (restore sees to its own). */
+static const uint8_t *target_dir(const struct fc_op *op)
+{
+	switch (op->kind) {
+	case FC_OP_CREATE:
+	case FC_OP_LINK:
+		return op->parent;
+	case FC_OP_RENAME:
+		return op->parent2;
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * Send one op; one whose directory another device removed (404) brings
+ * that directory back and goes again. 0 when the server has its effect.
+ */
+static int push_one(struct fc_pusher *p, const struct fc_op *op)
+{
+	const uint8_t *dir = target_dir(op);
+	int rc = send_op(p, op);
+
+	if (rc == -ENOENT && dir && revive_dir(p, dir, 0) == 0)
+		rc = send_op(p, op);
 	return rc;
 }
 
