@@ -65,3 +65,12 @@ int fc_conflict_name(const char *name, size_t len, const char *device,
 		return -ENOMEM;
 	return 0;
 }
+
+int fc_conflict_candidate(const char *name, size_t len, const char *device,
+			  int64_t when_s, unsigned n, struct cf_buf *out)
+{
+	cf_buf_reset(out);
+	if (n)
+		return fc_conflict_name(name, len, device, when_s, n, out);
+	return cf_buf_append(out, name, len) < 0 ? -ENOMEM : 0;
+}

@@ -21,4 +21,12 @@
 int fc_conflict_name(const char *name, size_t len, const char *device,
 		     int64_t when_s, unsigned n, struct cf_buf *out);
 
+/*
+ * The n-th name to try for local content that wants name: name itself
+ * for n = 0, else fc_conflict_name's n-th. out is reset first. -ENOMEM,
+ * -EINVAL.
+ */
+int fc_conflict_candidate(const char *name, size_t len, const char *device,
+			  int64_t when_s, unsigned n, struct cf_buf *out);
+
 #endif

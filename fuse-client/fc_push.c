@@ -129,10 +129,8 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 
 	cf_buf_init(&name, CF_NAME_MAX);
 	for (;;) {
-		cf_buf_reset(&name);
-		rc = k ? fc_conflict_name(op->name, op->name_len, p->d.device,
-					  (int64_t)time(NULL), k, &name)
-		       : cf_buf_append(&name, op->name, op->name_len);
+		rc = fc_conflict_candidate(op->name, op->name_len, p->d.device,
+					   (int64_t)time(NULL), k, &name);
 		if (rc == 0)
 			rc = fc_remote_trash_restore(r, op->node, parent,
 						     name.data, name.len, NULL);

@@ -425,10 +425,8 @@ static int keep_one(struct fc_state *st, struct conn *c, const struct change *k,
 	}
 	cf_buf_init(&name, CF_NAME_MAX);
 	for (n = 0;; n++) {
-		cf_buf_reset(&name);
-		rc = n ? fc_conflict_name(k->name, k->name_len, st->device,
-					  (int64_t)time(NULL), n, &name)
-		       : cf_buf_append(&name, k->name, k->name_len);
+		rc = fc_conflict_candidate(k->name, k->name_len, st->device,
+					   (int64_t)time(NULL), n, &name);
 		if (rc == 0)
 			rc = fc_state_entry_get(c, parent, name.data, name.len,
 						&e);

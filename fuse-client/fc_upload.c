@@ -586,9 +586,8 @@ static int conflict_copy(struct worker *w)
 	cr.gid = node.gid;
 	cr.now_ns = t;
 	for (n = 1; n < 100; n++) {
-		cf_buf_reset(&copy);
-		rc = fc_conflict_name(name.data, name.len, up->d.device,
-				      t / 1000000000, n, &copy);
+		rc = fc_conflict_candidate(name.data, name.len, up->d.device,
+					   t / 1000000000, n, &copy);
 		if (rc < 0)
 			goto out;
 		cr.name = copy.data;

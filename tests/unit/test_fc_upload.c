@@ -345,6 +345,13 @@ static void test_fc_upload__conflict_name(void **state) {
   assert_true(b.len <= CF_NAME_MAX);
   /* the kept part is whole two-byte sequences */
   assert_int_equal((strstr(b.data, " (conflicted") - b.data) % 2, 0);
+  /* candidates: the name itself first, then the conflicted names; each
+   * replaces what the buffer held */
+  assert_int_equal(fc_conflict_candidate("a.txt", 5, "dev", 0, 0, &b), 0);
+  assert_string_equal(b.data, "a.txt");
+  assert_int_equal(fc_conflict_candidate("a.txt", 5, "dev", 0, 2, &b), 0);
+  assert_non_null(strstr(b.data, "a (conflicted copy dev "));
+  assert_int_equal(strcmp(b.data + b.len - 7, " 2).txt"), 0);
   cf_buf_release(&b);
 }
 
