@@ -419,6 +419,10 @@ static inline void srv_meta_close(struct srv_meta *m)
  *   present ones get last_seen = now, so GC's grace also covers blocks a
  *   client was just told not to upload.
  * block_add: record a stored block (idempotent; *out_new false when known).
+ *   The row is visible on return but durable only with the next durable
+ *   write (at the latest the commit naming the block): a crash may forget
+ *   it, and the block is then reported missing and uploaded again. The
+ *   last_seen marks of blocks_missing are kept the same way.
  * gc_prune: drop non-current versions superseded (replaced by a newer
  *   one) before now - retention, and purge trash items deleted before
  *   then. Retention counts from the overwrite, not from the version's

@@ -12,7 +12,8 @@
  * thread. The writer takes everything queued, opens one BEGIN IMMEDIATE
  * transaction, runs each op inside its own SAVEPOINT (a failing op rolls
  * back only itself), commits once (WAL, synchronous=FULL: one fsync for
- * the whole batch) and then wakes every caller. Reads use pooled
+ * the whole batch) and then wakes every caller. A batch made only of lazy
+ * ops (srv_sq_write_lazy) commits with synchronous=NORMAL, no fsync. Reads use pooled
  * connections and see only committed data, so a caller reads its own
  * writes once meta_write returned.
  *
@@ -61,6 +62,7 @@ struct srv_sq_wop {
 	srv_sq_write_fn fn;
 	void *arg; /* borrowed from the waiting caller */
 	int rc; /* protected by ms->lock once queued */
+	bool lazy; /* need not be durable when done */
 	bool done; /* protected by ms->lock */
 	pthread_cond_t cond; /* the caller waits here, with ms->lock */
 	struct srv_sq_wop *next; /* protected by ms->lock */
@@ -417,6 +419,27 @@ void srv_sq_read_end(struct srv_sq_conn *c)
 
 /* ----- the writer ----- */
 
+/* synchronous=NORMAL when no op of the batch needs durability. */
+static int set_sync(struct srv_sq *ms, const struct srv_sq_wop *batch)
+{
+	const struct srv_sq_wop *op;
+	bool lazy = true;
+	int rc;
+
+	for (op = batch; op && lazy; op = op->next)
+		lazy = op->lazy;
+	if (lazy == ms->sync_lazy)
+		return 0;
+	rc = sqlite3_exec(ms->wconn->db,
+			  lazy ? "PRAGMA synchronous = NORMAL;"
+			       : "PRAGMA synchronous = FULL;",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return srv_sq_errno(ms->wconn, rc, "synchronous");
+	ms->sync_lazy = lazy;
+	return 0;
+}
+
 /* Run one batch in one transaction; sets every op's rc. */
 static void run_batch(struct srv_sq *ms, struct srv_sq_wop *batch)
 {
@@ -424,7 +447,9 @@ static void run_batch(struct srv_sq *ms, struct srv_sq_wop *batch)
 	struct srv_sq_wop *op;
 	int rc, lost = 0;
 
-	rc = exec_id(c, ST_BEGIN_IMMEDIATE);
+	rc = set_sync(ms, batch);
+	if (rc == 0)
+		rc = exec_id(c, ST_BEGIN_IMMEDIATE);
 	if (rc < 0) {
 		for (op = batch; op; op = op->next)
 			op->rc = rc;
@@ -571,9 +596,10 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int srv_sq_write(struct srv_sq *ms, srv_sq_write_fn fn, void *arg)
+static int write_op(struct srv_sq *ms, srv_sq_write_fn fn, void *arg,
+		    bool lazy)
 {
-	struct srv_sq_wop op = { .fn = fn, .arg = arg };
+	struct srv_sq_wop op = { .fn = fn, .arg = arg, .lazy = lazy };
 	int rc;
 
 	rc = pthread_cond_init(&op.cond, NULL);
@@ -595,6 +621,16 @@ int srv_sq_write(struct srv_sq *ms, srv_sq_write_fn fn, void *arg)
 	pthread_mutex_unlock(&ms->lock);
 	pthread_cond_destroy(&op.cond);
 	return rc;
+}
+
+int srv_sq_write(struct srv_sq *ms, srv_sq_write_fn fn, void *arg)
+{
+	return write_op(ms, fn, arg, false);
+}
+
+int srv_sq_write_lazy(struct srv_sq *ms, srv_sq_write_fn fn, void *arg)
+{
+	return write_op(ms, fn, arg, true);
 }
 
 /* ----- the checkpointer ----- */

@@ -154,6 +154,7 @@ struct srv_sq {
 	struct srv_sq_conn *cconn; /* owned; used by the checkpointer only */
 	_Atomic uint64_t checkpoints; /* by the checkpointer */
 	int wal_frames; /* writer-only: WAL size after last commit */
+	bool sync_lazy; /* writer-only: synchronous=NORMAL is in force */
 	_Atomic uint64_t wal_restarts; /* by the writer */
 };
 
@@ -166,6 +167,16 @@ typedef int (*srv_sq_write_fn)(struct srv_sq_conn *c, void *arg);
  * batch could not commit. arg is borrowed until return. Blocks.
  */
 int srv_sq_write(struct srv_sq *ms, srv_sq_write_fn fn, void *arg);
+
+/*
+ * Like srv_sq_write, but returns once the transaction is committed and
+ * visible, without waiting for its fsync: for index entries a crash may
+ * lose without harm, because they are re-derived from the client (a
+ * stored block's row; a block's last_seen). The WAL is written in order,
+ * so the next durable transaction makes this one durable too: a commit
+ * that names a block lands no earlier than the block's row.
+ */
+int srv_sq_write_lazy(struct srv_sq *ms, srv_sq_write_fn fn, void *arg);
 
 /* Borrow a read connection (-ENOMEM, -EIO); give it back with put. */
 int srv_sq_read_get(struct srv_sq *ms, struct srv_sq_conn **out);

@@ -460,7 +460,7 @@ int srv_sq_blocks_missing(struct srv_meta *m, int64_t user_id,
 	srv_sq_read_put(sq_of(m), c);
 	if (rc < 0 || !stale)
 		return rc;
-	return srv_sq_write(sq_of(m), missing_run, &a);
+	return srv_sq_write_lazy(sq_of(m), missing_run, &a);
 }
 
 struct block_add_args {
@@ -501,7 +501,7 @@ int srv_sq_block_add(struct srv_meta *m, int64_t user_id,
 	struct block_add_args a = { user_id, id, size, now, false };
 	int rc;
 
-	rc = srv_sq_write(sq_of(m), block_add_run, &a);
+	rc = srv_sq_write_lazy(sq_of(m), block_add_run, &a);
 	if (out_new)
 		*out_new = rc == 0 && a.is_new;
 	return rc;

@@ -1386,6 +1386,33 @@ static void test_srv_meta__blocks_index(void **state)
 		-ENOENT);
 }
 
+/* Index rows are written without an fsync; everything else waits for one. */
+static void test_srv_meta__block_rows_are_lazy(void **state)
+{
+	struct fx *f = *state;
+	struct srv_sq *ms = (struct srv_sq *)f->m;
+	struct blk_id id = bid(7);
+	uint64_t size;
+	bool missing;
+
+	assert_int_equal(f->m->ops->block_add(f->m, f->ua, &id, 10, 100, NULL),
+			 0);
+	assert_true(ms->sync_lazy);
+	mk(f, f->ua, srv_root_id, "durable", 50, SRV_NODE_FILE);
+	assert_false(ms->sync_lazy);
+	/* a last_seen mark is lazy too, and visible at once */
+	assert_int_equal(
+		f->m->ops->blocks_missing(f->m, f->ua, &id, 1, 300, &missing),
+		0);
+	assert_false(missing);
+	assert_true(ms->sync_lazy);
+	/* a reopened store still has the row (closing checkpoints it) */
+	srv_meta_close(f->m);
+	assert_int_equal(open_fx(f), 0);
+	assert_int_equal(f->m->ops->block_has(f->m, f->ua, &id, &size), 0);
+	assert_int_equal(size, 10);
+}
+
 static void test_srv_meta__gc_respects_references_and_grace(void **state)
 {
 	struct fx *f = *state;
@@ -1768,6 +1795,7 @@ int main(void)
 		T(test_srv_meta__commit_versions_restore),
 		T(test_srv_meta__group_commit_concurrent),
 		T(test_srv_meta__blocks_index),
+		T(test_srv_meta__block_rows_are_lazy),
 		T(test_srv_meta__gc_respects_references_and_grace),
 		T(test_srv_meta__gc_prune),
 		T(test_srv_meta__tombstones_pruned_behind_horizon),
