@@ -47,6 +47,25 @@ int cf_buf_grow(struct cf_buf *b, size_t extra)
 	return 0;
 }
 
+int cf_buf_alloc_aligned(struct cf_buf *b, size_t size, size_t align)
+{
+	size_t cap;
+	void *p;
+	int rc;
+
+	if (b->cap)
+		return -EINVAL;
+	if (size > b->max || !cf_size_add(size, 1, &cap))
+		return -EMSGSIZE;
+	rc = posix_memalign(&p, align, cap);
+	if (rc)
+		return -rc;
+	b->data = p;
+	b->data[0] = '\0';
+	b->cap = cap;
+	return 0;
+}
+
 int cf_buf_append(struct cf_buf *b, const void *data, size_t size)
 {
 	int rc;

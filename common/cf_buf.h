@@ -32,6 +32,15 @@ void cf_buf_init(struct cf_buf *b, size_t max);
  */
 int cf_buf_grow(struct cf_buf *b, size_t extra);
 
+/*
+ * Give a buffer that has no allocation yet room for size bytes at an
+ * address aligned to align (a power of two, a multiple of sizeof(void *)),
+ * for data headed to O_DIRECT I/O. -EINVAL when b is allocated already,
+ * -EMSGSIZE, -ENOMEM as cf_buf_grow. A later grow past size may move the
+ * data to an unaligned block.
+ */
+int cf_buf_alloc_aligned(struct cf_buf *b, size_t size, size_t align);
+
 /* Append size bytes of data (borrowed). -EMSGSIZE, -ENOMEM as cf_buf_grow. */
 int cf_buf_append(struct cf_buf *b, const void *data, size_t size);
 

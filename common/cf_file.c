@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,21 +131,62 @@ static int tmp_name(const char *name, char *out, size_t out_size)
 	return 0;
 }
 
+/*
+ * The aligned part of data with O_DIRECT, then the tail (and everything,
+ * should the device refuse the alignment) through the page cache: fd was
+ * opened with O_DIRECT and is left without it.
+ */
+static int write_direct(int fd, const void *data, size_t size)
+{
+	size_t head = size & ~(size_t)(CF_DIRECT_ALIGN - 1);
+	int fl, rc = 0;
+
+	if (head)
+		rc = cf_pwrite_full(fd, data, head, 0);
+	if (rc == -EINVAL)
+		head = 0; /* not the device's alignment after all */
+	else if (rc < 0)
+		return rc;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) < 0)
+		return -errno;
+	return cf_pwrite_full(fd, (const char *)data + head, size - head,
+			      (off_t)head);
+}
+
+/* Create the temp file; O_DIRECT when asked for and possible. */
+static int open_tmp(int dirfd, const char *tmp, mode_t mode, bool *direct)
+{
+	int fd, fl = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+
+	if (*direct) {
+		fd = openat(dirfd, tmp, fl | O_DIRECT, mode);
+		if (fd >= 0 || errno != EINVAL)
+			return fd < 0 ? -errno : fd;
+		*direct = false; /* the file system has no O_DIRECT */
+	}
+	fd = openat(dirfd, tmp, fl, mode);
+	return fd < 0 ? -errno : fd;
+}
+
 int cf_file_write_durable(int dirfd, const char *name, const void *data,
 			  size_t size, mode_t mode, unsigned flags)
 {
 	char tmp[300];
 	int fd = -1, rc;
 	bool linked = false;
+	bool direct = (flags & CF_DURABLE_DIRECT) &&
+		      (uintptr_t)data % CF_DIRECT_ALIGN == 0;
 
 	rc = tmp_name(name, tmp, sizeof(tmp));
 	if (rc < 0)
 		return rc;
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	fd = open_tmp(dirfd, tmp, mode, &direct);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	linked = true;
-	rc = cf_write_full(fd, data, size);
+	rc = direct ? write_direct(fd, data, size)
+		    : cf_write_full(fd, data, size);
 	if (rc < 0)
 		goto out;
 	if (fsync(fd) < 0) {

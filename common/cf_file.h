@@ -16,7 +16,16 @@
 enum cf_durable_flags {
 	/* Fail with -EEXIST instead of replacing an existing name. */
 	CF_DURABLE_NOREPLACE = 1u << 0,
+	/*
+	 * Write around the page cache (O_DIRECT) when the data's address is
+	 * CF_DIRECT_ALIGN-aligned and the file system allows it, buffered
+	 * otherwise: for large files nobody reads back soon.
+	 */
+	CF_DURABLE_DIRECT = 1u << 1,
 };
+
+/* Address and size alignment that O_DIRECT accepts on common devices. */
+#define CF_DIRECT_ALIGN 4096
 
 /* Write all size bytes or fail: 0 or -errno (-ENOSPC, -EIO, ...). */
 int cf_write_full(int fd, const void *data, size_t size);

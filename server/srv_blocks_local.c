@@ -2,22 +2,28 @@
 /*
  * The local-directory block store: DATA/blocks/<user_id>/<id[0:2]>/<id>,
  * one file per block, written with cf_file_write_durable (temp file, fsync,
- * rename without replacing, directory fsync). A put that finds the name
+ * rename without replacing, directory fsync), around the page cache where
+ * the file system allows: an upload is rarely read back soon, and the copy
+ * into the cache costs more than the disk. A put that finds the name
  * taken re-hashes the existing file: a good copy makes the put a success
  * (git's finalize_object_file), a corrupt one is replaced atomically.
  *
- * Directories are created on demand. A directory entry is durable only
- * once its parent is fsync'd, and a concurrent put may have created the
- * directory a moment ago without having fsync'd the parent yet, so the
- * first put into each (user, prefix) directory in a process always fsyncs
- * the parents, whoever created them; ->known remembers which are done.
+ * Directories are created on demand, one at a time under ->mkdir_lock,
+ * and a new account's directory comes with all 256 prefix directories
+ * (one parent fsync instead of one per prefix on its first puts). open
+ * runs syncfs first, so whatever existed then is durable; after that,
+ * only this process creates directories, so under ->mkdir_lock an EEXIST
+ * names a directory that is durable already, and a mkdir that succeeds is
+ * followed by an fsync of its parent before anyone learns of it. ->known
+ * remembers which directories are settled.
  *
  * Garbage collection removes through remove_unless, which parks the file
  * in DATA/blocks/.aside/<user>-<id> while it asks the index a last time,
  * so a re-upload racing it (even from another process) is never lost;
  * open puts back anything a crash left parked.
  *
- * Lock order: ->lock is a leaf (held only around ->known, never over I/O).
+ * Lock order: ->mkdir_lock, then ->lock; ->lock is held only around
+ * ->known, never over I/O.
  */
 #include "srv_blocks.h"
 
@@ -44,7 +50,7 @@
 /* Which directories of one account are known durable in this process. */
 struct known_dirs {
 	int64_t user_id; /* -1 = free slot */
-	bool user_dir; /* <user>/ exists and its parent was fsync'd */
+	bool user_dir; /* <user>/ is durable */
 	uint64_t prefix[4]; /* bit b: <user>/<b as hex>/ likewise */
 };
 
@@ -53,6 +59,7 @@ struct local_store {
 	int rootfd; /* owned: DATA/blocks */
 	int asidefd; /* owned: DATA/blocks/.aside */
 	char *root; /* owned: its path, for logs */
+	pthread_mutex_t mkdir_lock; /* serialises creating directories */
 	pthread_mutex_t lock;
 	struct known_dirs *known; /* owned; protected by ->lock */
 	size_t known_cap; /* power of two; protected by ->lock */
@@ -162,6 +169,7 @@ static int known_level(struct local_store *st, int64_t user_id, uint8_t b)
 	return level;
 }
 
+/* level 1: the user dir; 2: also prefix b; 3: also every prefix. */
 static int known_mark(struct local_store *st, int64_t user_id, int level,
 		      uint8_t b)
 {
@@ -175,60 +183,133 @@ static int known_mark(struct local_store *st, int64_t user_id, int level,
 		goto out;
 	}
 	k->user_dir = true;
-	if (level >= 2)
+	if (level == 2)
 		k->prefix[b >> 6] |= 1ull << (b & 63);
+	if (level == 3)
+		memset(k->prefix, 0xff, sizeof(k->prefix));
 out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
+/* mkdir dirfd/name: 1 made, 0 it existed, -errno. */
+static int mkdir_new(int dirfd, const char *name)
+{
+	if (mkdirat(dirfd, name, 0700) == 0)
+		return 1;
+	return errno == EEXIST ? 0 : -errno;
+}
+
 /* mkdir dirfd/name (0 when it exists) and fsync dirfd. */
 static int mkdir_durable(int dirfd, const char *name)
 {
-	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return cf_fsync_dir(dirfd);
+	int rc = mkdir_new(dirfd, name);
+
+	return rc < 0 ? rc : cf_fsync_dir(dirfd);
 }
 
-/* Make <user>/<prefix>/ exist durably. */
+/*
+ * Like mkdir_new, but a made directory is durable before this returns, or
+ * is gone again: existing must keep meaning durable (see the top).
+ */
+static int mkdir_synced(int dirfd, const char *name)
+{
+	int rc = mkdir_new(dirfd, name), err;
+
+	if (rc == 1) {
+		err = cf_fsync_dir(dirfd);
+		if (err < 0) {
+			unlinkat(dirfd, name, AT_REMOVEDIR);
+			rc = err;
+		}
+	}
+	return rc;
+}
+
+/* The prefixes of a new account's directory; one fsync for them all. */
+static int make_prefixes(int userfd)
+{
+	char name[3];
+	int b, made, rc = 0;
+
+	for (made = 0; made < 256; made++) {
+		snprintf(name, sizeof(name), "%02x", (unsigned)(uint8_t)made);
+		rc = mkdir_new(userfd, name);
+		if (rc < 0)
+			break;
+	}
+	if (rc >= 0) {
+		rc = cf_fsync_dir(userfd);
+		if (rc == 0)
+			return 0;
+	}
+	for (b = 0; b < made; b++) {
+		snprintf(name, sizeof(name), "%02x", (unsigned)(uint8_t)b);
+		unlinkat(userfd, name, AT_REMOVEDIR);
+	}
+	return rc;
+}
+
+/* mkdir <user>/ with every prefix in it: 1 made, 0 it existed, -errno. */
+static int make_user_dir(struct local_store *st, const char *path)
+{
+	int userfd, rc;
+
+	rc = mkdir_synced(st->rootfd, path);
+	if (rc <= 0)
+		return rc;
+	userfd = openat(st->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (userfd < 0)
+		return -errno;
+	rc = make_prefixes(userfd);
+	close(userfd);
+	return rc < 0 ? rc : 1;
+}
+
+/* Make <user>/<prefix>/ exist durably; see the top of the file. */
 static int ensure_dirs(struct local_store *st, int64_t user_id,
 		       const struct blk_id *id)
 {
-	char path[REL_PATH_SIZE];
+	char path[REL_PATH_SIZE], name[3];
 	uint8_t b = id->bytes[0];
 	int level, userfd = -1, rc;
 
-	level = known_level(st, user_id, b);
-	if (level == 2)
+	if (known_level(st, user_id, b) == 2)
 		return 0;
-	rc = user_path(user_id, path, sizeof(path));
-	if (rc < 0)
-		return rc;
-	if (level == 0) {
-		rc = mkdir_durable(st->rootfd, path);
-		if (rc < 0)
-			goto out;
+	pthread_mutex_lock(&st->mkdir_lock);
+	level = known_level(st, user_id, b);
+	if (level == 2) {
+		rc = 0;
+		goto out;
 	}
+	rc = user_path(user_id, path, sizeof(path));
+	if (rc == 0 && level == 0) {
+		rc = make_user_dir(st, path);
+		if (rc == 1) {
+			rc = known_mark(st, user_id, 3, b);
+			goto out;
+		}
+	}
+	if (rc < 0)
+		goto out;
 	userfd = openat(st->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (userfd < 0) {
 		rc = -errno;
 		goto out;
 	}
-	rc = snprintf(path, sizeof(path), "%02x", b) == 2 ? 0 : -EIO;
-	if (rc < 0)
-		goto out;
-	rc = mkdir_durable(userfd, path);
-	if (rc < 0)
-		goto out;
-	rc = known_mark(st, user_id, 2, b);
+	snprintf(name, sizeof(name), "%02x", b);
+	rc = mkdir_synced(userfd, name);
+	if (rc >= 0)
+		rc = known_mark(st, user_id, 2, b);
 out:
+	pthread_mutex_unlock(&st->mkdir_lock);
 	if (userfd >= 0)
 		close(userfd);
 	if (rc < 0)
 		cf_err("cannot create block directory for user %" PRId64
 		       " prefix %02x: %s",
 		       user_id, b, strerror(-rc));
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 /* SHA-256 of dirfd/name, streamed: 0, -ENOENT, -EIO, -errno. */
@@ -298,7 +379,7 @@ static int local_put(struct srv_blocks *bs, int64_t user_id,
 		goto out;
 	}
 	rc = cf_file_write_durable(dirfd, hex, data, size, 0600,
-				   CF_DURABLE_NOREPLACE);
+				   CF_DURABLE_NOREPLACE | CF_DURABLE_DIRECT);
 	if (rc != -EEXIST)
 		goto out;
 
@@ -310,7 +391,8 @@ static int local_put(struct srv_blocks *bs, int64_t user_id,
 		goto out;
 	cf_warn("replacing corrupt copy of block %.12s of user %" PRId64, hex,
 		user_id);
-	rc = cf_file_write_durable(dirfd, hex, data, size, 0600, 0);
+	rc = cf_file_write_durable(dirfd, hex, data, size, 0600,
+				   CF_DURABLE_DIRECT);
 out:
 	if (dirfd >= 0)
 		close(dirfd);
@@ -684,6 +766,7 @@ static void local_free(struct srv_blocks *bs)
 	if (st->asidefd >= 0)
 		close(st->asidefd);
 	pthread_mutex_destroy(&st->lock);
+	pthread_mutex_destroy(&st->mkdir_lock);
 	free(st->known);
 	free(st->root);
 	free(st);
@@ -743,6 +826,12 @@ int srv_blocks_local_open(const char *dir, struct srv_blocks **out)
 		free(st);
 		return -rc;
 	}
+	rc = pthread_mutex_init(&st->mkdir_lock, NULL);
+	if (rc != 0) {
+		pthread_mutex_destroy(&st->lock);
+		free(st);
+		return -rc;
+	}
 	st->root = strdup(dir);
 	if (!st->root) {
 		rc = -ENOMEM;
@@ -760,6 +849,13 @@ int srv_blocks_local_open(const char *dir, struct srv_blocks **out)
 	if (st->rootfd < 0) {
 		rc = -errno;
 		cf_err("cannot open block directory %s: %s", dir,
+		       strerror(-rc));
+		goto out;
+	}
+	/* what a crashed predecessor made is durable from here on */
+	if (syncfs(st->rootfd) < 0) {
+		rc = -errno;
+		cf_err("cannot sync the file system of %s: %s", dir,
 		       strerror(-rc));
 		goto out;
 	}

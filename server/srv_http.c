@@ -51,6 +51,7 @@
 
 #define CF_LOG_SUBSYS "http"
 #include "cf_buf.h"
+#include "cf_file.h"
 #include "cf_log.h"
 #include "cf_lws_log.h"
 #include "srv_api.h"
@@ -611,9 +612,11 @@ static int on_http(struct srv_http *h, struct lws *wsi, struct pss *pss,
 		return 0;
 	}
 	if (r->content_length) {
-		/* exactly as much as announced, allocated once */
+		/* exactly as much as announced, allocated once, aligned
+		 * so that a block can go to disk with O_DIRECT */
 		cf_buf_init(&r->body, (size_t)r->content_length);
-		if (cf_buf_grow(&r->body, (size_t)r->content_length) < 0) {
+		if (cf_buf_alloc_aligned(&r->body, (size_t)r->content_length,
+					 CF_DIRECT_ALIGN) < 0) {
 			answer_error(wsi, r, 500, "internal", "out of memory",
 				     true);
 			return 0;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -146,6 +147,75 @@ static void test_cf_file__durable_write(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+static void test_cf_buf__alloc_aligned(void **state)
+{
+	struct cf_buf b;
+
+	(void)state;
+	cf_buf_init(&b, 10000);
+	assert_int_equal(cf_buf_alloc_aligned(&b, 10001, 4096), -EMSGSIZE);
+	assert_int_equal(cf_buf_alloc_aligned(&b, 9000, 4096), 0);
+	assert_int_equal((uintptr_t)b.data % 4096, 0);
+	assert_string_equal(b.data, "");
+	assert_int_equal(cf_buf_alloc_aligned(&b, 10, 4096), -EINVAL);
+	assert_int_equal(cf_buf_append(&b, "abc", 3), 0);
+	assert_int_equal((uintptr_t)b.data % 4096, 0);
+	assert_string_equal(b.data, "abc");
+	cf_buf_release(&b);
+}
+
+/* Write n bytes from p as dfd/name with CF_DURABLE_DIRECT; read back. */
+static void direct_round_trip(int dfd, const char *name, const char *p,
+			      size_t n)
+{
+	struct cf_buf b;
+
+	assert_int_equal(cf_file_write_durable(dfd, name, p, n, 0600,
+					       CF_DURABLE_DIRECT |
+						       CF_DURABLE_NOREPLACE),
+			 0);
+	cf_buf_init(&b, 1 << 20);
+	assert_int_equal(cf_file_read_all(dfd, name, &b), 0);
+	assert_int_equal(b.len, n);
+	assert_memory_equal(b.data, p, n);
+	cf_buf_release(&b);
+	assert_int_equal(unlinkat(dfd, name, 0), 0);
+}
+
+static void test_cf_file__durable_write_direct(void **state)
+{
+	/* on the disk the tests run from, and on /tmp (maybe a tmpfs) */
+	const char *bases[] = { ".", "/tmp" };
+	char dir[300];
+	size_t size = 3 * CF_DIRECT_ALIGN + 123, i, k;
+	void *mem = NULL;
+	char *p;
+	int dfd;
+
+	(void)state;
+	assert_int_equal(posix_memalign(&mem, CF_DIRECT_ALIGN, size + 1), 0);
+	p = mem;
+	for (i = 0; i < size + 1; i++)
+		p[i] = (char)(i * 7 + i / 4096);
+	for (k = 0; k < CF_ARRAY_SIZE(bases); k++) {
+		snprintf(dir, sizeof(dir), "%s/cf-direct-XXXXXX", bases[k]);
+		assert_non_null(mkdtemp(dir));
+		dfd = open(dir, O_RDONLY | O_DIRECTORY);
+		assert_true(dfd >= 0);
+		/* aligned head, buffered tail */
+		direct_round_trip(dfd, "a", p, size);
+		/* whole pages only; less than a page */
+		direct_round_trip(dfd, "b", p, 2 * CF_DIRECT_ALIGN);
+		direct_round_trip(dfd, "c", p, 100);
+		direct_round_trip(dfd, "d", p, 0);
+		/* an unaligned address goes through the page cache */
+		direct_round_trip(dfd, "e", p + 1, size);
+		close(dfd);
+		assert_int_equal(rmdir(dir), 0); /* no temp file left */
+	}
+	free(mem);
+}
+
 static void test_cf_array__grows_and_refuses_overflow(void **state)
 {
 	int *v = NULL, *before;
@@ -203,6 +273,8 @@ int main(void)
 		cmocka_unit_test(test_cf_path__names),
 		cmocka_unit_test(test_cf_path__paths),
 		cmocka_unit_test(test_cf_file__durable_write),
+		cmocka_unit_test(test_cf_buf__alloc_aligned),
+		cmocka_unit_test(test_cf_file__durable_write_direct),
 		cmocka_unit_test(test_cf_hex__round_trip_and_bad_input),
 		cmocka_unit_test(test_cf_array__grows_and_refuses_overflow),
 	};

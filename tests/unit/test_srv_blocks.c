@@ -329,6 +329,38 @@ static void test_srv_blocks__reopen_keeps_blocks(void **state)
 	free(blob);
 }
 
+static void test_srv_blocks__account_dir_has_every_prefix(void **state)
+{
+	struct fixture *f = *state;
+	struct blk_id id;
+	uint8_t *blob = make_blob(10, 5000, &id);
+	char path[512], hex[BLK_ID_HEX_SIZE];
+	struct stat sb;
+	uint64_t size;
+	int b;
+
+	assert_int_equal(srv_blocks_put(f->bs, 11, &id, blob, 5000), 0);
+	for (b = 0; b < 256; b++) {
+		snprintf(path, sizeof(path), "%s/11/%02x", f->blocks, b);
+		assert_int_equal(stat(path, &sb), 0);
+		assert_true(S_ISDIR(sb.st_mode));
+	}
+	/* a prefix lost from under a fresh process is made again */
+	srv_blocks_free(f->bs);
+	f->bs = NULL;
+	blk_id_to_hex(&id, hex);
+	snprintf(path, sizeof(path), "%s/11/%.2s/%s", f->blocks, hex, hex);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/11/%.2s", f->blocks, hex);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(srv_blocks_local_open(f->blocks, &f->bs), 0);
+	assert_int_equal(srv_blocks_stat(f->bs, 11, &id, &size), -ENOENT);
+	assert_int_equal(srv_blocks_put(f->bs, 11, &id, blob, 5000), 0);
+	assert_int_equal(srv_blocks_stat(f->bs, 11, &id, &size), 0);
+	assert_int_equal(size, 5000);
+	free(blob);
+}
+
 static void test_srv_blocks__open_fails_cleanly(void **state)
 {
 	struct fixture *f = *state;
@@ -505,6 +537,9 @@ int main(void)
 			test_srv_blocks__open_fails_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_srv_blocks__concurrent_puts, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_srv_blocks__account_dir_has_every_prefix, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_srv_blocks__remove_unless,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
