@@ -682,9 +682,12 @@ static int run_gc(struct admin *a, const struct opts *o)
 	printf("gc: pruned %" PRIu64 " old versions and %" PRIu64
 	       " trash items; removed %" PRIu64 " of %" PRIu64
 	       " unreferenced blocks (%" PRIu64 " bytes); %" PRIu64
-	       " kept (in use again), %" PRIu64 " already gone\n",
+	       " kept (in use again), %" PRIu64 " already gone; removed %" PRIu64
+	       " blocks the index did not know (%" PRIu64 " bytes) and %" PRIu64
+	       " temp files of cut uploads\n",
 	       st.versions_pruned, st.nodes_purged, st.removed, st.candidates,
-	       st.bytes_removed, st.kept, st.absent);
+	       st.bytes_removed, st.kept, st.absent, st.orphans_removed,
+	       st.orphan_bytes, st.temps_removed);
 	if (rc < 0)
 		return fail("gc did not finish", rc);
 	return 0;

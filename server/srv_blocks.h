@@ -23,9 +23,13 @@
 
 struct srv_blocks;
 
-/* Called by srv_blocks_list for every stored block; non-zero stops. */
+/*
+ * Called by srv_blocks_list for every stored block, with the time it was
+ * stored (seconds since the epoch); non-zero stops.
+ */
 typedef int (*srv_blocks_list_fn)(void *arg, int64_t user_id,
-				  const struct blk_id *id, uint64_t size);
+				  const struct blk_id *id, uint64_t size,
+				  int64_t stored_at);
 
 /* Asked by remove_unless whether the block must stay after all. */
 typedef bool (*srv_blocks_keep_fn)(void *arg);
@@ -56,6 +60,12 @@ struct srv_blocks_ops {
 	int (*remove_unless)(struct srv_blocks *bs, int64_t user_id,
 			     const struct blk_id *id,
 			     srv_blocks_keep_fn keep, void *arg);
+	/*
+	 * Delete what uploads cut short by a crash left behind (temp files)
+	 * before older_than; *out_count of them. 0 or -errno.
+	 */
+	int (*sweep)(struct srv_blocks *bs, int64_t older_than,
+		     uint64_t *out_count);
 	void (*free)(struct srv_blocks *bs);
 };
 
@@ -107,6 +117,12 @@ static inline int srv_blocks_remove_unless(struct srv_blocks *bs,
 					   srv_blocks_keep_fn keep, void *arg)
 {
 	return bs->ops->remove_unless(bs, user_id, id, keep, arg);
+}
+
+static inline int srv_blocks_sweep(struct srv_blocks *bs, int64_t older_than,
+				   uint64_t *out_count)
+{
+	return bs->ops->sweep(bs, older_than, out_count);
 }
 
 static inline void srv_blocks_free(struct srv_blocks *bs)

@@ -493,9 +493,9 @@ static int local_remove(struct srv_blocks *bs, int64_t user_id,
 	return rc;
 }
 
-static int parse_user_dir(const char *name, int64_t *out);
 
 /* Where remove_unless parks a block while it asks: "<user>-<id>". */
+static int parse_user_dir(const char *name, int64_t *out);
 static int aside_name(int64_t user_id, const struct blk_id *id, char *out,
 		      size_t out_size)
 {
@@ -638,14 +638,53 @@ static bool is_lower_hex(const char *s, size_t len)
 }
 
 /* Call fn for every block file in one <user>/<xx>/ directory. */
-static int list_prefix(int userfd, const char *prefix, int64_t user_id,
-		       srv_blocks_list_fn fn, void *arg)
+/* What a walk over the store does: list blocks, or sweep temp files. */
+struct walk {
+	srv_blocks_list_fn fn; /* listing when set */
+	void *arg;
+	int64_t older_than; /* sweeping: temp files made before this go */
+	uint64_t swept;
+};
+
+static bool is_temp_name(const char *name)
 {
-	struct dirent *de;
+	return strncmp(name, ".tmp-", 5) == 0;
+}
+
+/* One entry of a prefix directory; fd is the directory. */
+static int walk_entry(struct walk *w, int fd, const char *name,
+		      const char *prefix, int64_t user_id)
+{
+	size_t len = strlen(name);
 	struct blk_id id;
 	struct stat sb;
+
+	if (w->fn && (len != 2 * BLK_ID_SIZE || !is_lower_hex(name, len) ||
+		      memcmp(name, prefix, 2) != 0 ||
+		      blk_id_from_hex(name, len, &id) < 0))
+		return 0; /* temp files and strays */
+	if (!w->fn && !is_temp_name(name))
+		return 0;
+	if (fstatat(fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno; /* removed meanwhile */
+	if (!S_ISREG(sb.st_mode))
+		return 0;
+	if (w->fn)
+		return w->fn(w->arg, user_id, &id, (uint64_t)sb.st_size,
+			     (int64_t)sb.st_mtim.tv_sec);
+	if ((int64_t)sb.st_mtim.tv_sec >= w->older_than)
+		return 0; /* maybe an upload in flight */
+	if (unlinkat(fd, name, 0) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	w->swept++;
+	return 0;
+}
+
+static int walk_prefix(struct walk *w, int userfd, const char *prefix,
+		       int64_t user_id)
+{
+	struct dirent *de;
 	DIR *d = NULL;
-	size_t len;
 	int fd, rc = 0;
 
 	fd = openat(userfd, prefix, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -657,34 +696,17 @@ static int list_prefix(int userfd, const char *prefix, int64_t user_id,
 		close(fd);
 		return rc;
 	}
-	while ((errno = 0, de = readdir(d)) != NULL) {
-		len = strlen(de->d_name);
-		if (len != 2 * BLK_ID_SIZE || !is_lower_hex(de->d_name, len) ||
-		    memcmp(de->d_name, prefix, 2) != 0)
-			continue; /* temp files and strays */
-		if (blk_id_from_hex(de->d_name, len, &id) < 0)
-			continue;
-		if (fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT)
-				continue; /* removed meanwhile */
-			rc = -errno;
-			goto out;
-		}
-		if (!S_ISREG(sb.st_mode))
-			continue;
-		rc = fn(arg, user_id, &id, (uint64_t)sb.st_size);
-		if (rc != 0)
-			goto out;
-	}
-	if (errno != 0)
+	while (rc == 0 && (errno = 0, de = readdir(d)) != NULL)
+		rc = walk_entry(w, fd, de->d_name, prefix, user_id);
+	if (rc == 0 && errno != 0)
 		rc = -errno;
-out:
+	if (rc == 0 && !w->fn && w->swept)
+		rc = cf_fsync_dir(fd);
 	closedir(d);
 	return rc;
 }
 
-static int list_user(struct local_store *st, int64_t user_id,
-		     srv_blocks_list_fn fn, void *arg)
+static int walk_user(struct local_store *st, struct walk *w, int64_t user_id)
 {
 	char path[REL_PATH_SIZE], prefix[3];
 	int userfd, rc = 0;
@@ -701,7 +723,7 @@ static int list_user(struct local_store *st, int64_t user_id,
 			rc = -EIO;
 			break;
 		}
-		rc = list_prefix(userfd, prefix, user_id, fn, arg);
+		rc = walk_prefix(w, userfd, prefix, user_id);
 	}
 	close(userfd);
 	return rc;
@@ -723,17 +745,16 @@ static int parse_user_dir(const char *name, int64_t *out)
 	return 0;
 }
 
-static int local_list(struct srv_blocks *bs, int64_t user_id,
-		      srv_blocks_list_fn fn, void *arg)
+/* Every account's directory (user_id < 0) or one. */
+static int walk(struct local_store *st, struct walk *w, int64_t user_id)
 {
-	struct local_store *st = to_local(bs);
 	struct dirent *de;
 	int64_t uid;
 	DIR *d;
 	int fd, rc = 0;
 
 	if (user_id >= 0)
-		return list_user(st, user_id, fn, arg);
+		return walk_user(st, w, user_id);
 	fd = openat(st->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -746,7 +767,7 @@ static int local_list(struct srv_blocks *bs, int64_t user_id,
 	while ((errno = 0, de = readdir(d)) != NULL) {
 		if (parse_user_dir(de->d_name, &uid) < 0)
 			continue;
-		rc = list_user(st, uid, fn, arg);
+		rc = walk_user(st, w, uid);
 		if (rc != 0)
 			goto out;
 	}
@@ -754,6 +775,24 @@ static int local_list(struct srv_blocks *bs, int64_t user_id,
 		rc = -errno;
 out:
 	closedir(d);
+	return rc;
+}
+
+static int local_list(struct srv_blocks *bs, int64_t user_id,
+		      srv_blocks_list_fn fn, void *arg)
+{
+	struct walk w = { .fn = fn, .arg = arg };
+
+	return walk(to_local(bs), &w, user_id);
+}
+
+static int local_sweep(struct srv_blocks *bs, int64_t older_than,
+		       uint64_t *out_count)
+{
+	struct walk w = { .older_than = older_than };
+	int rc = walk(to_local(bs), &w, -1);
+
+	*out_count = w.swept;
 	return rc;
 }
 
@@ -779,6 +818,7 @@ static const struct srv_blocks_ops local_ops = {
 	.remove = local_remove,
 	.list = local_list,
 	.remove_unless = local_remove_unless,
+	.sweep = local_sweep,
 	.free = local_free,
 };
 

@@ -7,6 +7,8 @@
  * two conditional steps: block_forget (refused while a commit references
  * the block or an upload or missing-check touched it) and then the store's
  * remove_unless (puts the file back if the index names the block again).
+ * Then stored blocks the index does not know, and the store's leftover
+ * temp files, go once they are older than the grace period.
  * Lists are collected before they are acted on, so no store iteration
  * stays open across writes.
  */
@@ -29,6 +31,7 @@ struct ref {
 	int64_t user_id;
 	struct blk_id id;
 	uint64_t size;
+	int64_t stored_at; /* from the store's listing; 0 from the index */
 };
 
 struct ref_list {
@@ -60,8 +63,20 @@ static int ref_add(void *arg, int64_t user_id, const struct blk_id *id,
 	l->v[l->count].user_id = user_id;
 	l->v[l->count].id = *id;
 	l->v[l->count].size = size;
+	l->v[l->count].stored_at = 0;
 	l->count++;
 	return 0;
+}
+
+static int file_add(void *arg, int64_t user_id, const struct blk_id *id,
+		    uint64_t size, int64_t stored_at)
+{
+	struct ref_list *l = arg;
+	int rc = ref_add(arg, user_id, id, size);
+
+	if (rc == 0)
+		l->v[l->count - 1].stored_at = stored_at;
+	return rc;
 }
 
 static int ref_cmp(const void *a, const void *b)
@@ -122,12 +137,66 @@ static bool keep_if_indexed(void *arg)
 	return rc != -ENOENT; /* when in doubt, keep */
 }
 
+/* Remove one block through remove_unless: 0 gone, 1 kept, -errno. */
+static int remove_block(struct srv_meta *m, struct srv_blocks *bs,
+			const struct ref *r)
+{
+	struct keep_ctx k = { .m = m, .user_id = r->user_id, .id = &r->id };
+
+	return srv_blocks_remove_unless(bs, r->user_id, &r->id,
+					keep_if_indexed, &k);
+}
+
+/*
+ * Stored blocks the index does not know, stored before older_than: an
+ * upload cut between the store and its index row, or a row a crash lost
+ * (block rows are written lazily). Uploads in flight are younger than the
+ * grace; one that indexes its block meanwhile keeps it (remove_unless).
+ */
+static int sweep_orphans(struct srv_meta *m, struct srv_blocks *bs,
+			 struct srv_metrics *mx, int64_t older_than,
+			 struct srv_gc_stats *out)
+{
+	struct ref_list index = { 0 }, files = { 0 };
+	size_t i;
+	int rc, err = 0;
+
+	rc = m->ops->stored_blocks(m, ref_add, &index);
+	if (rc == 0)
+		rc = srv_blocks_list(bs, -1, file_add, &files);
+	if (rc < 0)
+		goto out;
+	ref_sort(&index);
+	for (i = 0; i < files.count; i++) {
+		const struct ref *r = &files.v[i];
+
+		if (r->stored_at >= older_than ||
+		    ref_find(&index, r->user_id, &r->id))
+			continue;
+		rc = remove_block(m, bs, r);
+		if (rc == 0) {
+			out->orphans_removed++;
+			out->orphan_bytes += r->size;
+			if (mx)
+				srv_metrics_block_removed(mx, r->size);
+		} else if (rc < 0 && rc != -ENOENT) {
+			err = rc;
+		}
+	}
+	rc = srv_blocks_sweep(bs, older_than, &out->temps_removed);
+	if (rc == 0)
+		rc = err;
+out:
+	ref_list_release(&index);
+	ref_list_release(&files);
+	return rc;
+}
+
 int srv_gc_run(struct srv_meta *m, struct srv_blocks *bs,
 	       struct srv_metrics *mx, int64_t now, int64_t retention,
 	       int64_t grace, struct srv_gc_stats *out)
 {
 	struct ref_list cand = { 0 };
-	struct keep_ctx k = { .m = m };
 	int64_t older_than = now - grace;
 	size_t i;
 	int rc, err = 0;
@@ -157,10 +226,7 @@ int srv_gc_run(struct srv_meta *m, struct srv_blocks *bs,
 			err = rc;
 			continue;
 		}
-		k.user_id = r->user_id;
-		k.id = &r->id;
-		rc = srv_blocks_remove_unless(bs, r->user_id, &r->id,
-					      keep_if_indexed, &k);
+		rc = remove_block(m, bs, r);
 		if (rc == 0) {
 			out->removed++;
 			out->bytes_removed += r->size;
@@ -174,6 +240,9 @@ int srv_gc_run(struct srv_meta *m, struct srv_blocks *bs,
 			err = rc;
 		}
 	}
+	rc = sweep_orphans(m, bs, mx, older_than, out);
+	if (rc < 0)
+		err = rc;
 	rc = err;
 	if (rc < 0)
 		cf_err("some blocks could not be removed: %s", strerror(-rc));
@@ -195,7 +264,7 @@ int srv_scrub_run(struct srv_blocks *bs, srv_gc_report_fn fn, void *arg,
 
 	memset(out, 0, sizeof(*out));
 	cf_buf_init(&b, BLK_BLOB_SIZE_MAX(BLK_CHUNK_MAX_LIMIT));
-	rc = srv_blocks_list(bs, -1, ref_add, &stored);
+	rc = srv_blocks_list(bs, -1, file_add, &stored);
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < stored.count; i++) {
@@ -249,7 +318,7 @@ int srv_fsck_run(struct srv_meta *m, struct srv_blocks *bs, srv_gc_report_fn fn,
 	if (rc == 0)
 		rc = m->ops->referenced_blocks(m, ref_add, &refs);
 	if (rc == 0)
-		rc = srv_blocks_list(bs, -1, ref_add, &files);
+		rc = srv_blocks_list(bs, -1, file_add, &files);
 	if (rc < 0)
 		goto out;
 	ref_sort(&index);

@@ -37,14 +37,20 @@ struct srv_gc_stats {
 	uint64_t bytes_removed;
 	uint64_t kept; /* re-used or re-uploaded meanwhile */
 	uint64_t absent; /* indexed but already gone from the store */
+	uint64_t orphans_removed; /* stored, never indexed (a cut upload) */
+	uint64_t orphan_bytes;
+	uint64_t temps_removed; /* temp files of uploads cut by a crash */
 };
 
 /*
  * Collect garbage as of now (unix seconds): drop non-current versions and
  * trash older than retention seconds, then remove every block no retained
- * version references and nobody touched in the last grace seconds. mx
- * (may be NULL) counts removed blocks. 0 and *out filled, or -ENOMEM,
- * -EIO (after removing what it could).
+ * version references and nobody touched in the last grace seconds, every
+ * stored block the index does not know (an upload cut between store and
+ * index, or an index row a crash lost) stored before the grace, and the
+ * store's leftover temp files from before it. mx (may be NULL) counts
+ * removed blocks. 0 and *out filled, or -ENOMEM, -EIO (after removing what
+ * it could).
  */
 int srv_gc_run(struct srv_meta *m, struct srv_blocks *bs,
 	       struct srv_metrics *mx, int64_t now, int64_t retention,

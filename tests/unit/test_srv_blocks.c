@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -252,11 +253,13 @@ struct seen {
 };
 
 static int count_cb(void *arg, int64_t user_id, const struct blk_id *id,
-		    uint64_t size)
+		    uint64_t size, int64_t stored_at)
 {
 	struct seen *s = arg;
 
 	(void)id;
+	/* the file's time: within the test's run */
+	assert_true(stored_at > time(NULL) - 600 && stored_at <= time(NULL));
 	s->count++;
 	s->users_sum += user_id;
 	s->bytes += size;

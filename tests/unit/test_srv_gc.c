@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -325,6 +326,85 @@ static void test_srv_gc__fsck(void **state)
 	assert_int_equal(f->reports, 1);
 }
 
+/* Set the modification time of <blocks>/<user>/<id[0:2]>/<name>. */
+static void age_file(struct fixture *f, const struct blk_id *id,
+		     const char *name, int64_t when)
+{
+	char hex[BLK_ID_HEX_SIZE], path[512];
+	struct timespec ts[2] = { { .tv_sec = when }, { .tv_sec = when } };
+
+	blk_id_to_hex(id, hex);
+	snprintf(path, sizeof(path), "%s/blocks/%lld/%.2s/%s", f->dir,
+		 (long long)f->user, hex, name ? name : hex);
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* Store a block without indexing it, as an upload cut short does. */
+static void store_only(struct fixture *f, unsigned seed, struct blk_id *id)
+{
+	uint8_t data[64];
+
+	memset(data, (int)seed, sizeof(data));
+	assert_int_equal(blk_id_compute(data, sizeof(data), id), 0);
+	assert_int_equal(
+		srv_blocks_put(f->bs, f->user, id, data, sizeof(data)), 0);
+}
+
+static void test_srv_gc__orphans_and_temp_files(void **state)
+{
+	struct fixture *f = *state;
+	int64_t now = (int64_t)time(NULL);
+	struct blk_id old_orphan, new_orphan, kept;
+	struct srv_gc_stats st;
+	char hex[BLK_ID_HEX_SIZE], path[512];
+	int fd;
+
+	add_block(f, 100, now - 1000, &kept);
+	commit(f, 0, &kept, 1);
+	age_file(f, &kept, NULL, now - 5000);
+	store_only(f, 1, &old_orphan);
+	age_file(f, &old_orphan, NULL, now - 5000);
+	store_only(f, 2, &new_orphan); /* maybe an upload in flight */
+	/* temp files a crash left, one old and one maybe still written */
+	blk_id_to_hex(&kept, hex);
+	snprintf(path, sizeof(path), "%s/blocks/%lld/%.2s/.tmp-1-%s", f->dir,
+		 (long long)f->user, hex, hex);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), ".tmp-1-%s", hex);
+	age_file(f, &kept, path, now - 5000);
+	snprintf(path, sizeof(path), "%s/blocks/%lld/%.2s/.tmp-2-%s", f->dir,
+		 (long long)f->user, hex, hex);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+
+	assert_int_equal(
+		srv_gc_run(f->meta, f->bs, NULL, now, 30 * 86400, 600, &st), 0);
+	assert_int_equal(st.removed, 0);
+	assert_int_equal(st.orphans_removed, 1);
+	assert_int_equal(st.orphan_bytes, 64);
+	assert_int_equal(st.temps_removed, 1);
+	assert_false(stored(f, &old_orphan));
+	assert_true(stored(f, &new_orphan));
+	assert_true(stored(f, &kept) && indexed(f, &kept));
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/blocks/%lld/%.2s/.tmp-1-%s", f->dir,
+		 (long long)f->user, hex, hex);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* an orphan indexed again (re-uploaded) stays, however old */
+	age_file(f, &new_orphan, NULL, now - 5000);
+	assert_int_equal(f->meta->ops->block_add(f->meta, f->user, &new_orphan,
+						 64, now, NULL),
+			 0);
+	assert_int_equal(
+		srv_gc_run(f->meta, f->bs, NULL, now, 30 * 86400, 600, &st), 0);
+	assert_int_equal(st.orphans_removed, 0);
+	assert_true(stored(f, &new_orphan));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +420,8 @@ int main(void)
 			test_srv_gc__scrub_finds_corruption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srv_gc__fsck, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_srv_gc__orphans_and_temp_files, setup, teardown),
 	};
 
 	cf_log_setup("test_srv_gc", LOG_WARNING, NULL);
