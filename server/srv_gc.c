@@ -104,6 +104,19 @@ static const struct ref *ref_find(const struct ref_list *l, int64_t user_id,
 	return bsearch(&key, l->v, l->count, sizeof(*l->v), ref_cmp);
 }
 
+/* The index's rows (sorted, for ref_find) and the store's files. */
+static int index_and_files(struct srv_meta *m, struct srv_blocks *bs,
+			   struct ref_list *index, struct ref_list *files)
+{
+	int rc = m->ops->stored_blocks(m, ref_add, index);
+
+	if (rc == 0)
+		rc = srv_blocks_list(bs, -1, file_add, files);
+	if (rc == 0)
+		ref_sort(index);
+	return rc;
+}
+
 static void report(srv_gc_report_fn fn, void *arg, int64_t user_id,
 		   const struct blk_id *id, const char *what)
 {
@@ -137,14 +150,26 @@ static bool keep_if_indexed(void *arg)
 	return rc != -ENOENT; /* when in doubt, keep */
 }
 
-/* Remove one block through remove_unless: 0 gone, 1 kept, -errno. */
+/*
+ * Remove one block through remove_unless, counting it in *count and
+ * *bytes (and mx) when it goes: 0 gone, 1 kept, -errno.
+ */
 static int remove_block(struct srv_meta *m, struct srv_blocks *bs,
-			const struct ref *r)
+			struct srv_metrics *mx, const struct ref *r,
+			uint64_t *count, uint64_t *bytes)
 {
 	struct keep_ctx k = { .m = m, .user_id = r->user_id, .id = &r->id };
+	int rc;
 
-	return srv_blocks_remove_unless(bs, r->user_id, &r->id,
-					keep_if_indexed, &k);
+	rc = srv_blocks_remove_unless(bs, r->user_id, &r->id, keep_if_indexed,
+				      &k);
+	if (rc == 0) {
+		(*count)++;
+		*bytes += r->size;
+		if (mx)
+			srv_metrics_block_removed(mx, r->size);
+	}
+	return rc;
 }
 
 /*
@@ -161,27 +186,19 @@ static int sweep_orphans(struct srv_meta *m, struct srv_blocks *bs,
 	size_t i;
 	int rc, err = 0;
 
-	rc = m->ops->stored_blocks(m, ref_add, &index);
-	if (rc == 0)
-		rc = srv_blocks_list(bs, -1, file_add, &files);
+	rc = index_and_files(m, bs, &index, &files);
 	if (rc < 0)
 		goto out;
-	ref_sort(&index);
 	for (i = 0; i < files.count; i++) {
 		const struct ref *r = &files.v[i];
 
 		if (r->stored_at >= older_than ||
 		    ref_find(&index, r->user_id, &r->id))
 			continue;
-		rc = remove_block(m, bs, r);
-		if (rc == 0) {
-			out->orphans_removed++;
-			out->orphan_bytes += r->size;
-			if (mx)
-				srv_metrics_block_removed(mx, r->size);
-		} else if (rc < 0 && rc != -ENOENT) {
+		rc = remove_block(m, bs, mx, r, &out->orphans_removed,
+				  &out->orphan_bytes);
+		if (rc < 0 && rc != -ENOENT)
 			err = rc;
-		}
 	}
 	rc = srv_blocks_sweep(bs, older_than, &out->temps_removed);
 	if (rc == 0)
@@ -226,19 +243,14 @@ int srv_gc_run(struct srv_meta *m, struct srv_blocks *bs,
 			err = rc;
 			continue;
 		}
-		rc = remove_block(m, bs, r);
-		if (rc == 0) {
-			out->removed++;
-			out->bytes_removed += r->size;
-			if (mx)
-				srv_metrics_block_removed(mx, r->size);
-		} else if (rc == 1) {
+		rc = remove_block(m, bs, mx, r, &out->removed,
+				  &out->bytes_removed);
+		if (rc == 1)
 			out->kept++;
-		} else if (rc == -ENOENT) {
+		else if (rc == -ENOENT)
 			out->absent++;
-		} else {
+		else if (rc < 0)
 			err = rc;
-		}
 	}
 	rc = sweep_orphans(m, bs, mx, older_than, out);
 	if (rc < 0)
@@ -314,14 +326,11 @@ int srv_fsck_run(struct srv_meta *m, struct srv_blocks *bs, srv_gc_report_fn fn,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = m->ops->stored_blocks(m, ref_add, &index);
+	rc = index_and_files(m, bs, &index, &files);
 	if (rc == 0)
 		rc = m->ops->referenced_blocks(m, ref_add, &refs);
-	if (rc == 0)
-		rc = srv_blocks_list(bs, -1, file_add, &files);
 	if (rc < 0)
 		goto out;
-	ref_sort(&index);
 	ref_sort(&files);
 	out->indexed = index.count;
 	out->referenced = refs.count;
