@@ -14,7 +14,8 @@
 #   - client peak RSS while writing and uploading FSBENCH_BIG_MIB (4096)
 #     MiB
 # Page caches are dropped before each read (root only), so reads come
-# from the disk or the network for both sides.
+# from the disk or the network for both sides. FSBENCH_KEEP=1 keeps the
+# run's directory (logs, data) under FSBENCH_DIR (default /var/tmp).
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 MIB=${FSBENCH_MIB:-1024}
@@ -41,7 +42,7 @@ cleanup() {
 	for m in $MNTS; do fusermount3 -u -z "$m" 2>/dev/null || true; done
 	for p in $CLI $SRV; do kill -9 "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$T"
+	[ -n "${FSBENCH_KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 
