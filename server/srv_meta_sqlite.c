@@ -47,12 +47,6 @@ const uint8_t srv_root_id[SRV_NODE_ID_SIZE] = { 0 };
 #define POOL_IDLE_MAX 32
 /* Busy timeout for the rare cross-process lock wait (the CLI's gc). */
 #define BUSY_TIMEOUT_MS 10000
-/* Longest the writer waits for the callers of the last batch to return. */
-#define LINGER_US 200
-/* Lingers that time out in a row before the writer stops trying... */
-#define LINGER_MISSES_MAX 4
-/* ...for this many batches. */
-#define LINGER_BACKOFF 64
 /* WAL frames (pages) after which the checkpointer is woken. */
 #define CKPT_FRAMES 2000
 /* WAL frames after which the writer finishes the checkpoint itself. */
@@ -521,44 +515,6 @@ static void wal_catch_up(struct srv_sq *ms)
 	}
 }
 
-/*
- * Wait (ms->lock held) a little for more ops when fewer are queued than
- * callers were active around the last batch. Without it, N steady callers
- * split into two alternating half batches: those woken by a commit queue
- * up while the writer already runs the others. One caller: no wait.
- */
-static void linger(struct srv_sq *ms)
-{
-	struct timespec until;
-
-	if (ms->queued >= ms->active || ms->stopping)
-		return;
-	if (ms->linger_skip > 0) {
-		ms->linger_skip--;
-		return;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += LINGER_US * 1000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	while (ms->queued < ms->active && !ms->stopping)
-		if (pthread_cond_timedwait(&ms->wake, &ms->lock, &until))
-			break;
-	/*
-	 * Callers slower to return than LINGER_US (say, across a network)
-	 * would make every batch wait in vain: after a few misses in a row,
-	 * stop lingering for a while, then probe again.
-	 */
-	if (ms->queued >= ms->active) {
-		ms->linger_misses = 0;
-	} else if (++ms->linger_misses >= LINGER_MISSES_MAX) {
-		ms->linger_misses = 0;
-		ms->linger_skip = LINGER_BACKOFF;
-	}
-}
-
 static void *writer_main(void *arg)
 {
 	struct srv_sq *ms = arg;
@@ -569,7 +525,6 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&ms->lock);
 		while (!ms->head && !ms->stopping)
 			pthread_cond_wait(&ms->wake, &ms->lock);
-		linger(ms);
 		batch = ms->head;
 		n = ms->queued;
 		ms->head = NULL;
@@ -587,8 +542,6 @@ static void *writer_main(void *arg)
 			op->done = true;
 			pthread_cond_signal(&op->cond);
 		}
-		/* Distinct callers: each has one op in flight at most. */
-		ms->active = n + ms->queued;
 		pthread_mutex_unlock(&ms->lock);
 		ms->batched_ops += n;
 		wal_catch_up(ms);
@@ -930,7 +883,6 @@ static const struct srv_meta_ops sq_ops = {
 
 int srv_meta_sqlite_open(const char *path, struct srv_meta **out)
 {
-	pthread_condattr_t cattr;
 	struct srv_sq *ms;
 	int rc;
 
@@ -943,10 +895,7 @@ int srv_meta_sqlite_open(const char *path, struct srv_meta **out)
 	pthread_mutex_init(&ms->lock, NULL);
 	pthread_mutex_init(&ms->pool_lock, NULL);
 	pthread_mutex_init(&ms->ckpt_lock, NULL);
-	pthread_condattr_init(&cattr);
-	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
-	pthread_cond_init(&ms->wake, &cattr);
-	pthread_condattr_destroy(&cattr);
+	pthread_cond_init(&ms->wake, NULL);
 	pthread_cond_init(&ms->ckpt_wake, NULL);
 	ms->path = strdup(path);
 	if (!ms->path) {

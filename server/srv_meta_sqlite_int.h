@@ -127,9 +127,6 @@ struct srv_sq {
 	struct srv_sq_wop **tail; /* protected by ->lock */
 	bool stopping; /* protected by ->lock */
 	unsigned queued; /* ops in the queue; protected by ->lock */
-	unsigned active; /* callers around the last batch; under ->lock */
-	unsigned linger_misses; /* lingers timed out in a row; under ->lock */
-	unsigned linger_skip; /* batches left without lingering; ->lock */
 	bool writer_running;
 	pthread_t writer;
 	struct srv_sq_conn *wconn; /* owned; used by the writer only */
