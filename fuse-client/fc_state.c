@@ -43,6 +43,10 @@ extern const size_t fc_schema_count;
  "pushed, gen, dirty_lo, dirty_hi, writing, due, claimed, attempts, " \
  "unlinked"
 #define NODE_NCOLS 26
+/* pending ops from seq ?1 on that name entry (parent ?2, name ?3) */
+#define OP_NAMES_SLOT                                           \
+ "state = 0 AND seq >= ?1 AND ((parent = ?2 AND name = ?3) OR " \
+ "(parent2 = ?2 AND name2 = ?3))"
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -130,6 +134,13 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OP_FAIL] = "UPDATE outbox SET state = 2, attempts = attempts + 1, "
 		      "error = ?2, message = ?3 WHERE seq = ?1 AND state = 0",
 	[S_OP_COUNT_STATE] = "SELECT count(*) FROM outbox WHERE state = ?1",
+	[S_OP_SLOT] = "SELECT kind, parent, name FROM outbox WHERE seq = ?1 "
+		      "AND state = 0",
+	[S_OP_NAMES] = "SELECT 1 FROM outbox WHERE " OP_NAMES_SLOT " LIMIT 1",
+	[S_OP_RENAME] = "UPDATE outbox SET name = CASE WHEN parent = ?2 AND "
+			"name = ?3 THEN ?4 ELSE name END, name2 = CASE WHEN "
+			"parent2 = ?2 AND name2 = ?3 THEN ?4 ELSE name2 END "
+			"WHERE " OP_NAMES_SLOT,
 	[S_CLAIM_PICK] = "SELECT ino FROM nodes WHERE due IS NOT NULL AND "
 			 "due <= ?1 AND claimed = 0 AND writing = 0 AND "
 			 "pushed = 1 AND nlink > 0 ORDER BY due LIMIT 1",

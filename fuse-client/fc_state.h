@@ -396,6 +396,15 @@ int fc_state_evictable(struct fc_state *st, size_t limit, fc_node_fn fn,
  */
 int fc_state_evict_node(struct fc_state *st, int64_t ino);
 
+/*
+ * What a change from the server's side (a feed page, a renamed create)
+ * changed, for kernel cache invalidation: called after the transaction
+ * committed, once per changed inode (name NULL) and once per changed
+ * entry (parent ino + name).
+ */
+typedef void (*fc_changed_fn)(void *arg, int64_t ino, int64_t parent,
+			      const char *name, size_t name_len);
+
 /* ----- outbox: metadata ops to replay on the server, in order ----- */
 
 enum fc_op_kind {
@@ -472,6 +481,24 @@ int fc_state_op_retry(struct fc_state *st, int64_t seq, int err,
  */
 int fc_state_op_failed(struct fc_state *st, int64_t seq, int err,
 		       const char *message);
+
+/*
+ * Pending FC_OP_CREATE seq met its name taken on the server by another
+ * device's node: this node goes under name (len bytes, borrowed) instead,
+ * a conflicted copy name in the same directory. As if the create had
+ * used that name from the start, in one transaction: every pending op
+ * from seq on that names the entry (directory, old name) names (directory,
+ * name) instead, and the local entry of that name, whatever it holds now
+ * (a later rename may have moved this node away and put another there),
+ * is renamed too; the old name is then free for the pull to bring the
+ * other device's node. changed (may be NULL) is told both names after
+ * the commit. 0 also when name is the op's name already; -EEXIST when
+ * name is taken here (an entry, or a pending op naming it: try another);
+ * -ENOENT (seq is not a pending create), -EINVAL, -ENAMETOOLONG, -EIO.
+ */
+int fc_state_op_rename_create(struct fc_state *st, int64_t seq,
+			      const char *name, size_t len,
+			      fc_changed_fn changed, void *arg);
 
 /* Pending and failed op counts. */
 int fc_state_op_counts(struct fc_state *st, uint64_t *out_pending,
@@ -580,14 +607,6 @@ struct fc_remote_page {
 	uint64_t resync;                /* fc_state_resync_begin's number
 					   while resyncing, else 0 */
 };
-
-/*
- * What applying a page changed, for kernel cache invalidation: called
- * after the transaction committed, once per changed inode (name NULL) and
- * once per changed entry (parent ino + name).
- */
-typedef void (*fc_changed_fn)(void *arg, int64_t ino, int64_t parent,
-			      const char *name, size_t name_len);
 
 /*
  * Apply one feed page and set the cursor to page->next, in one

@@ -501,6 +501,138 @@ int fc_state_op_failed(struct fc_state *st, int64_t seq, int err,
 	return fc_state_tx_end(st, c, rc);
 }
 
+/* The directory and name pending create seq names: -ENOENT if no such op. */
+static int create_slot(struct conn *c, int64_t seq, uint8_t dir[FC_ID_SIZE],
+		       char *name, size_t *out_len)
+{
+	sqlite3_stmt *s = fc_state_stmt(c, S_OP_SLOT);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, seq);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		rc = sqlite3_column_int(s, 0) == FC_OP_CREATE ? 0 : -ENOENT;
+		if (rc == 0)
+			rc = fc_state_col_blob(s, 1, dir, FC_ID_SIZE);
+		fc_state_col_copy(s, 2, name, CF_NAME_MAX, out_len);
+		if (rc == 0 && !*out_len)
+			rc = -EPROTO;
+	} else if (rc == SQLITE_DONE) {
+		rc = -ENOENT;
+	} else {
+		rc = fc_state_sql_fail(c, rc, "read op");
+	}
+	fc_state_reset(s);
+	return rc;
+}
+
+/* Bind the slot (seq on, directory dir, name) of S_OP_NAMES/S_OP_RENAME. */
+static void bind_slot(sqlite3_stmt *s, int64_t seq,
+		      const uint8_t dir[FC_ID_SIZE], const char *name,
+		      size_t len)
+{
+	sqlite3_bind_int64(s, 1, seq);
+	fc_state_bind_blob(s, 2, dir, FC_ID_SIZE);
+	fc_state_bind_blob(s, 3, name, len);
+}
+
+/*
+ * The rename of fc_state_op_rename_create inside its transaction; *out_dir
+ * gets the directory's ino (0 when it is not known here).
+ */
+static int rename_create(struct conn *c, int64_t seq, const char *name,
+			 size_t len, char *old, size_t *out_old_len,
+			 int64_t *out_dir)
+{
+	uint8_t dir[FC_ID_SIZE];
+	sqlite3_stmt *s;
+	struct row d;
+	struct ent e;
+	int rc;
+
+	*out_dir = 0;
+	rc = create_slot(c, seq, dir, old, out_old_len);
+	if (rc < 0)
+		return rc;
+	if (*out_old_len == len && !memcmp(old, name, len))
+		return 0; /* an earlier try renamed it so */
+	rc = fc_state_row_get_id(c, dir, &d);
+	if (rc == 0)
+		*out_dir = d.n.ino;
+	else if (rc != -ENOENT)
+		return rc;
+	/*
+	 * The new name must be free in the local tree and in every op still
+	 * to replay, or the server would see two entries merged into one.
+	 */
+	rc = *out_dir ? fc_state_entry_get(c, *out_dir, name, len, &e)
+		      : -ENOENT;
+	if (rc == 0)
+		return -EEXIST;
+	if (rc != -ENOENT)
+		return rc;
+	s = fc_state_stmt(c, S_OP_NAMES);
+	if (!s)
+		return -EIO;
+	bind_slot(s, seq, dir, name, len);
+	rc = sqlite3_step(s);
+	fc_state_reset(s);
+	if (rc == SQLITE_ROW)
+		return -EEXIST;
+	if (rc != SQLITE_DONE)
+		return fc_state_sql_fail(c, rc, "look up op names");
+	s = fc_state_stmt(c, S_OP_RENAME);
+	if (!s)
+		return -EIO;
+	bind_slot(s, seq, dir, old, *out_old_len);
+	fc_state_bind_blob(s, 4, name, len);
+	rc = fc_state_run(c, s, "rename in ops");
+	if (rc < 0 || !*out_dir)
+		return rc;
+	/* the local tree's entry of that name is the server's new one */
+	rc = fc_state_entry_get(c, *out_dir, old, *out_old_len, &e);
+	if (rc == -ENOENT)
+		return 0; /* renamed or removed since: the ops say so */
+	if (rc < 0)
+		return rc;
+	s = fc_state_stmt(c, S_ENTRY_MOVE);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, e.eid);
+	sqlite3_bind_int64(s, 2, *out_dir);
+	fc_state_bind_blob(s, 3, name, len);
+	return fc_state_run(c, s, "rename entry");
+}
+
+int fc_state_op_rename_create(struct fc_state *st, int64_t seq,
+			      const char *name, size_t len,
+			      fc_changed_fn changed, void *arg)
+{
+	char old[CF_NAME_MAX + 1];
+	size_t old_len = 0;
+	int64_t dir = 0;
+	struct conn *c;
+	int rc;
+
+	if (len > CF_NAME_MAX)
+		return -ENAMETOOLONG;
+	rc = cf_name_check(name, len);
+	if (rc < 0)
+		return rc;
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = rename_create(c, seq, name, len, old, &old_len, &dir);
+	rc = fc_state_tx_end(st, c, rc);
+	if (rc == 0 && dir && changed) {
+		changed(arg, 0, dir, old, old_len);
+		changed(arg, 0, dir, name, len);
+	}
+	return rc;
+}
+
 int fc_state_op_counts(struct fc_state *st, uint64_t *out_pending,
 		       uint64_t *out_failed)
 {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for fuse-client/fc_state: the tree ops and their errnos, link
- * counts, the outbox order, the upload queue (claim, done, the generation
+ * counts, the outbox order and its rename after a create met a taken
+ * name, the upload queue (claim, done, the generation
  * race, failure), chunk rows and feed apply, each on a fresh database in
  * a temp directory.
  */
@@ -808,6 +809,123 @@ static void test_fc_state__apply_page(void **state)
 	assert_int_equal(fc_state_apply_page(f->st, &p, NULL, NULL), -EPROTO);
 }
 
+/* The names of the pending ops, "name>name2" each, in order, into out. */
+static size_t op_names(struct fc_state *st, char out[][2 * CF_NAME_MAX + 2],
+		       size_t max)
+{
+	struct fc_op ops[16];
+	size_t n, i;
+
+	assert_int_equal(fc_state_op_peek(st, 1, ops, 16, &n), 0);
+	assert_true(n <= max);
+	for (i = 0; i < n; i++)
+		snprintf(out[i], 2 * CF_NAME_MAX + 2, "%s>%s", ops[i].name,
+			 ops[i].name2);
+	return n;
+}
+
+/*
+ * A create whose name another device took goes under a new name: the
+ * local entry of that name and every later op naming it follow; what the
+ * ops moved it to stays.
+ */
+static void test_fc_state__rename_create(void **state)
+{
+	struct fx *f = *state;
+	char names[16][2 * CF_NAME_MAX + 2];
+	struct fc_setattr a = { 0 };
+	struct seen seen = { 0 };
+	struct fc_op ops[16];
+	struct fc_node n;
+	size_t count;
+	int64_t d, x, y;
+
+	d = mk(f->st, FC_ROOT_INO, "d", FC_KIND_DIR, 0);
+	x = mk(f->st, d, "x.txt", FC_KIND_FILE, 0);
+	a.flags = FC_SET_MODE;
+	a.mode = 0600;
+	assert_int_equal(fc_state_setattr(f->st, x, &a, NULL), 0);
+	assert_int_equal(fc_state_link(f->st, x, FC_ROOT_INO, "h", 1, 1, &n),
+			 0);
+	assert_int_equal(fc_state_op_peek(f->st, 1, ops, 16, &count), 0);
+	assert_int_equal(count, 4);
+	/* not a create, not pending, a bad name */
+	assert_int_equal(fc_state_op_rename_create(f->st, ops[2].seq, "c", 1,
+						   NULL, NULL),
+			 -ENOENT);
+	assert_int_equal(fc_state_op_rename_create(f->st, ops[3].seq + 1, "c",
+						   1, NULL, NULL),
+			 -ENOENT);
+	assert_int_equal(fc_state_op_rename_create(f->st, ops[1].seq, "a/b", 3,
+						   NULL, NULL),
+			 -EINVAL);
+	/* taken here: by an entry, or by an op still to replay */
+	mk(f->st, d, "taken", FC_KIND_FILE, 0);
+	assert_int_equal(fc_state_op_rename_create(f->st, ops[1].seq, "taken",
+						   5, NULL, NULL),
+			 -EEXIST);
+	assert_int_equal(fc_state_unlink(f->st, d, "taken", 5, false, 2, NULL),
+			 0);
+	assert_int_equal(fc_state_op_rename_create(f->st, ops[1].seq, "taken",
+						   5, NULL, NULL),
+			 -EEXIST);
+	/* the create, its entry and what followed it on that name */
+	assert_int_equal(fc_state_unlink(f->st, d, "x.txt", 5, false, 3, NULL),
+			 0);
+	assert_int_equal(fc_state_rename(f->st, FC_ROOT_INO, "h", 1, d, "x.txt",
+					 5, 0, 3, NULL),
+			 0);
+	assert_int_equal(fc_state_op_rename_create(f->st, ops[1].seq, "x 1.txt",
+						   7, changed_cb, &seen),
+			 0);
+	assert_int_equal(seen.entries, 2);
+	assert_int_equal(fc_state_lookup(f->st, d, "x.txt", 5, &n), -ENOENT);
+	assert_int_equal(fc_state_lookup(f->st, d, "x 1.txt", 7, &n), 0);
+	assert_int_equal(n.ino, x);
+	assert_int_equal(op_names(f->st, names, 16), 8);
+	assert_string_equal(names[0], "d>");
+	assert_string_equal(names[1], "x 1.txt>");
+	assert_string_equal(names[2], ">"); /* setattr: by node */
+	assert_string_equal(names[3], "h>");
+	assert_string_equal(names[4], "taken>");
+	assert_string_equal(names[5], "taken>");
+	assert_string_equal(names[6], "x 1.txt>");
+	assert_string_equal(names[7], "h>x 1.txt");
+	/* again with the name it has: nothing to do */
+	seen.entries = 0;
+	assert_int_equal(fc_state_op_rename_create(f->st, ops[1].seq, "x 1.txt",
+						   7, changed_cb, &seen),
+			 0);
+	assert_int_equal(seen.entries, 0);
+	/* and from there to a third name, when the second is taken too */
+	assert_int_equal(fc_state_op_rename_create(f->st, ops[1].seq, "x 2.txt",
+						   7, NULL, NULL),
+			 0);
+	assert_int_equal(fc_state_lookup(f->st, d, "x 2.txt", 7, &n), 0);
+	assert_int_equal(op_names(f->st, names, 16), 8);
+	assert_string_equal(names[1], "x 2.txt>");
+	assert_string_equal(names[6], "x 2.txt>");
+	assert_string_equal(names[7], "h>x 2.txt");
+
+	/* renamed away before the push: only the ops change */
+	y = mk(f->st, FC_ROOT_INO, "y", FC_KIND_DIR, 0);
+	assert_int_equal(fc_state_rename(f->st, FC_ROOT_INO, "y", 1,
+					 FC_ROOT_INO, "z", 1, 0, 4, NULL),
+			 0);
+	assert_int_equal(fc_state_op_peek(f->st, 1, ops, 16, &count), 0);
+	assert_int_equal(count, 10);
+	assert_int_equal(fc_state_op_rename_create(f->st, ops[8].seq, "y 1", 3,
+						   NULL, NULL),
+			 0);
+	assert_int_equal(fc_state_lookup(f->st, FC_ROOT_INO, "z", 1, &n), 0);
+	assert_int_equal(n.ino, y);
+	assert_int_equal(fc_state_lookup(f->st, FC_ROOT_INO, "y 1", 3, &n),
+			 -ENOENT);
+	assert_int_equal(op_names(f->st, names, 16), 10);
+	assert_string_equal(names[8], "y 1>");
+	assert_string_equal(names[9], "y 1>z");
+}
+
 /* A page of remote files in the root: entry ids ids[i], node (0xa0 + i). */
 static void remote_files(struct fc_state *st, const int64_t *ids, size_t n,
 			 uint64_t resync, uint64_t next)
@@ -1355,6 +1473,7 @@ int main(void)
 		T(test_fc_state__rename),
 		T(test_fc_state__setattr),
 		T(test_fc_state__outbox_order),
+		T(test_fc_state__rename_create),
 		T(test_fc_state__upload_queue),
 		T(test_fc_state__unlinked_file_leaves_queue),
 		T(test_fc_state__crash_recovery_requeues),
