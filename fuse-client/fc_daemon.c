@@ -583,6 +583,7 @@ static int make_workers(struct daemon *d)
 	pd.state = d->state;
 	pd.remote = d->remote;
 	pd.pushed = pushed;
+	pd.changed = changed;
 	pd.arg = d;
 	pd.device = d->acct.device;
 	rc = fc_push_new(&pd, &d->push);

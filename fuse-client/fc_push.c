@@ -25,6 +25,7 @@
 #define HARD_PAUSE_S 60
 #define IDLE_WAIT_S  30
 #define RESTORE_NAME_TRIES 100
+#define CREATE_NAME_TRIES  100 /* conflicted copy names for a create */
 #define REVIVE_DEPTH_MAX   64 /* directories brought back above one op */
 
 struct fc_pusher {
@@ -36,6 +37,7 @@ struct fc_pusher {
 	char message[256]; /* protected by ->lock */
 	struct fc_op ops[PEEK_MAX]; /* pusher thread only */
 	int64_t retry_at; /* pusher thread only: head op's retry */
+	bool renamed; /* pusher thread only: ops after it in ->ops are stale */
 };
 
 #define now_ns fc_loop_now_ns
@@ -179,35 +181,88 @@ static int keep_filled_dir(struct fc_pusher *p, const struct fc_op *op)
 	return 0;
 }
 
+/*
+ * POST /nodes for create op under name. 0 also when the node is there
+ * already (a retry after a lost answer); -EEXIST when another node holds
+ * the name.
+ */
+static int create_node(struct fc_remote *r, const struct fc_op *op,
+		       const char *name, size_t len)
+{
+	struct fc_create_req c = { 0 };
+	struct fc_rnode n;
+	int rc;
+
+	memcpy(c.id, op->node, FC_ID_SIZE);
+	memcpy(c.parent, op->parent, FC_ID_SIZE);
+	c.name = name;
+	c.name_len = len;
+	c.type = (mode_t)fc_kind_to_mode(op->node_kind);
+	c.mode = op->mode;
+	c.uid = op->uid;
+	c.gid = op->gid;
+	c.rdev = op->rdev;
+	c.target = op->target;
+	c.target_len = op->target_len;
+	c.mtime_ns = op->mtime_ns;
+	rc = fc_remote_node_create(r, &c, NULL);
+	if (rc != -EEXIST)
+		return rc;
+	rc = fc_remote_node_get(r, op->node, &n, NULL, 0);
+	return rc == -ENOENT ? -EEXIST : rc;
+}
+
+/*
+ * Create op's node. When another device's node took the name meanwhile
+ * (both created it unseen by the other), the first create wins the name
+ * and this one is kept under a conflicted copy name, renamed here first
+ * (with the ops that follow it), so a retry after a lost answer sends the
+ * name the server has. Directories too: merging two directories made
+ * apart would mix their files silently, and a file in both would still
+ * need a conflicted copy.
+ */
+static int push_create(struct fc_pusher *p, const struct fc_op *op)
+{
+	struct cf_buf name;
+	unsigned k;
+	int rc = create_node(p->d.remote, op, op->name, op->name_len);
+
+	if (rc != -EEXIST)
+		return rc;
+	cf_buf_init(&name, CF_NAME_MAX);
+	for (k = 1;; k++) {
+		rc = fc_conflict_candidate(op->name, op->name_len, p->d.device,
+					   (int64_t)time(NULL), k, &name);
+		if (rc == 0)
+			rc = fc_state_op_rename_create(p->d.state, op->seq,
+						       name.data, name.len,
+						       p->d.changed, p->d.arg);
+		if (rc == 0)
+			rc = create_node(p->d.remote, op, name.data, name.len);
+		if (rc != -EEXIST || k == CREATE_NAME_TRIES)
+			break;
+	}
+	/* the ops peeked after this one may name the old name */
+	p->renamed = rc == 0;
+	if (rc == 0)
+		cf_warn("conflict: \"%.*s\" was created on another device too: "
+			"this device's is kept as \"%.*s\"",
+			(int)op->name_len, op->name, (int)name.len, name.data);
+	cf_buf_release(&name);
+	return rc;
+}
+
 /* Send op once. 0 when the server has its effect. */
 static int send_op(struct fc_pusher *p, const struct fc_op *op)
 {
 	struct fc_remote *r = p->d.remote;
-	struct fc_create_req c = { 0 };
 	struct fc_patch_req pt = { 0 };
-	struct fc_rnode n;
 	unsigned fl = 0;
 	int rc = -EINVAL;
 
 	switch (op->kind) {
 	case FC_OP_CREATE:
-		memcpy(c.id, op->node, FC_ID_SIZE);
-		memcpy(c.parent, op->parent, FC_ID_SIZE);
-		c.name = op->name;
-		c.name_len = op->name_len;
-		c.type = (mode_t)fc_kind_to_mode(op->node_kind);
-		c.mode = op->mode;
-		c.uid = op->uid;
-		c.gid = op->gid;
-		c.rdev = op->rdev;
-		c.target = op->target;
-		c.target_len = op->target_len;
-		c.mtime_ns = op->mtime_ns;
-		rc = fc_remote_node_create(r, &c, NULL);
-		/* a retry after a lost answer: the node is there already */
-		if (rc == -EEXIST &&
-		    fc_remote_node_get(r, op->node, &n, NULL, 0) != -ENOENT)
-			rc = 0;
+		rc = push_create(p, op);
 		break;
 	case FC_OP_LINK:
 		rc = fc_remote_link(r, op->node, op->parent, op->name,
@@ -321,6 +376,12 @@ static int64_t push_round(struct fc_pusher *p)
 				break;
 			}
 			done++;
+			if (p->renamed) {
+				/* later ops changed in the outbox: peek again */
+				p->renamed = false;
+				i = n;
+				break;
+			}
 			continue;
 		}
 		if (rc == -ECANCELED)

@@ -8,7 +8,10 @@
  * logged, counted in the status), the queue stops for a pause and then
  * goes on with the next op (or at once on fc_push_wake with sync). Ops
  * whose effect is already on the server (a retried create whose first try
- * got through) count as done.
+ * got through) count as done. A create that meets its name taken by
+ * another device's node is not refused: the node goes under a conflicted
+ * copy name, here as on the server (fc_state_op_rename_create), and the
+ * next pull brings the other node under the name.
  *
  * Threading: fc_push_wake, fc_push_stop and fc_push_status are safe from
  * any thread.
@@ -27,6 +30,11 @@ struct fc_push_deps {
 	struct fc_remote *remote; /* borrowed until fc_push_free */
 	/* Called (pusher thread) after ops reached the server; may be NULL. */
 	void (*pushed)(void *arg);
+	/*
+	 * Called (pusher thread) for the entries a create renamed to a
+	 * conflicted copy name (kernel cache invalidation); may be NULL.
+	 */
+	fc_changed_fn changed;
 	void *arg;
 	const char *device; /* conflicted copy names; borrowed; may be NULL */
 };

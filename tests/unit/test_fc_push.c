@@ -4,8 +4,10 @@
  * HTTP server: outbox ops reach the server in order, a transient failure
  * retries the same op first, a refused op is set aside without stopping
  * the rest, a retried create that already landed counts as done, a
- * create into a directory another device removed brings it back, an
- * rmdir of a directory another device filled gives way to a resync; feed
+ * create whose name another device took goes under a conflicted copy
+ * name with the ops after it, a create into a directory another device
+ * removed brings it back, an rmdir of a directory another device filled
+ * gives way to a resync; feed
  * pages apply with the cursor, wait for the outbox, and a malformed page
  * changes nothing.
  */
@@ -24,6 +26,7 @@
 #include <jansson.h>
 
 #include "cf_log.h"
+#include "fc_conflict.h"
 #include "fc_fake_http.h"
 #include "fc_pull.h"
 #include "fc_push.h"
@@ -369,6 +372,262 @@ static void test_fc_push__revives_removed_dir(void **state)
 	state_free(st);
 }
 
+/*
+ * Another device created "taken" and "taken.txt" and the first conflicted
+ * copy name of each: creates of those names answer 409, and GET of a
+ * node answers 404 unless this device created it. lose_one: the next
+ * create that lands is answered 503 (its answer lost).
+ */
+static char made[16][96]; /* protected by srv_lock: names created here */
+static char made_ids[16][33]; /* protected by srv_lock */
+static int made_count; /* protected by srv_lock */
+static bool lose_one; /* protected by srv_lock */
+
+static bool name_taken(const char *name)
+{
+	size_t len = strlen(name);
+	int i;
+
+	if (!strcmp(name, "taken") || !strcmp(name, "taken.txt"))
+		return true;
+	if (!strncmp(name, "taken (conflicted copy tdev ", 28) &&
+	    !strstr(name, " 2)"))
+		return true;
+	for (i = 0; i < made_count; i++)
+		if (strlen(made[i]) == len && !strcmp(made[i], name))
+			return true;
+	return false;
+}
+
+static void h_same_name(const struct req *q, struct resp *p)
+{
+	json_t *j = json_loads(q->body ? q->body : "", 0, NULL);
+	const char *name = json_string_value(json_object_get(j, "name"));
+	const char *id = json_string_value(json_object_get(j, "id"));
+	bool create = !strcmp(q->method, "POST") &&
+		      !strcmp(q->target, "/api/v1/nodes");
+	bool mine = false, taken = false, lose = false;
+	int i;
+
+	if (!name)
+		name = json_string_value(json_object_get(j, "src_name"));
+	pthread_mutex_lock(&srv_lock);
+	if (seen_count < 64)
+		snprintf(seen[seen_count++], sizeof(seen[0]), "%s %.5s %s",
+			 q->method, q->target + 8, name ? name : "-");
+	for (i = 0; i < made_count; i++)
+		if (strstr(q->target, made_ids[i]))
+			mine = true;
+	if (create && name)
+		taken = name_taken(name);
+	if (!strcmp(q->target, "/api/v1/rename") && name) {
+		const char *to =
+			json_string_value(json_object_get(j, "dst_name"));
+
+		for (i = 0; to && i < made_count; i++)
+			if (!strcmp(made[i], name))
+				snprintf(made[i], sizeof(made[0]), "%s", to);
+	}
+	if (create && name && id && !taken && made_count < 16) {
+		snprintf(made[made_count], sizeof(made[0]), "%s", name);
+		snprintf(made_ids[made_count++], sizeof(made_ids[0]), "%s", id);
+		lose = lose_one;
+		lose_one = false;
+	}
+	pthread_mutex_unlock(&srv_lock);
+	if (taken || lose)
+		resp_json(p, lose ? 503 : 409,
+			  lose ? "{\"error\":\"unavailable\",\"message\":\"x\"}"
+			       : "{\"error\":\"exists\",\"message\":\"x\"}");
+	else if (!strcmp(q->method, "GET") && !mine)
+		resp_json(p, 404,
+			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+	else if (!strcmp(q->method, "GET"))
+		resp_json(p, 200,
+			  "{\"id\":\"0102030405060708090a0b0c0d0e0f10\","
+			  "\"kind\":\"file\",\"mode\":420}");
+	else
+		resp_json(p, 201, "{\"cursor\":1}");
+	json_decref(j);
+}
+
+static int entries_changed; /* pusher thread, read after it stopped */
+
+static void count_changed(void *arg, int64_t ino, int64_t parent,
+			  const char *name, size_t name_len)
+{
+	(void)arg;
+	(void)ino;
+	(void)parent;
+	(void)name_len;
+	if (name)
+		entries_changed++;
+}
+
+static struct fc_pusher *pusher_dev(struct fc_state *st, struct fc_remote *r)
+{
+	struct fc_push_deps d = { 0 };
+	struct fc_pusher *p;
+
+	d.state = st;
+	d.remote = r;
+	d.device = "tdev";
+	d.changed = count_changed;
+	assert_int_equal(fc_push_new(&d, &p), 0);
+	assert_int_equal(fc_push_start(p), 0);
+	return p;
+}
+
+static void reset_same_name(bool lose)
+{
+	pthread_mutex_lock(&srv_lock);
+	seen_count = 0;
+	made_count = 0;
+	lose_one = lose;
+	pthread_mutex_unlock(&srv_lock);
+	entries_changed = 0;
+	srv_handler = h_same_name;
+}
+
+/* The n-th conflicted copy name of name from device tdev, today. */
+static void copy_name(const char *name, unsigned n, char *out, size_t size)
+{
+	struct cf_buf b;
+
+	cf_buf_init(&b, CF_NAME_MAX);
+	assert_int_equal(fc_conflict_candidate(name, strlen(name), "tdev",
+					       (int64_t)time(NULL), n, &b),
+			 0);
+	snprintf(out, size, "%s", b.data);
+	cf_buf_release(&b);
+}
+
+/*
+ * A new file meets its name taken by another device's node: it is kept
+ * under a conflicted copy name (the first one is taken too: the second),
+ * here as on the server; the write and mode change that follow reach it;
+ * its create's answer is lost once and the retry counts as done.
+ */
+static void test_fc_push__create_name_taken(void **state)
+{
+	struct fc_state *st = state_new();
+	struct fc_remote *r = client(5000);
+	struct fc_setattr sa = { 0 };
+	char cc2[128], want[8][96], got[16][96];
+	uint64_t pending, failed;
+	struct fc_pusher *p;
+	struct fc_node f, n;
+	int count, i;
+
+	(void)state;
+	reset_same_name(true);
+	f = make(st, FC_ROOT_INO, "taken.txt", FC_KIND_FILE);
+	sa.flags = FC_SET_MODE;
+	sa.mode = 0600;
+	sa.now_ns = now_ns();
+	assert_int_equal(fc_state_setattr(st, f.ino, &sa, NULL), 0);
+	make(st, FC_ROOT_INO, "other", FC_KIND_FILE);
+	p = pusher_dev(st, r);
+	drain(st, 15);
+	fc_push_free(p);
+	assert_int_equal(fc_state_op_counts(st, &pending, &failed), 0);
+	assert_int_equal(failed, 0);
+	/* two names tried and renamed here: both entries each time */
+	assert_int_equal(entries_changed, 4);
+	copy_name("taken.txt", 2, cc2, sizeof(cc2));
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "taken.txt", 9, &n),
+			 -ENOENT);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, cc2, strlen(cc2), &n),
+			 0);
+	assert_int_equal(n.ino, f.ino);
+	assert_true(n.pushed);
+	snprintf(want[0], sizeof(want[0]), "POST nodes taken.txt");
+	snprintf(want[1], sizeof(want[1]), "GET nodes -");
+	copy_name("taken.txt", 1, want[2] + 11, sizeof(want[2]) - 11);
+	memcpy(want[2], "POST nodes ", 11);
+	snprintf(want[3], sizeof(want[3]), "GET nodes -");
+	snprintf(want[4], sizeof(want[4]), "POST nodes %s", cc2); /* lost */
+	snprintf(want[5], sizeof(want[5]), "POST nodes %s", cc2); /* 409 */
+	snprintf(want[6], sizeof(want[6]), "GET nodes -"); /* ours: done */
+	snprintf(want[7], sizeof(want[7]), "PATCH nodes -");
+	pthread_mutex_lock(&srv_lock);
+	memcpy(got, seen, sizeof(got));
+	count = seen_count;
+	pthread_mutex_unlock(&srv_lock);
+	assert_int_equal(count, 9);
+	for (i = 0; i < 8; i++)
+		assert_string_equal(got[i], want[i]);
+	assert_string_equal(got[8], "POST nodes other");
+	fc_remote_free(r);
+	state_free(st);
+}
+
+/*
+ * A new directory meets its name taken: it is kept under a conflicted
+ * copy name, a file made in it follows by id, a rename of it before the
+ * push starts from the name the server has, and a second directory made
+ * under the old name after that rename takes the new name too.
+ */
+static void test_fc_push__mkdir_name_taken_then_renamed(void **state)
+{
+	struct fc_state *st = state_new();
+	struct fc_remote *r = client(5000);
+	char cc1[128], cc2[128], got[16][96];
+	uint64_t pending, failed;
+	struct fc_pusher *p;
+	struct fc_node d, second, n;
+	int count;
+
+	(void)state;
+	reset_same_name(false);
+	d = make(st, FC_ROOT_INO, "taken", FC_KIND_DIR);
+	make(st, d.ino, "inside", FC_KIND_FILE);
+	assert_int_equal(fc_state_rename(st, FC_ROOT_INO, "taken", 5,
+					 FC_ROOT_INO, "mine", 4, 0, now_ns(),
+					 NULL),
+			 0);
+	/* a new one under the old name, with a file in it */
+	second = make(st, FC_ROOT_INO, "taken", FC_KIND_DIR);
+	make(st, second.ino, "f", FC_KIND_FILE);
+	p = pusher_dev(st, r);
+	drain(st, 10);
+	fc_push_free(p);
+	assert_int_equal(fc_state_op_counts(st, &pending, &failed), 0);
+	assert_int_equal(failed, 0);
+	copy_name("taken", 1, cc1, sizeof(cc1));
+	copy_name("taken", 2, cc2, sizeof(cc2));
+	pthread_mutex_lock(&srv_lock);
+	memcpy(got, seen, sizeof(got));
+	count = seen_count;
+	pthread_mutex_unlock(&srv_lock);
+	/*
+	 * taken, GET, cc1, GET, cc2 (made), inside, rename cc2 > mine; the
+	 * second directory's create named the same entry ("taken" here), so
+	 * it followed the first rename: cc2 (free again), f
+	 */
+	assert_int_equal(count, 9);
+	assert_int_equal(strncmp(got[4], "POST nodes ", 11), 0);
+	assert_string_equal(got[4] + 11, cc2);
+	assert_string_equal(got[5], "POST nodes inside");
+	assert_int_equal(strncmp(got[6], "POST renam ", 11), 0);
+	assert_string_equal(got[6] + 11, cc2);
+	assert_int_equal(strncmp(got[7], "POST nodes ", 11), 0);
+	assert_string_equal(got[7] + 11, cc2);
+	assert_string_equal(got[8], "POST nodes f");
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "mine", 4, &n), 0);
+	assert_int_equal(n.ino, d.ino);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "taken", 5, &n),
+			 -ENOENT);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, cc1, strlen(cc1), &n),
+			 -ENOENT);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, cc2, strlen(cc2), &n),
+			 0);
+	assert_int_equal(n.ino, second.ino);
+	assert_int_equal(fc_state_lookup(st, n.ino, "f", 1, &n), 0);
+	fc_remote_free(r);
+	state_free(st);
+}
+
 /* ----- pull ----- */
 
 static void h_feed(const struct req *q, struct resp *p)
@@ -459,6 +718,8 @@ int main(void)
 		cmocka_unit_test(test_fc_push__refused_set_aside),
 		cmocka_unit_test(test_fc_push__revives_removed_dir),
 		cmocka_unit_test(test_fc_push__rmdir_of_filled_dir),
+		cmocka_unit_test(test_fc_push__create_name_taken),
+		cmocka_unit_test(test_fc_push__mkdir_name_taken_then_renamed),
 		cmocka_unit_test(test_fc_pull__pages_and_cursor),
 	};
 	int rc;
