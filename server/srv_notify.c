@@ -356,6 +356,16 @@ size_t srv_notify_take_ready(struct srv_notify *n, srv_notify_ready_fn fn,
 	return count;
 }
 
+bool srv_notify_has_ready(struct srv_notify *n)
+{
+	bool yes;
+
+	pthread_mutex_lock(&n->lock);
+	yes = n->ready_head != NULL;
+	pthread_mutex_unlock(&n->lock);
+	return yes;
+}
+
 ssize_t srv_notify_pop(struct srv_notify *n, struct srv_notify_conn *c,
 		       char *buf, size_t size)
 {

@@ -87,6 +87,9 @@ void srv_notify_unregister(struct srv_notify *n, struct srv_notify_conn *c);
 size_t srv_notify_take_ready(struct srv_notify *n, srv_notify_ready_fn fn,
 			     void *arg);
 
+/* Whether some connection waits to be taken by srv_notify_take_ready. */
+bool srv_notify_has_ready(struct srv_notify *n);
+
 /*
  * Copy the oldest queued message of c into buf (size >= SRV_NOTIFY_MSG_MAX)
  * and dequeue it. Returns its length; 0 when the queue is empty; -EPIPE

@@ -340,9 +340,12 @@ static void test_srv_notify__ready_once_per_transition(void **state)
 	(void)state;
 	assert_int_equal(srv_notify_new(8, NULL, NULL, &n), 0);
 	assert_int_equal(srv_notify_register(n, 1, &o, &c), 0);
+	assert_false(srv_notify_has_ready(n));
 	srv_notify_changed(n, 1, 1);
 	srv_notify_changed(n, 1, 2);
+	assert_true(srv_notify_has_ready(n));
 	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 1);
+	assert_false(srv_notify_has_ready(n));
 	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 0);
 	assert_true(srv_notify_pop(n, c, buf, sizeof(buf)) > 0);
 	srv_notify_changed(n, 1, 3);
