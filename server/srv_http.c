@@ -780,23 +780,6 @@ static void http_release(struct srv_http *h, struct pss *pss)
 
 /* ----- the loop's wake-ups ----- */
 
-/*
- * A keepalive round: every WebSocket gets a writeable callback, in which
- * srv_ws_writeable pings it, or hangs up on it when the previous round's
- * ping is still unanswered.
- */
-static void ping_cb(lws_sorted_usec_list_t *sul)
-{
-	struct srv_http *h = lws_container_of(sul, struct srv_http, ping_sul);
-
-	if (h->stopping)
-		return;
-	h->ping_round++;
-	lws_callback_on_writable_all_protocol(h->ctx, &h->protocols[0]);
-	lws_sul_schedule(h->ctx, 0, &h->ping_sul, ping_cb,
-			 (lws_usec_t)h->cfg->ws_ping_seconds * LWS_US_PER_SEC);
-}
-
 static void deadline_cb(lws_sorted_usec_list_t *sul)
 {
 	struct srv_http *h =
@@ -935,7 +918,7 @@ int srv_http_new(const struct srv_config *cfg, struct srv_metrics *metrics,
 	 * lws' keepalive (the idle policy) re-arms a per-connection timer in
 	 * a sorted list on every pong: O(n) each, a second of CPU per ping
 	 * round at 10,000 WebSockets. A zeroed policy turns it off and
-	 * srv_ws pings in rounds instead (ping_cb).
+	 * srv_ws pings in rounds instead (srv_ws_ping_start).
 	 */
 	memset(&h->retry, 0, sizeof(h->retry));
 
@@ -1020,8 +1003,7 @@ int srv_http_run(struct srv_http *h, struct srv_api *api)
 		return rc;
 	}
 	rc = 0;
-	lws_sul_schedule(h->ctx, 0, &h->ping_sul, ping_cb,
-			 (lws_usec_t)h->cfg->ws_ping_seconds * LWS_US_PER_SEC);
+	srv_ws_ping_start(h);
 	while (!(h->stopping && drained(h)) && !h->deadline_passed) {
 		if (lws_service(h->ctx, 0) < 0) {
 			cf_err("event loop failed");

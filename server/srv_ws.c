@@ -8,9 +8,9 @@
  * and greeted with {"type":"ready"}; a refused one is closed with 1008.
  * srv_notify reports connections with queued messages (or an overflow)
  * after a wake-up; each writeable callback sends one message. Keepalive:
- * every ws_ping_seconds srv_http starts a round and each connection, in
- * its next writeable callback, is pinged, or hung up on when it left the
- * previous round's ping unanswered.
+ * every ws_ping_seconds a round starts and each connection, in its next
+ * writeable callback, is pinged, or hung up on when it left the previous
+ * round's ping unanswered.
  *
  * The wsi is safe to use as the registry's owner: registration ends in
  * srv_ws_release (LWS_CALLBACK_CLOSED) on this same thread, before lws
@@ -26,6 +26,7 @@
 
 #define CF_LOG_SUBSYS "ws"
 #include "cf_log.h"
+#include "srv_config.h"
 #include "srv_http.h"
 #include "srv_metrics.h"
 #include "srv_notify.h"
@@ -178,7 +179,7 @@ int srv_ws_writeable(struct srv_http *h, struct lws *wsi, struct pss *pss)
 	if (!pss->nc)
 		return 0; /* not authenticated yet: nothing to say */
 	if (pss->ping_round != h->ping_round && !pss->send_ready) {
-		/* a keepalive round (srv_http's ping_cb) */
+		/* a keepalive round (ping_cb) */
 		if (pss->ping_unanswered) {
 			cf_dbg("websocket left a ping unanswered: hanging up");
 			return -1;
@@ -244,4 +245,26 @@ void srv_ws_notify_ready(void *arg, void *owner, bool dropped)
 		return;
 	}
 	lws_callback_on_writable(wsi);
+}
+
+/*
+ * A keepalive round: every WebSocket gets a writeable callback, in which
+ * srv_ws_writeable pings it, or hangs up on it when the previous round's
+ * ping is still unanswered.
+ */
+static void ping_cb(lws_sorted_usec_list_t *sul)
+{
+	struct srv_http *h = lws_container_of(sul, struct srv_http, ping_sul);
+
+	if (h->stopping)
+		return;
+	h->ping_round++;
+	lws_callback_on_writable_all_protocol(h->ctx, &h->protocols[0]);
+	srv_ws_ping_start(h);
+}
+
+void srv_ws_ping_start(struct srv_http *h)
+{
+	lws_sul_schedule(h->ctx, 0, &h->ping_sul, ping_cb,
+			 (lws_usec_t)h->cfg->ws_ping_seconds * LWS_US_PER_SEC);
 }

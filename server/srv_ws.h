@@ -35,6 +35,9 @@ void srv_ws_release(struct srv_http *h, struct pss *pss);
 /* srv_notify_ready_fn for srv_notify_take_ready (arg is the srv_http). */
 void srv_ws_notify_ready(void *arg, void *owner, bool dropped);
 
+/* Arm the keepalive timer (ws_ping_seconds); the loop is about to run. */
+void srv_ws_ping_start(struct srv_http *h);
+
 /* Free a token check that is not (or no longer) in the pool. */
 void srv_ws_auth_free(struct ws_auth *a);
 
