@@ -14,9 +14,10 @@
  * srv_api_handle, renders the body into a buffer with LWS_PRE headroom and
  * puts the job on the completion queue, waking the loop with
  * lws_cancel_service. LWS_CALLBACK_EVENT_WAIT_CANCELLED drains the queue
- * and asks for writeable callbacks; LWS_CALLBACK_HTTP_WRITEABLE sends the
- * headers (rendered in front of the body, so small answers leave in one
- * send) and the body in pieces.
+ * and asks for writeable callbacks, then lets srv_ws fan out notifications
+ * (after those answers); LWS_CALLBACK_HTTP_WRITEABLE sends the headers
+ * (rendered in front of the body, so small answers leave in one send) and
+ * the body in pieces.
  *
  * Connections can close while their job runs. A job is owned by whoever
  * holds it: the connection while the request is being read or written, the
@@ -805,20 +806,21 @@ static void begin_shutdown(struct srv_http *h, lws_usec_t grace)
 static void on_wake(struct srv_http *h)
 {
 	struct job *j, *next;
+	size_t answers = 0;
 	int stops;
 
 	for (j = done_take_all(h); j; j = next) {
 		next = j->done_next;
 		if (j->orphaned) {
 			job_free(h, j);
-			continue;
-		}
-		if (j->kind == JOB_HTTP)
+		} else if (j->kind == JOB_HTTP) {
 			answer_now(j->wsi, (struct http_req *)j);
-		else
+			answers++;
+		} else {
 			srv_ws_auth_done(h, (struct ws_auth *)j);
+		}
 	}
-	srv_notify_take_ready(h->notify, srv_ws_notify_ready, h);
+	srv_ws_fanout(h, answers);
 	stops = atomic_load(&h->stop_requests);
 	if (stops == 1 && !h->stopping)
 		begin_shutdown(h, HTTP_SHUTDOWN_GRACE_US);
@@ -833,6 +835,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 {
 	struct srv_http *h = lws_context_user(lws_get_context(wsi));
 	struct pss *pss = user;
+	int rc;
 
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -848,7 +851,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return on_http_body_done(h, wsi, pss);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		return on_http_writeable(h, wsi, pss);
+		rc = on_http_writeable(h, wsi, pss);
+		srv_ws_fanout_resume(h); /* the answer is out: fan out now */
+		return rc;
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss)
@@ -1013,6 +1018,7 @@ int srv_http_run(struct srv_http *h, struct srv_api *api)
 	}
 	lws_sul_cancel(&h->deadline_sul);
 	lws_sul_cancel(&h->ping_sul);
+	lws_sul_cancel(&h->fanout_sul);
 	/* Let running jobs finish; their completions land on the queue. */
 	srv_work_free(h->work);
 	h->work = NULL;

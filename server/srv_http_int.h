@@ -74,6 +74,7 @@ struct srv_http {
 	struct lws_protocols protocols[2];
 	lws_retry_bo_t retry; /* all zero: lws' own keepalive is off */
 	uint8_t ping_round; /* WebSocket keepalive round, wraps */
+	bool fanout_deferred; /* srv_ws: until HTTP answers leave */
 	int port;
 
 	pthread_mutex_t done_lock;
@@ -86,6 +87,7 @@ struct srv_http {
 	size_t ws_count; /* established WebSockets */
 	lws_sorted_usec_list_t deadline_sul;
 	lws_sorted_usec_list_t ping_sul;
+	lws_sorted_usec_list_t fanout_sul; /* srv_ws: a deferred fan-out */
 };
 
 /* Worker side: hand j back to the service thread and wake it. */

@@ -7,7 +7,10 @@
  * accepted connection is registered in srv_notify with its wsi as owner
  * and greeted with {"type":"ready"}; a refused one is closed with 1008.
  * srv_notify reports connections with queued messages (or an overflow)
- * after a wake-up; each writeable callback sends one message. Keepalive:
+ * after a wake-up; each writeable callback sends one message. A fan-out
+ * that a wake-up starts together with HTTP answers waits for them to
+ * leave first (a commit's answer does not queue behind the 10,000
+ * writeable callbacks of the fan-out it caused). Keepalive:
  * every ws_ping_seconds a round starts and each connection, in its next
  * writeable callback, is pinged, or hung up on when it left the previous
  * round's ping unanswered.
@@ -33,6 +36,8 @@
 
 #define WS_SNDBUF    8192 /* the kernel doubles it */
 #define WS_READY_MSG "{\"type\":\"ready\"}"
+/* How long a fan-out waits at most for HTTP answers to leave first. */
+#define WS_FANOUT_DEFER_US (10 * LWS_US_PER_MS)
 
 void srv_ws_auth_free(struct ws_auth *a)
 {
@@ -233,7 +238,8 @@ void srv_ws_release(struct srv_http *h, struct pss *pss)
 	}
 }
 
-void srv_ws_notify_ready(void *arg, void *owner, bool dropped)
+/* srv_notify_ready_fn for srv_notify_take_ready (arg is the srv_http). */
+static void notify_ready(void *arg, void *owner, bool dropped)
 {
 	struct lws *wsi = owner;
 	struct pss *pss = lws_wsi_user(wsi);
@@ -245,6 +251,43 @@ void srv_ws_notify_ready(void *arg, void *owner, bool dropped)
 		return;
 	}
 	lws_callback_on_writable(wsi);
+}
+
+static void fanout_timer(lws_sorted_usec_list_t *sul)
+{
+	struct srv_http *h =
+		lws_container_of(sul, struct srv_http, fanout_sul);
+
+	srv_ws_fanout_resume(h);
+}
+
+void srv_ws_fanout(struct srv_http *h, size_t answers)
+{
+	if (!srv_notify_has_ready(h->notify))
+		return;
+	/*
+	 * The answers just queued leave in writeable callbacks of the next
+	 * round of the loop; the writeable callbacks asked for now would be
+	 * served in that same round, 10,000 of them, in socket order. So
+	 * the fan-out waits for the first HTTP writeable callback (normally
+	 * in the very next round), or WS_FANOUT_DEFER_US at most.
+	 */
+	if (answers && !h->fanout_deferred) {
+		h->fanout_deferred = true;
+		lws_sul_schedule(h->ctx, 0, &h->fanout_sul, fanout_timer,
+				 WS_FANOUT_DEFER_US);
+	}
+	if (!h->fanout_deferred)
+		srv_notify_take_ready(h->notify, notify_ready, h);
+}
+
+void srv_ws_fanout_resume(struct srv_http *h)
+{
+	if (!h->fanout_deferred)
+		return;
+	h->fanout_deferred = false;
+	lws_sul_cancel(&h->fanout_sul);
+	srv_notify_take_ready(h->notify, notify_ready, h);
 }
 
 /*

@@ -32,8 +32,16 @@ int srv_ws_writeable(struct srv_http *h, struct lws *wsi, struct pss *pss);
 /* The connection closes: unregister it, orphan a check in flight. */
 void srv_ws_release(struct srv_http *h, struct pss *pss);
 
-/* srv_notify_ready_fn for srv_notify_take_ready (arg is the srv_http). */
-void srv_ws_notify_ready(void *arg, void *owner, bool dropped);
+/*
+ * After a wake-up: ask writeable callbacks for the connections srv_notify
+ * has ready. answers is how many HTTP answers this wake-up just asked
+ * writeable callbacks for; the fan-out then waits until
+ * srv_ws_fanout_resume (or a short timer), so that they leave first.
+ */
+void srv_ws_fanout(struct srv_http *h, size_t answers);
+
+/* LWS_CALLBACK_HTTP_WRITEABLE was served: go on with a waiting fan-out. */
+void srv_ws_fanout_resume(struct srv_http *h);
 
 /* Arm the keepalive timer (ws_ping_seconds); the loop is about to run. */
 void srv_ws_ping_start(struct srv_http *h);
