@@ -239,7 +239,7 @@ static void wake_sync(void *arg)
 	fc_state_make_due(d->state, now_ns());
 	fc_push_wake(d->push, true);
 	fc_upload_wake(d->up);
-	fc_pull_wake(d->pull);
+	fc_pull_wake_now(d->pull);
 }
 
 static void status(void *arg, struct fc_fs_status *io)

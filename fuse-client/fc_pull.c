@@ -16,9 +16,18 @@
 #include "cf_log.h"
 #include "fc_loop.h"
 
+/*
+ * Hints closer together than this share one pull: a device's own burst
+ * of commits (each one a "changed" message and a push round) costs a few
+ * pulls, not one or two per file, while a lone change still pulls at once.
+ */
+#define PULL_GAP_NS (200 * 1000000LL)
+
 struct fc_puller {
 	struct fc_pull_deps d;
 	struct fc_loop loop;
+	atomic_bool urgent; /* fc_pull_wake_now: skip the gap */
+	int64_t last_ns; /* loop thread only: when its last pull ended */
 	atomic_int error;
 	atomic_uint_fast64_t begun;  /* pulls begun */
 	atomic_uint_fast64_t pulled;  /* the last one that completed */
@@ -182,10 +191,14 @@ out:
 static int64_t pull_round(void *arg)
 {
 	struct fc_puller *p = arg;
-	int64_t wait_s;
+	int64_t wait_s, now = fc_loop_now_ns();
 	int rc;
 
+	if (!atomic_exchange(&p->urgent, false) && p->last_ns &&
+	    now < p->last_ns + PULL_GAP_NS)
+		return p->last_ns + PULL_GAP_NS;
 	rc = fc_pull_once(p);
+	p->last_ns = fc_loop_now_ns();
 	if (rc == -EAGAIN)
 		wait_s = 1; /* the pusher is on it */
 	else if (rc < 0)
@@ -194,7 +207,7 @@ static int64_t pull_round(void *arg)
 		wait_s = p->d.interval_s;
 	if (fc_remote_backoff_ms(p->d.remote))
 		wait_s += fc_remote_backoff_ms(p->d.remote) / 1000 + 1;
-	return fc_loop_now_ns() + wait_s * 1000000000;
+	return p->last_ns + wait_s * 1000000000;
 }
 
 int fc_pull_new(const struct fc_pull_deps *deps, struct fc_puller **out)
@@ -213,6 +226,7 @@ int fc_pull_new(const struct fc_pull_deps *deps, struct fc_puller **out)
 	if (!p->d.page_limit)
 		p->d.page_limit = 1000;
 	fc_loop_init(&p->loop, "cloudfs-pull", pull_round, p);
+	atomic_init(&p->urgent, false);
 	atomic_init(&p->error, 0);
 	*out = p;
 	return 0;
@@ -227,6 +241,14 @@ void fc_pull_wake(struct fc_puller *p)
 {
 	if (p)
 		fc_loop_wake(&p->loop);
+}
+
+void fc_pull_wake_now(struct fc_puller *p)
+{
+	if (!p)
+		return;
+	atomic_store(&p->urgent, true);
+	fc_loop_wake(&p->loop);
 }
 
 int fc_pull_error(struct fc_puller *p)

@@ -4,16 +4,17 @@
  * state database, from the stored cursor, a page at a time (each page
  * applied in one transaction together with the new cursor, so a crash
  * never skips or half-applies a page). It runs at mount, on
- * fc_pull_wake (user.cloudfs.sync, and next issue the WebSocket
- * "changed" hint) and every interval. Local ops still in the outbox go
+ * fc_pull_wake (the WebSocket "changed" hint, a push round; bursts of
+ * hints share a pull), fc_pull_wake_now (user.cloudfs.sync) and every
+ * interval. Local ops still in the outbox go
  * first: the feed would undo them. When the server no longer keeps the
  * tombstones after our cursor (410), the pull resyncs in full from 0
  * (fc_state_resync_begin). Each pull also refreshes the account's usage
  * and quota for statfs. Manifests of changed files are fetched lazily by
  * the mount (fc_fetch_manifest).
  *
- * Threading: fc_pull_wake, fc_pull_stop, fc_pull_error and
- * fc_pull_tickets are safe from any thread; fc_pull_once runs on the
+ * Threading: fc_pull_wake, fc_pull_wake_now, fc_pull_stop, fc_pull_error
+ * and fc_pull_tickets are safe from any thread; fc_pull_once runs on the
  * caller's thread.
  */
 #ifndef CLOUDFS_FC_PULL_H
@@ -55,8 +56,14 @@ int fc_pull_once(struct fc_puller *p);
 /* Start the thread. -errno. */
 int fc_pull_start(struct fc_puller *p);
 
-/* Pull as soon as possible. */
+/*
+ * A hint that the feed moved: pull now, or, when a pull ended less than
+ * 200 ms ago, once that gap has passed (hints in between share it).
+ */
 void fc_pull_wake(struct fc_puller *p);
+
+/* Pull now, whatever the gap: someone waits for it (`cloudfs sync`). */
+void fc_pull_wake_now(struct fc_puller *p);
 
 /* Last pull's error (0 = fine). */
 int fc_pull_error(struct fc_puller *p);
