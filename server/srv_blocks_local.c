@@ -313,7 +313,8 @@ out:
 }
 
 /* SHA-256 of dirfd/name, streamed: 0, -ENOENT, -EIO, -errno. */
-static int hash_file(int dirfd, const char *name, struct blk_id *out)
+static int hash_file(int dirfd, const char *name, struct blk_id *out,
+		     struct stat *out_sb)
 {
 	uint8_t chunk[65536];
 	EVP_MD_CTX *md = NULL;
@@ -324,6 +325,10 @@ static int hash_file(int dirfd, const char *name, struct blk_id *out)
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if (out_sb && fstat(fd, out_sb) < 0) {
+		rc = -errno;
+		goto out;
+	}
 	md = EVP_MD_CTX_new();
 	if (!md) {
 		rc = -ENOMEM;
@@ -356,12 +361,36 @@ out:
 	return rc;
 }
 
+/* Seconds within which an existing copy may still await its directory fsync. */
+#define YOUNG_COPY_S 5
+
+/*
+ * Whether the stored copy of id is intact: 0 yes, -ENOENT none, -EBADMSG
+ * corrupt, -errno. A copy made in the last seconds may be a racing PUT's
+ * whose rename is not yet durable: its directory is fsync'd before it
+ * counts, so an answer never rests on a rename a crash could undo.
+ */
+static int intact_copy(int dirfd, const char *hex, const struct blk_id *id)
+{
+	struct blk_id have;
+	struct stat sb;
+	int rc;
+
+	rc = hash_file(dirfd, hex, &have, &sb);
+	if (rc < 0)
+		return rc;
+	if (!blk_id_equal(&have, id))
+		return -EBADMSG;
+	if (time(NULL) - sb.st_ctime < YOUNG_COPY_S)
+		return cf_fsync_dir(dirfd);
+	return 0;
+}
+
 static int local_put(struct srv_blocks *bs, int64_t user_id,
 		     const struct blk_id *id, const void *data, size_t size)
 {
 	struct local_store *st = to_local(bs);
 	char path[REL_PATH_SIZE], hex[BLK_ID_HEX_SIZE];
-	struct blk_id have;
 	int dirfd = -1, rc;
 
 	if (user_id < 0)
@@ -378,19 +407,25 @@ static int local_put(struct srv_blocks *bs, int64_t user_id,
 		rc = -errno;
 		goto out;
 	}
-	rc = cf_file_write_durable(dirfd, hex, data, size, 0600,
-				   CF_DURABLE_NOREPLACE | CF_DURABLE_DIRECT);
-	if (rc != -EEXIST)
+	/*
+	 * Stored before (a re-upload, or a small batch the client sent
+	 * without asking): reading the copy back costs less than writing it
+	 * again, and it counts only if intact.
+	 */
+	rc = intact_copy(dirfd, hex, id);
+	if (rc == -ENOENT) {
+		rc = cf_file_write_durable(dirfd, hex, data, size, 0600,
+					   CF_DURABLE_NOREPLACE |
+						   CF_DURABLE_DIRECT);
+		if (rc != -EEXIST)
+			goto out;
+		rc = intact_copy(dirfd, hex, id); /* a racing PUT's */
+	}
+	if (rc != -EBADMSG && rc != -ENOENT)
 		goto out;
-
-	/* Stored before: a success only if that copy is intact. */
-	rc = hash_file(dirfd, hex, &have);
-	if (rc == 0 && blk_id_equal(&have, id))
-		goto out;
-	if (rc < 0 && rc != -ENOENT)
-		goto out;
-	cf_warn("replacing corrupt copy of block %.12s of user %" PRId64, hex,
-		user_id);
+	if (rc == -EBADMSG)
+		cf_warn("replacing corrupt copy of block %.12s of user %" PRId64,
+			hex, user_id);
 	rc = cf_file_write_durable(dirfd, hex, data, size, 0600,
 				   CF_DURABLE_DIRECT);
 out:
