@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The uploader (see fc_upload.h). One upload, start to end, runs on one
- * pool thread with that thread's codec: claim -> pending -> re-chunk the
- * dirty region (reading through the cache, which fetches chunks it lacks)
- * -> encode -> batches of "which are missing?" + parallel PUTs -> manifest
- * -> commit with base_version -> record the new version. A stale base
- * (another device committed first) keeps both sides: the local content
- * becomes a conflicted copy and the file takes the server's version.
+ * pool thread with that thread's codec: claim -> pending (files from
+ * FC_UPLOAD_ANNOUNCE_BYTES) -> re-chunk the dirty region (reading through
+ * the cache, which fetches chunks it lacks) -> encode -> batches of "which
+ * are missing?" (batches over FC_UPLOAD_ASK_BYTES) + parallel PUTs ->
+ * manifest -> commit with base_version -> record the new version. A stale
+ * base (another device committed first) keeps both sides: the local
+ * content becomes a conflicted copy and the file takes the server's
+ * version.
  *
  * Lock order: up->lock is a leaf (progress numbers, stop flag, wake-ups);
  * it is never held across state, cache or network calls.
@@ -285,12 +287,18 @@ static int batch_flush(struct worker *w)
 		rc = -ECANCELED;
 		goto out;
 	}
-	for (i = 0; i < w->batch_count; i++)
-		w->ids[i] = w->batch[i].id;
-	rc = fc_remote_blocks_missing(up->d.remote, w->ids, w->batch_count,
-				      w->missing);
-	if (rc < 0)
-		goto out;
+	if (w->arena_used <= FC_UPLOAD_ASK_BYTES) {
+		/* sending it all costs less than asking first */
+		for (i = 0; i < w->batch_count; i++)
+			w->missing[i] = true;
+	} else {
+		for (i = 0; i < w->batch_count; i++)
+			w->ids[i] = w->batch[i].id;
+		rc = fc_remote_blocks_missing(up->d.remote, w->ids,
+					      w->batch_count, w->missing);
+		if (rc < 0)
+			goto out;
+	}
 	for (i = 0; i < w->batch_count; i++) {
 		if (!w->missing[i])
 			continue;
@@ -781,9 +789,11 @@ static void upload_one(struct worker *w, const struct fc_upload *u)
 	rc = fc_cache_file_open(up->d.cache, u->id, true, &w->fd);
 	if (rc < 0)
 		goto out;
-	rc = fc_remote_node_pending(up->d.remote, u->id);
-	if (rc < 0 && rc != -ENOENT)
-		goto out;
+	if (u->size >= FC_UPLOAD_ANNOUNCE_BYTES) {
+		rc = fc_remote_node_pending(up->d.remote, u->id);
+		if (rc < 0 && rc != -ENOENT)
+			goto out;
+	}
 	for (pass = 0; pass < 2; pass++) {
 		blk_manifest_release(&m);
 		free(cres.missing);

@@ -17,6 +17,13 @@
  * FC_UPLOAD_BATCH_BYTES per thread. Uploads are resumable: blocks the
  * server already holds are skipped by the missing check.
  *
+ * Small files cost few round trips: a batch of at most
+ * FC_UPLOAD_ASK_BYTES goes up without the missing check (re-sending it
+ * costs less than asking; PUT is idempotent), and a file under
+ * FC_UPLOAD_ANNOUNCE_BYTES is not marked pending first (its commit
+ * follows within a round trip or two, so "being updated" would only
+ * double the server's work for it).
+ *
  * Threading: fc_upload_rechunk is reentrant. struct fc_uploader runs its
  * own threads; fc_upload_wake, fc_upload_progress and fc_upload_stop are
  * safe from any thread.
@@ -37,6 +44,8 @@
 
 #define FC_UPLOAD_BATCH_BYTES (16u * 1024 * 1024)
 #define FC_UPLOAD_WINDOW      (1024u * 1024)
+#define FC_UPLOAD_ASK_BYTES	 (64u * 1024)
+#define FC_UPLOAD_ANNOUNCE_BYTES (1024u * 1024)
 
 /* Read size bytes at off into buf: count read (short only at EOF) or -errno. */
 typedef ssize_t (*fc_upload_read_fn)(void *arg, void *buf, size_t size,
