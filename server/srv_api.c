@@ -448,6 +448,8 @@ static const struct api_route routes[] = {
 	  api_changes },
 	{ "GET", "/api/v1/stat", "stat", BODY_NONE, AUTH_TOKEN, api_stat },
 	{ "GET", "/api/v1/list", "list", BODY_NONE, AUTH_TOKEN, api_list },
+	{ "POST", "/api/v1/nodes/batch", "node_create_batch", BODY_JSON,
+	  AUTH_TOKEN, api_node_create_batch },
 	{ "POST", "/api/v1/nodes", "node_create", BODY_JSON, AUTH_TOKEN,
 	  api_node_create },
 	{ "GET", "/api/v1/nodes/*", "node_get", BODY_NONE, AUTH_TOKEN,

@@ -30,6 +30,8 @@
 #define API_LIST_LIMIT_DEFAULT 1000
 #define API_LIST_LIMIT_MAX     10000
 #define API_MISSING_IDS_MAX    4096
+/* Creates in one POST /nodes/batch (each holds a 4 KiB target). */
+#define API_CREATE_BATCH_MAX 256
 /* Largest file-manager-style symlink target, as cf_path allows. */
 #define API_TARGET_MAX CF_PATH_MAX
 
@@ -188,6 +190,7 @@ int api_list(struct api_call *c);
 int api_node_get(struct api_call *c);
 int api_children(struct api_call *c);
 int api_node_create(struct api_call *c);
+int api_node_create_batch(struct api_call *c);
 int api_node_patch(struct api_call *c);
 int api_entry_add(struct api_call *c);
 int api_entry_delete(struct api_call *c);

@@ -308,20 +308,15 @@ static int node_target(struct api_call *c, struct srv_node *n)
 	return 0;
 }
 
-int api_node_create(struct api_call *c)
+/* The fields of one create (c->body) into n, *parent and *name. */
+static int create_parse(struct api_call *c, struct srv_node *n,
+			uint8_t parent[SRV_NODE_ID_SIZE], const char **name,
+			size_t *name_len)
 {
-	struct srv_meta *m = c->api->deps.meta;
-	uint8_t parent[SRV_NODE_ID_SIZE];
-	const char *kind, *name;
-	size_t kind_len, name_len;
-	uint64_t seq = 0;
-	struct srv_node *n;
+	const char *kind;
+	size_t kind_len;
 	int rc;
 
-	/* struct srv_node carries a 4 KiB target: keep it off the stack. */
-	n = calloc(1, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
 	rc = api_get_node_id(c, "id", true, n->id);
 	if (rc == 0)
 		rc = api_get_string(c, "kind", true, &kind, &kind_len);
@@ -333,18 +328,34 @@ int api_node_create(struct api_call *c)
 	if (rc == 0)
 		rc = api_get_node_id(c, "parent", true, parent);
 	if (rc == 0)
-		rc = api_get_name(c, "name", &name, &name_len);
+		rc = api_get_name(c, "name", name, name_len);
 	if (rc == 0)
 		rc = node_attrs(c, n);
 	if (rc == 0)
 		rc = node_target(c, n);
+	if (rc == 0 && is_root(n->id))
+		rc = api_fail(c, -EINVAL, "the all-zero id is the root's");
+	n->status = SRV_STATUS_UPLOADED;
+	return rc;
+}
+
+int api_node_create(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	uint8_t parent[SRV_NODE_ID_SIZE];
+	const char *name;
+	size_t name_len;
+	uint64_t seq = 0;
+	struct srv_node *n;
+	int rc;
+
+	/* struct srv_node carries a 4 KiB target: keep it off the stack. */
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	rc = create_parse(c, n, parent, &name, &name_len);
 	if (rc != 0)
 		goto out;
-	if (is_root(n->id)) {
-		rc = api_fail(c, -EINVAL, "the all-zero id is the root's");
-		goto out;
-	}
-	n->status = SRV_STATUS_UPLOADED;
 	rc = m->ops->create(m, c->who.user_id, n, parent, name, name_len, &seq);
 	if (rc == -EEXIST) {
 		rc = api_fail(c, rc, "the node id or the name is taken");
@@ -364,6 +375,74 @@ int api_node_create(struct api_call *c)
 	rc = reply_node_cursor(c, 201, n->id, seq);
 out:
 	free(n);
+	return rc;
+}
+
+/* The errors of one item that leave the items before it made. */
+static bool item_error(int rc)
+{
+	return rc == -EEXIST || rc == -ENOENT || rc == -ENOTDIR ||
+	       rc == -EINVAL;
+}
+
+int api_node_create_batch(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	json_t *body = c->body, *list = json_object_get(body, "nodes");
+	uint8_t(*parents)[SRV_NODE_ID_SIZE] = NULL;
+	struct srv_create *items = NULL;
+	struct srv_node *nodes = NULL;
+	size_t count = json_array_size(list), i, done = 0;
+	uint64_t seq = 0;
+	json_t *j;
+	int rc = 0;
+
+	if (!json_is_array(list) || !count || count > API_CREATE_BATCH_MAX)
+		return api_fail(c, -EINVAL,
+				"field 'nodes' must be an array of 1 to %d "
+				"creates",
+				API_CREATE_BATCH_MAX);
+	nodes = calloc(count, sizeof(*nodes));
+	items = calloc(count, sizeof(*items));
+	parents = calloc(count, sizeof(*parents));
+	if (!nodes || !items || !parents) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < count && rc == 0; i++) {
+		c->body = json_array_get(list, i);
+		if (!json_is_object(c->body))
+			rc = api_fail(c, -EINVAL,
+				      "item %zu of 'nodes' is not an object",
+				      i);
+		else
+			rc = create_parse(c, &nodes[i], parents[i],
+					  &items[i].name, &items[i].name_len);
+		items[i].node = &nodes[i];
+		items[i].parent = parents[i];
+	}
+	c->body = body;
+	if (rc != 0)
+		goto out;
+	rc = m->ops->create_batch(m, c->who.user_id, items, count, &done, &seq);
+	if (rc < 0 && !item_error(rc))
+		goto out; /* a retry is safe: made items count as made */
+	if (done)
+		api_notify_changed(c, seq);
+	j = json_object();
+	if (!j || api_set(j, "done", api_json_u64(done)) < 0 ||
+	    api_set(j, "cursor", api_json_u64(seq)) < 0 ||
+	    (rc < 0 &&
+	     api_set(j, "error", json_string(srv_errno_to_code(rc))) < 0)) {
+		json_decref(j);
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = api_reply(c, 200, j);
+out:
+	free(nodes);
+	free(items);
+	free(parents);
 	return rc;
 }
 

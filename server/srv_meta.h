@@ -107,6 +107,14 @@ struct srv_node {
 	char target[CF_PATH_MAX + 1]; /* symlinks; NUL-terminated, opaque bytes */
 };
 
+/* One node of create_batch: what create takes, borrowed for the call. */
+struct srv_create {
+	const struct srv_node *node;
+	const uint8_t *parent;
+	const char *name;
+	size_t name_len;
+};
+
 struct srv_entry {
 	int64_t id;                         /* stable across renames */
 	uint8_t parent[SRV_NODE_ID_SIZE];
@@ -253,6 +261,9 @@ struct srv_meta_ops {
 	int (*create)(struct srv_meta *m, int64_t user_id,
 		      const struct srv_node *n, const uint8_t *parent,
 		      const char *name, size_t name_len, uint64_t *out_seq);
+	int (*create_batch)(struct srv_meta *m, int64_t user_id,
+			    const struct srv_create *items, size_t count,
+			    size_t *out_done, uint64_t *out_seq);
 	int (*link)(struct srv_meta *m, int64_t user_id, const uint8_t *node,
 		    const uint8_t *parent, const char *name, size_t name_len,
 		    uint64_t *out_seq);
@@ -381,6 +392,13 @@ static inline void srv_meta_close(struct srv_meta *m)
  * create: n->id chosen by the client (-EEXIST when taken, even by a node in
  *   the trash), n->kind any; the entry (parent, name) must be free
  *   (-EEXIST), parent a live directory (-ENOENT, -ENOTDIR). Sets ctime.
+ * create_batch: the items' creates in order, in one transaction, so many
+ *   cost one fsync. An item whose node is already there under its parent
+ *   and name counts as created (a retry after a lost answer). Stops at
+ *   the first item that fails and returns its error, the items before it
+ *   staying created; *out_done (always set) says how many are, *out_seq
+ *   is the cursor after them. -EIO and the like with *out_done 0 when the
+ *   transaction itself failed.
  * link: node must be a live non-directory (-EPERM for directories).
  * unlink: with SRV_UNLINK_DIR the target must be a directory (-ENOTDIR),
  *   without it must not be (-EISDIR); a non-empty directory is -ENOTEMPTY

@@ -413,6 +413,30 @@ void srv_sq_read_end(struct srv_sq_conn *c)
 
 /* ----- the writer ----- */
 
+int srv_sq_nested(struct srv_sq_conn *c, srv_sq_write_fn fn, void *arg,
+		  int *lost)
+{
+	int rc = exec_id(c, ST_SAVEPOINT);
+
+	if (rc == 0)
+		rc = fn(c, arg);
+	if (rc < 0)
+		reset_busy(c);
+	if (sqlite3_get_autocommit(c->db)) {
+		/*
+		 * SQLite rolled the whole transaction back (I/O error, disk
+		 * full): everything in it is lost.
+		 */
+		*lost = rc < 0 ? rc : -EIO;
+		return *lost;
+	}
+	if (rc < 0 && exec_id(c, ST_ROLLBACK_TO) < 0)
+		*lost = rc;
+	if (exec_id(c, ST_RELEASE) < 0 && !*lost)
+		*lost = -EIO;
+	return *lost ? *lost : rc;
+}
+
 /* synchronous=NORMAL when no op of the batch needs durability. */
 static int set_sync(struct srv_sq *ms, const struct srv_sq_wop *batch)
 {
@@ -449,31 +473,8 @@ static void run_batch(struct srv_sq *ms, struct srv_sq_wop *batch)
 			op->rc = rc;
 		return;
 	}
-	for (op = batch; op; op = op->next) {
-		if (lost) {
-			op->rc = lost;
-			continue;
-		}
-		rc = exec_id(c, ST_SAVEPOINT);
-		if (rc == 0)
-			rc = op->fn(c, op->arg);
-		if (rc < 0)
-			reset_busy(c);
-		if (sqlite3_get_autocommit(c->db)) {
-			/*
-			 * SQLite rolled the whole transaction back (I/O error,
-			 * disk full): every op of the batch is lost.
-			 */
-			lost = rc < 0 ? rc : -EIO;
-			op->rc = lost;
-			continue;
-		}
-		if (rc < 0 && exec_id(c, ST_ROLLBACK_TO) < 0)
-			lost = rc;
-		if (exec_id(c, ST_RELEASE) < 0 && !lost)
-			lost = -EIO;
-		op->rc = lost ? lost : rc;
-	}
+	for (op = batch; op; op = op->next)
+		op->rc = lost ? lost : srv_sq_nested(c, op->fn, op->arg, &lost);
 	if (!lost) {
 		reset_busy(c); /* an op may have left a SELECT mid-way */
 		rc = exec_id(c, ST_COMMIT);
@@ -856,6 +857,7 @@ static const struct srv_meta_ops sq_ops = {
 	.list_dir = srv_sq_tree_list_dir,
 	.changes = srv_sq_tree_changes,
 	.create = srv_sq_tree_create,
+	.create_batch = srv_sq_tree_create_batch,
 	.link = srv_sq_tree_link,
 	.unlink = srv_sq_tree_unlink,
 	.rename = srv_sq_tree_rename,

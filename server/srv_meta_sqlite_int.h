@@ -175,6 +175,15 @@ int srv_sq_write(struct srv_sq *ms, srv_sq_write_fn fn, void *arg);
  */
 int srv_sq_write_lazy(struct srv_sq *ms, srv_sq_write_fn fn, void *arg);
 
+/*
+ * On the writer, inside an op: run fn(c, arg) in a nested SAVEPOINT, so
+ * its failure undoes only its own changes. Returns fn's result. When the
+ * transaction itself is gone (SQLite rolled it back: I/O error, disk
+ * full) or the savepoint cannot be undone, sets *lost and returns it.
+ */
+int srv_sq_nested(struct srv_sq_conn *c, srv_sq_write_fn fn, void *arg,
+		  int *lost);
+
 /* Borrow a read connection (-ENOMEM, -EIO); give it back with put. */
 int srv_sq_read_get(struct srv_sq *ms, struct srv_sq_conn **out);
 void srv_sq_read_put(struct srv_sq *ms, struct srv_sq_conn *c);
@@ -332,6 +341,9 @@ int srv_sq_tree_changes(struct srv_meta *m, int64_t user_id, uint64_t since,
 int srv_sq_tree_create(struct srv_meta *m, int64_t user_id,
 		       const struct srv_node *n, const uint8_t *parent,
 		       const char *name, size_t name_len, uint64_t *out_seq);
+int srv_sq_tree_create_batch(struct srv_meta *m, int64_t user_id,
+			     const struct srv_create *items, size_t count,
+			     size_t *out_done, uint64_t *out_seq);
 int srv_sq_tree_link(struct srv_meta *m, int64_t user_id, const uint8_t *node,
 		     const uint8_t *parent, const char *name, size_t name_len,
 		     uint64_t *out_seq);

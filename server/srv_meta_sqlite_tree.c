@@ -247,42 +247,69 @@ int srv_sq_tree_changes(struct srv_meta *m, int64_t user_id, uint64_t since,
 
 struct create_args {
 	int64_t user_id;
-	const struct srv_node *n;
-	const uint8_t *parent;
-	const char *name;
-	size_t len;
-	size_t target_len;
+	const struct srv_create *items;
+	size_t count;
+	bool batch; /* an item already made under its name counts as done */
+	const struct srv_create *cur; /* the item being made */
+	size_t done;
+	int item_rc; /* the error of item done, when done < count */
 	uint64_t seq;
 };
 
-static int create_run(struct srv_sq_conn *c, void *arg)
+/* What needs no database: the name, the kind, the mode, the target. */
+static int create_check(const struct srv_node *n, const char *name,
+			size_t name_len, size_t *out_target_len)
+{
+	int rc = name_check(name, name_len);
+
+	if (rc < 0)
+		return rc;
+	if (n->kind < SRV_NODE_FILE || n->kind > SRV_NODE_SOCK ||
+	    n->mode & ~07777u)
+		return -EINVAL;
+	*out_target_len = 0;
+	if (n->kind == SRV_NODE_SYMLINK) {
+		*out_target_len = strnlen(n->target, sizeof(n->target));
+		if (*out_target_len == 0 || *out_target_len > CF_PATH_MAX)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* One item, in its own savepoint (srv_sq_nested). */
+static int create_item_run(struct srv_sq_conn *c, void *arg)
 {
 	struct create_args *a = arg;
-	const struct srv_node *n = a->n;
+	const struct srv_create *it = a->cur;
+	const struct srv_node *n = it->node;
 	int64_t now_ns = srv_sq_now_ns();
 	struct srv_sq_node dir;
 	struct srv_entry e;
 	sqlite3_stmt *st;
 	uint64_t seq;
-	bool symlink = n->kind == SRV_NODE_SYMLINK;
+	size_t target_len;
+	bool symlink = n->kind == SRV_NODE_SYMLINK, exists;
 	int rc;
 
-	rc = srv_sq_dir_load(c, a->user_id, a->parent, &dir);
-	if (rc < 0)
-		return rc;
-	rc = srv_sq_stmt(c, ST_NODE_EXISTS, &st);
+	rc = create_check(n, it->name, it->name_len, &target_len);
+	if (rc == 0)
+		rc = srv_sq_dir_load(c, a->user_id, it->parent, &dir);
+	if (rc == 0)
+		rc = srv_sq_stmt(c, ST_NODE_EXISTS, &st);
 	if (rc == 0)
 		rc = srv_sq_bind(c, st, "iN", a->user_id, n->id);
 	if (rc == 0)
 		rc = srv_sq_step(c, st);
-	if (rc > 0) {
-		sqlite3_reset(st);
-		return -EEXIST;
-	}
 	if (rc < 0)
 		return rc;
-	rc = srv_sq_entry_lookup(c, a->user_id, a->parent, a->name, a->len, &e);
-	if (rc == 0)
+	exists = rc > 0;
+	sqlite3_reset(st);
+	rc = srv_sq_entry_lookup(c, a->user_id, it->parent, it->name,
+				 it->name_len, &e);
+	if (rc == 0 && exists && a->batch &&
+	    memcmp(e.node, n->id, SRV_NODE_ID_SIZE) == 0)
+		return 0; /* made by an earlier try of this batch */
+	if (rc == 0 || exists)
 		return -EEXIST;
 	if (rc != -ENOENT)
 		return rc;
@@ -298,47 +325,75 @@ static int create_run(struct srv_sq_conn *c, void *arg)
 			n->kind == SRV_NODE_CHR || n->kind == SRV_NODE_BLK
 				? n->rdev
 				: (uint64_t)0,
-			symlink ? (uint64_t)a->target_len : (uint64_t)0,
+			symlink ? (uint64_t)target_len : (uint64_t)0,
 			n->mtime_ns ? n->mtime_ns : now_ns, now_ns,
 			(int64_t)(n->kind == SRV_NODE_DIR ? 2 : 1), seq,
-			n->target, a->target_len);
+			n->target, target_len);
 	if (rc == 0)
 		rc = srv_sq_exec(c, st);
 	if (rc < 0)
 		return rc;
 
 	memset(&e, 0, sizeof(e));
-	memcpy(e.parent, a->parent, SRV_NODE_ID_SIZE);
+	memcpy(e.parent, it->parent, SRV_NODE_ID_SIZE);
 	memcpy(e.node, n->id, SRV_NODE_ID_SIZE);
-	entry_name_set(&e, a->name, a->len);
+	entry_name_set(&e, it->name, it->name_len);
 	rc = srv_sq_entry_insert(c, a->user_id, &e);
 	if (rc == 0)
-		rc = srv_sq_dir_touch(c, a->user_id, a->parent,
+		rc = srv_sq_dir_touch(c, a->user_id, it->parent,
 				      n->kind == SRV_NODE_DIR ? 1 : 0, now_ns);
-	if (rc == 0)
-		rc = srv_sq_seq_get(c, a->user_id, &a->seq);
 	return rc;
+}
+
+/* The items in order, each in its own savepoint, up to the first failure. */
+static int create_run(struct srv_sq_conn *c, void *arg)
+{
+	struct create_args *a = arg;
+	int lost = 0, rc = 0;
+
+	for (a->done = 0; a->done < a->count; a->done++) {
+		a->cur = &a->items[a->done];
+		rc = srv_sq_nested(c, create_item_run, a, &lost);
+		if (lost)
+			return lost;
+		if (rc < 0)
+			break;
+	}
+	a->item_rc = rc;
+	return a->done ? srv_sq_seq_get(c, a->user_id, &a->seq) : 0;
+}
+
+int srv_sq_tree_create_batch(struct srv_meta *m, int64_t user_id,
+			     const struct srv_create *items, size_t count,
+			     size_t *out_done, uint64_t *out_seq)
+{
+	struct create_args a = { .user_id = user_id,
+				 .items = items,
+				 .count = count,
+				 .batch = true };
+	int rc = srv_sq_write(sq_of(m), create_run, &a);
+
+	*out_done = rc < 0 ? 0 : a.done;
+	if (out_seq)
+		*out_seq = a.seq;
+	return rc < 0 ? rc : a.item_rc;
 }
 
 int srv_sq_tree_create(struct srv_meta *m, int64_t user_id,
 		       const struct srv_node *n, const uint8_t *parent,
 		       const char *name, size_t name_len, uint64_t *out_seq)
 {
-	struct create_args a = { user_id, n, parent, name, name_len, 0, 0 };
+	struct srv_create it = { n, parent, name, name_len };
+	struct create_args a = { .user_id = user_id, .items = &it, .count = 1 };
+	size_t target_len;
 	int rc;
 
-	rc = name_check(name, name_len);
-	if (rc < 0)
-		return rc;
-	if (n->kind < SRV_NODE_FILE || n->kind > SRV_NODE_SOCK ||
-	    n->mode & ~07777u)
-		return -EINVAL;
-	if (n->kind == SRV_NODE_SYMLINK) {
-		a.target_len = strnlen(n->target, sizeof(n->target));
-		if (a.target_len == 0 || a.target_len > CF_PATH_MAX)
-			return -EINVAL;
-	}
-	rc = srv_sq_write(sq_of(m), create_run, &a);
+	/* bad input is refused without a trip to the writer */
+	rc = create_check(n, name, name_len, &target_len);
+	if (rc == 0)
+		rc = srv_sq_write(sq_of(m), create_run, &a);
+	if (rc == 0)
+		rc = a.item_rc;
 	if (rc == 0 && out_seq)
 		*out_seq = a.seq;
 	return rc;

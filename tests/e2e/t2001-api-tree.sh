@@ -122,6 +122,48 @@ api GET /api/v1/stat -G --data-urlencode 'path=/y'
 api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"d2\",\"dst_parent\":\"$d2\",\"dst_name\":\"self\"}"
 expect 400
 
+note "creates in a batch"
+# one item: "id", "kind", "parent", "name", "mode", uid 0, gid 0
+item() { printf '{"id":"%s","kind":"%s","parent":"%s","name":"%s","mode":420,"uid":0,"gid":0}' "$@"; }
+bd=$(new_id)
+b1=$(new_id)
+b2=$(new_id)
+batch="{\"nodes\":[$(item "$bd" dir "$ROOT" batch),$(item "$b1" file "$bd" one),$(item "$b2" file "$bd" two)]}"
+api_json POST /api/v1/nodes/batch "$batch"
+expect 200
+[ "$(j .done)" = 3 ] || fail "batch: $(j .done) of 3 made"
+[ "$(j .error)" = null ] || fail "batch error $(j .error)"
+bcur=$(j .cursor)
+[ "$bcur" -gt 0 ] || fail "batch cursor"
+api GET /api/v1/stat -G --data-urlencode 'path=/batch/two'
+expect 200
+[ "$(j .id)" = "$b2" ] || fail "batch: /batch/two"
+# the same batch again (its answer lost): all made, nothing new
+api_json POST /api/v1/nodes/batch "$batch"
+expect 200
+[ "$(j .done)" = 3 ] && [ "$(j .cursor)" = "$bcur" ] || fail "batch retry"
+# stops at a taken name: the item before it is made, the one after not
+b3=$(new_id)
+b4=$(new_id)
+api_json POST /api/v1/nodes/batch "{\"nodes\":[$(item "$b3" file "$bd" three),$(item "$(new_id)" file "$bd" one),$(item "$b4" file "$bd" four)]}"
+expect 200
+[ "$(j .done)" = 1 ] && [ "$(j .error)" = exists ] || fail "batch stop: $(cat "$BODY")"
+api GET /api/v1/stat -G --data-urlencode 'path=/batch/three'
+expect 200
+api GET /api/v1/stat -G --data-urlencode 'path=/batch/four'
+expect 404
+# malformed: nothing is made
+api_json POST /api/v1/nodes/batch "{\"nodes\":[$(item "$b4" file "$bd" four),$(item "$(new_id)" file "$bd" 'a/b')]}"
+expect 400 bad_name
+api GET /api/v1/stat -G --data-urlencode 'path=/batch/four'
+expect 404
+api_json POST /api/v1/nodes/batch '{"nodes":[]}'
+expect 400
+api_json POST /api/v1/nodes/batch '{"nodes":[7]}'
+expect 400
+api_json POST /api/v1/nodes/batch "{\"nodes\":[$(for i in $(seq 257); do printf '%s,' "$(item "$(new_id)" file "$bd" "n$i")"; done | sed 's/,$//')]}"
+expect 400
+
 note "change feed"
 api GET "/api/v1/changes?since=$cursor0&limit=5"
 expect 200
@@ -150,6 +192,9 @@ api_json POST /api/v1/nodes "{\"id\":\"$(new_id)\",\"kind\":\"file\",\"parent\":
 expect 404
 api_json POST /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"stolen\",\"node\":\"$f1\"}"
 expect 404
+api_json POST /api/v1/nodes/batch "{\"nodes\":[$(item "$(new_id)" file "$bd" in)]}"
+expect 200
+[ "$(j .done)" = 0 ] && [ "$(j .error)" = not_found ] || fail "ben made a node in ann's dir"
 api_json POST /api/v1/rename "{\"src_parent\":\"$d2\",\"src_name\":\"moved\",\"dst_parent\":\"$ROOT\",\"dst_name\":\"mine\"}"
 expect 404
 api_json PATCH "/api/v1/nodes/$f1" '{"mode":0}'

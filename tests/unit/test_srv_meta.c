@@ -637,6 +637,83 @@ static void test_srv_meta__create_every_kind(void **state)
 	assert_int_equal(lookup(f, f->ua, x, "nope", &e, &n), -ENOTDIR);
 }
 
+static void test_srv_meta__create_batch(void **state)
+{
+	struct fx *f = *state;
+	struct srv_node n[4];
+	struct srv_create it[4];
+	uint8_t d[SRV_NODE_ID_SIZE], bad[SRV_NODE_ID_SIZE];
+	const char *names[4] = { "sub", "a", "b", "c" };
+	struct srv_entry e;
+	struct srv_node got;
+	uint64_t seq = 0, seq2 = 0;
+	size_t done = 99, i;
+
+	nid(d, 40);
+	memset(n, 0, sizeof(n));
+	for (i = 0; i < 4; i++) {
+		nid(n[i].id, 40 + (unsigned)i);
+		n[i].kind = i ? SRV_NODE_FILE : SRV_NODE_DIR;
+		n[i].mode = 0644;
+		it[i].node = &n[i];
+		it[i].parent = i ? d : srv_root_id; /* 1..3 inside the first */
+		it[i].name = names[i];
+		it[i].name_len = strlen(names[i]);
+	}
+	/* one transaction: a directory and what goes into it */
+	assert_int_equal(
+		f->m->ops->create_batch(f->m, f->ua, it, 3, &done, &seq), 0);
+	assert_int_equal(done, 3);
+	assert_int_equal(lookup(f, f->ua, d, "b", &e, &got), 0);
+	assert_memory_equal(got.id, n[2].id, SRV_NODE_ID_SIZE);
+	assert_true(seq >= e.seq && e.seq > 0);
+	assert_int_equal(get(f, f->ua, 40).nlink, 2);
+
+	/* a retry after a lost answer: done again, nothing new */
+	assert_int_equal(
+		f->m->ops->create_batch(f->m, f->ua, it, 4, &done, &seq2), 0);
+	assert_int_equal(done, 4);
+	assert_int_equal(lookup(f, f->ua, d, "c", &e, &got), 0);
+	assert_true(seq2 >= e.seq && seq2 > seq); /* only "c" is new */
+
+	/* stops at a taken name; the items before it stay */
+	nid(n[1].id, 50);
+	it[1].name = "a2";
+	it[1].name_len = 2;
+	nid(n[2].id, 51);
+	it[2].name = "a"; /* 41's */
+	nid(n[3].id, 52);
+	it[3].name = "d";
+	assert_int_equal(
+		f->m->ops->create_batch(f->m, f->ua, it + 1, 3, &done, &seq),
+		-EEXIST);
+	assert_int_equal(done, 1);
+	assert_int_equal(lookup(f, f->ua, d, "a2", &e, &got), 0);
+	assert_true(seq >= e.seq && seq > seq2); /* the cursor after "a2" */
+	assert_int_equal(lookup(f, f->ua, d, "d", &e, &got), -ENOENT);
+
+	/* a parent that is not there, a bad name: nothing made */
+	nid(bad, 99);
+	it[3].parent = bad;
+	assert_int_equal(
+		f->m->ops->create_batch(f->m, f->ua, it + 3, 1, &done, NULL),
+		-ENOENT);
+	assert_int_equal(done, 0);
+	it[3].parent = d;
+	it[3].name = "";
+	it[3].name_len = 0;
+	assert_int_equal(
+		f->m->ops->create_batch(f->m, f->ua, it + 3, 1, &done, NULL),
+		-EINVAL);
+	assert_int_equal(done, 0);
+	/* another account's directory is not there for this one */
+	it[3].name = "d";
+	it[3].name_len = 1;
+	assert_int_equal(
+		f->m->ops->create_batch(f->m, f->ub, it + 3, 1, &done, NULL),
+		-ENOENT);
+}
+
 static void test_srv_meta__setattr_and_pending(void **state)
 {
 	struct fx *f = *state;
@@ -1785,6 +1862,7 @@ int main(void)
 		T(test_srv_meta__keys_and_auth),
 		T(test_srv_meta__devices_and_tokens),
 		T(test_srv_meta__create_every_kind),
+		T(test_srv_meta__create_batch),
 		T(test_srv_meta__setattr_and_pending),
 		T(test_srv_meta__accounts_are_isolated),
 		T(test_srv_meta__changes_page_exactly),
