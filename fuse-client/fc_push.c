@@ -21,7 +21,7 @@
 #include "fc_conflict.h"
 #include "fc_loop.h"
 
-#define PEEK_MAX     32
+#define PEEK_MAX	   128 /* also the most creates sent in one batch */
 #define HARD_PAUSE_S 60
 #define IDLE_WAIT_S  30
 #define RESTORE_NAME_TRIES 100
@@ -36,6 +36,7 @@ struct fc_pusher {
 	uint64_t syncs_seen; /* pusher thread only */
 	char message[256]; /* protected by ->lock */
 	struct fc_op ops[PEEK_MAX]; /* pusher thread only */
+	struct fc_create_req reqs[PEEK_MAX]; /* pusher thread only */
 	int64_t retry_at; /* pusher thread only: head op's retry */
 	bool renamed; /* pusher thread only: ops after it in ->ops are stale */
 };
@@ -186,25 +187,33 @@ static int keep_filled_dir(struct fc_pusher *p, const struct fc_op *op)
  * already (a retry after a lost answer); -EEXIST when another node holds
  * the name.
  */
+/* Create op's request under name (both borrowed for its life). */
+static void create_req(const struct fc_op *op, const char *name, size_t len,
+		       struct fc_create_req *c)
+{
+	memset(c, 0, sizeof(*c));
+	memcpy(c->id, op->node, FC_ID_SIZE);
+	memcpy(c->parent, op->parent, FC_ID_SIZE);
+	c->name = name;
+	c->name_len = len;
+	c->type = (mode_t)fc_kind_to_mode(op->node_kind);
+	c->mode = op->mode;
+	c->uid = op->uid;
+	c->gid = op->gid;
+	c->rdev = op->rdev;
+	c->target = op->target;
+	c->target_len = op->target_len;
+	c->mtime_ns = op->mtime_ns;
+}
+
 static int create_node(struct fc_remote *r, const struct fc_op *op,
 		       const char *name, size_t len)
 {
-	struct fc_create_req c = { 0 };
+	struct fc_create_req c;
 	struct fc_rnode n;
 	int rc;
 
-	memcpy(c.id, op->node, FC_ID_SIZE);
-	memcpy(c.parent, op->parent, FC_ID_SIZE);
-	c.name = name;
-	c.name_len = len;
-	c.type = (mode_t)fc_kind_to_mode(op->node_kind);
-	c.mode = op->mode;
-	c.uid = op->uid;
-	c.gid = op->gid;
-	c.rdev = op->rdev;
-	c.target = op->target;
-	c.target_len = op->target_len;
-	c.mtime_ns = op->mtime_ns;
+	create_req(op, name, len, &c);
 	rc = fc_remote_node_create(r, &c, NULL);
 	if (rc != -EEXIST)
 		return rc;
@@ -341,6 +350,39 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 }
 
 /*
+ * The run of creates at p->ops[i..n) in one request, the common case of
+ * many new files: how many the server made (their ops marked done).
+ * What it did not make goes one by one (push_one), which knows
+ * the ways a create can fail; so does everything after a failed request.
+ */
+static size_t push_creates(struct fc_pusher *p, size_t i, size_t n)
+{
+	size_t run = 0, done = 0, k;
+	int rc;
+
+	while (i + run < n && run < FC_REMOTE_CREATE_BATCH_MAX &&
+	       p->ops[i + run].kind == FC_OP_CREATE)
+		run++;
+	if (run < 2)
+		return 0;
+	for (k = 0; k < run; k++)
+		create_req(&p->ops[i + k], p->ops[i + k].name,
+			   p->ops[i + k].name_len, &p->reqs[k]);
+	rc = fc_remote_nodes_create(p->d.remote, p->reqs, run, &done, NULL);
+	cf_dbg("%zu creates in one request: %zu made%s%s", run, done,
+	       rc < 0 ? ", then " : "", rc < 0 ? strerror(-rc) : "");
+	for (k = 0; k < done; k++) {
+		rc = fc_state_op_done(p->d.state, p->ops[i + k].seq);
+		if (rc < 0 && rc != -ENOENT) {
+			cf_err("outbox op %lld: %s",
+			       (long long)p->ops[i + k].seq, strerror(-rc));
+			break;
+		}
+	}
+	return k;
+}
+
+/*
  * Push what is due. Returns the time to look again: now when more may be
  * due, later after a failure.
  */
@@ -363,10 +405,17 @@ static int64_t push_round(struct fc_pusher *p)
 		return t + (int64_t)IDLE_WAIT_S * 1000000000;
 	}
 	for (i = 0; i < n; i++) {
-		const struct fc_op *op = &p->ops[i];
+		const struct fc_op *op;
+		size_t made;
 
 		if (fc_loop_stopping(&p->loop))
 			break;
+		made = push_creates(p, i, n);
+		done += made;
+		i += made;
+		if (i == n)
+			break;
+		op = &p->ops[i];
 		rc = push_one(p, op);
 		if (rc == 0) {
 			rc = fc_state_op_done(p->d.state, op->seq);

@@ -279,6 +279,20 @@ struct fc_create_req {
 int fc_remote_node_create(struct fc_remote *r, const struct fc_create_req *c,
 			  uint64_t *out_cursor);
 
+/* Creates one POST /nodes/batch takes (the server's limit). */
+#define FC_REMOTE_CREATE_BATCH_MAX 256
+
+/*
+ * POST /nodes/batch: cs[0..count) in order, in one transaction. 0 when
+ * all are made (a node already there under its name counts); else the
+ * error of item *out_done (-EEXIST, -ENOENT, -ENOTDIR, -EINVAL), the
+ * items before it made; or the request's error with *out_done 0 (a
+ * retry is safe).
+ */
+int fc_remote_nodes_create(struct fc_remote *r, const struct fc_create_req *cs,
+			   size_t count, size_t *out_done,
+			   uint64_t *out_cursor);
+
 enum fc_remote_patch_flags {
 	FC_REMOTE_PATCH_MODE = 1u << 0,
 	FC_REMOTE_PATCH_UID = 1u << 1,

@@ -542,8 +542,8 @@ int fc_remote_stat(struct fc_remote *r, const char *path, struct fc_rnode *out,
 	return rc;
 }
 
-int fc_remote_node_create(struct fc_remote *r, const struct fc_create_req *q,
-			  uint64_t *out_cursor)
+/* The JSON of one create; NULL on bad input (-EINVAL) or -ENOMEM. */
+static int create_body(const struct fc_create_req *q, json_t **out)
 {
 	const char *kind = kind_name(q->type);
 	json_t *body = json_object();
@@ -583,7 +583,69 @@ int fc_remote_node_create(struct fc_remote *r, const struct fc_create_req *q,
 	if (!rc && q->mtime_ns)
 		rc = fc_remote_jset_new(body, "mtime",
 					json_integer(q->mtime_ns));
+	if (rc < 0) {
+		json_decref(body);
+		body = NULL;
+	}
+	*out = body;
+	return rc;
+}
+
+int fc_remote_node_create(struct fc_remote *r, const struct fc_create_req *q,
+			  uint64_t *out_cursor)
+{
+	json_t *body;
+	int rc = create_body(q, &body);
+
 	return cursor_call(r, "POST", "/nodes", NULL, body, rc, out_cursor);
+}
+
+int fc_remote_nodes_create(struct fc_remote *r, const struct fc_create_req *qs,
+			   size_t count, size_t *out_done, uint64_t *out_cursor)
+{
+	json_t *body = json_object(), *list = json_array(), *item;
+	const char *code = NULL;
+	uint64_t done = 0;
+	struct call c;
+	size_t i;
+	int rc = body && list ? 0 : -ENOMEM;
+
+	*out_done = 0;
+	fc_remote_call_init(&c, "POST");
+	if (!count || count > FC_REMOTE_CREATE_BATCH_MAX)
+		rc = -EINVAL;
+	for (i = 0; i < count && rc == 0; i++) {
+		rc = create_body(&qs[i], &item);
+		if (rc == 0 && json_array_append_new(list, item) < 0)
+			rc = -ENOMEM;
+	}
+	if (rc == 0)
+		rc = fc_remote_jset_new(body, "nodes", list);
+	else
+		json_decref(list);
+	if (rc < 0)
+		goto out;
+	fc_remote_call_path(&c, "/nodes/batch");
+	c.body = body;
+	rc = fc_remote_call_run(r, &c);
+	if (rc < 0)
+		goto out;
+	item = json_object_get(c.json, "error");
+	code = json_is_string(item) ? json_string_value(item) : NULL;
+	if (fc_remote_jget_u64(c.json, "done", &done) < 0 || done > count ||
+	    (done < count) != (code != NULL)) {
+		rc = -EPROTO;
+		goto out;
+	}
+	get_cursor(c.json, out_cursor);
+	*out_done = (size_t)done;
+	/* item done's error, as the single call would have said it */
+	if (code)
+		rc = fc_remote_error(CURLE_OK, 409, code);
+out:
+	json_decref(body);
+	fc_remote_call_release(&c);
+	return rc;
 }
 
 int fc_remote_node_patch(struct fc_remote *r, const uint8_t id[FC_NODE_ID_SIZE],
