@@ -37,12 +37,12 @@ extern const size_t fc_schema_count;
 
 #define BUSY_TIMEOUT_MS 10000
 
+/* In the order fc_state_row_read reads them: FC_STATE_NODE_NCOLS columns. */
 #define NODE_COLS                                                     \
  "ino, id, kind, mode, uid, gid, rdev, size, atime, mtime, ctime, "   \
  "nlink, version, remote_version, manifest_version, dirty, pinned, "  \
  "pushed, gen, dirty_lo, dirty_hi, writing, due, claimed, attempts, " \
  "unlinked"
-#define NODE_NCOLS 26
 /* pending ops from seq ?1 on that name entry (parent ?2, name ?3) */
 #define OP_NAMES_SLOT                                           \
  "state = 0 AND seq >= ?1 AND ((parent = ?2 AND name = ?3) OR " \
@@ -295,7 +295,7 @@ int fc_state_sql_fail(struct conn *c, int rc, const char *what)
 
 /* ----- connections ----- */
 
-static void conn_free(struct conn *c)
+void fc_state_conn_free(struct conn *c)
 {
 	size_t i;
 
@@ -314,7 +314,7 @@ static void conn_free(struct conn *c)
  * can change the file under it (with a connection per thread, every write
  * made every other thread re-read its pages).
  */
-static int conn_open(const char *path, struct conn **out)
+int fc_state_conn_open(const char *path, struct conn **out)
 {
 	static const char setup[] = "PRAGMA locking_mode = EXCLUSIVE;"
 				    "PRAGMA synchronous = NORMAL;"
@@ -354,7 +354,7 @@ static int conn_open(const char *path, struct conn **out)
 	c = NULL;
 	rc = 0;
 out:
-	conn_free(c);
+	fc_state_conn_free(c);
 	return rc;
 }
 
@@ -525,7 +525,7 @@ int fc_state_row_read(sqlite3_stmt *s, int base, struct row *r)
 	n->dirty = sqlite3_column_int(s, base + 15) != 0;
 	n->pinned = sqlite3_column_int(s, base + 16) != 0;
 	n->pushed = sqlite3_column_int(s, base + 17) != 0;
-	if (sqlite3_column_count(s) < base + NODE_NCOLS)
+	if (sqlite3_column_count(s) < base + FC_STATE_NODE_NCOLS)
 		return 0;
 	r->gen = (uint64_t)sqlite3_column_int64(s, base + 18);
 	r->lo = (uint64_t)sqlite3_column_int64(s, base + 19);
@@ -946,7 +946,7 @@ int fc_state_open(const char *path, uint32_t uid, uint32_t gid,
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&st->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
-	rc = conn_open(path, &st->conn);
+	rc = fc_state_conn_open(path, &st->conn);
 	if (rc == 0)
 		rc = migrate(st, st->conn, now_ns());
 	if (rc < 0) {
@@ -970,7 +970,7 @@ void fc_state_close(struct fc_state *st)
 		sqlite3_wal_checkpoint_v2(st->conn->db, NULL,
 					  SQLITE_CHECKPOINT_TRUNCATE, NULL,
 					  NULL);
-	conn_free(st->conn);
+	fc_state_conn_free(st->conn);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
