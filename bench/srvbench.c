@@ -933,7 +933,6 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 static void *ws_committer(void *arg)
 {
 	struct wsbench *w = arg;
-	struct committer c;
 	json_t *ans = NULL;
 	char path[128], node[33], tag_hex[65];
 	struct http h;
@@ -943,7 +942,6 @@ static void *ws_committer(void *arg)
 	char *manifest;
 	int k, i;
 
-	memset(&c, 0, sizeof(c));
 	manifest = prepare_manifest(w->b);
 	if (!manifest || http_init(&h, w->b, true) < 0)
 		goto done;
