@@ -91,8 +91,8 @@ out:
 	return NULL;
 }
 
-static double run_putters(struct putter *p, enum put_mode mode,
-			  unsigned first, unsigned count)
+static double run_putters(struct putter *p, enum put_mode mode, unsigned first,
+			  unsigned count)
 {
 	double t0;
 	int i;
