@@ -148,6 +148,14 @@ $(BUILD)/bench/%: $(call obj,bench/%.c) $(LIBSRV) $(LIBCLI) $(LIBBLK) $(LIBCF)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
 
+# srvbench is main and the helpers its parts share (srvbench.c, .h) plus
+# one srvbench_*.c a part, so it links them all; the rule above would
+# link srvbench.o alone.
+SRVBENCH_SRC = $(wildcard bench/srvbench*.c)
+$(BUILD)/bench/srvbench: $(call obj,$(SRVBENCH_SRC)) $(LIBSRV) $(LIBCLI) $(LIBBLK) $(LIBCF)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
+
 # Test tools (tests/tools/*.c): small helpers the e2e tests run, e.g. a
 # WebSocket client. Each links the static archives it needs.
 TOOL_SRC = $(wildcard tests/tools/*.c)

@@ -13,19 +13,22 @@
  *       before each commit request to receipt on every client.
  * It starts its own cloudfsd (--cloudfsd PATH) on a free loopback port in
  * a temporary directory under --dir and stops it by PID at the end.
+ * This file holds main, the server process, login and the helpers the
+ * parts share (srvbench.h); the parts are srvbench_commit.c (a),
+ * srvbench_put.c (b) and srvbench_ws.c (c).
  *
  * Usage: srvbench [--cloudfsd PATH] [--dir DIR] [--seconds N]
  *                 [--put-mib N] [--ws N] [--commits K] [--keep]
  * (--keep leaves the directory and the server log behind)
  */
+#include "srvbench.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,7 +44,6 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <libwebsockets.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "blk/keys.h"
@@ -51,34 +53,11 @@
 #include "cf_log.h"
 #include "cf_util.h"
 
-#define CLIENTS		   4
-#define USER		   "bench"
-#define PASSWORD	   "srvbench password"
-#define SMALL_BLOCK	   1000 /* payload of the block every commit names */
-#define PUT_ROUNDS	   4 /* (b) alternates its three writers this often */
-#define BIG_BLOCK	   (1u << 20) /* payload of a PUT block: 1 MiB */
-#define RESP_MAX	   (1u << 20)
-#define WS_INFLIGHT	   256 /* connects in progress at once */
-#define WS_TIMEOUT_S	   120.0
-#define DELIVERY_TIMEOUT_S 10.0
+#define USER	 "bench"
+#define PASSWORD "srvbench password"
+#define RESP_MAX (1u << 20)
 
-struct bench {
-	const char *cloudfsd;
-	char dir[4096];
-	char data[4200];
-	double secs;
-	unsigned put_mib;
-	int ws_count;
-	int commits;
-	pid_t server;
-	int port;
-	char base[64]; /* http://127.0.0.1:PORT */
-	char token[128];
-	int64_t user_id;
-	struct blk_id small_id;
-};
-
-static double now_s(void)
+double srvbench_now_s(void)
 {
 	struct timespec ts;
 
@@ -86,14 +65,14 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int cmp_double(const void *a, const void *b)
+int srvbench_cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
 }
 
-static double pct(double *v, size_t n, double p)
+double srvbench_pct(double *v, size_t n, double p)
 {
 	size_t i;
 
@@ -111,7 +90,7 @@ static double pct(double *v, size_t n, double p)
  * payload is filled with random bytes; the first 8 are set to tag so each
  * blob (and id) is distinct.
  */
-static uint8_t *blob_new(size_t payload, size_t *out_size)
+uint8_t *srvbench_blob_new(size_t payload, size_t *out_size)
 {
 	size_t size = BLK_HEADER_SIZE + payload + BLK_TAG_SIZE;
 	void *mem;
@@ -134,19 +113,12 @@ static uint8_t *blob_new(size_t payload, size_t *out_size)
 	return b;
 }
 
-static void blob_stamp(uint8_t *b, uint64_t tag)
+void srvbench_blob_stamp(uint8_t *b, uint64_t tag)
 {
 	cf_put_le64(b + BLK_HEADER_SIZE, tag);
 }
 
 /* ----- HTTP with libcurl ----- */
-
-struct http {
-	CURL *curl;
-	struct curl_slist *json_hdrs, *bin_hdrs;
-	struct cf_buf resp;
-	const struct bench *b;
-};
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
@@ -155,7 +127,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return cf_buf_append(&h->resp, p, size * n) < 0 ? 0 : size * n;
 }
 
-static int http_init(struct http *h, const struct bench *b, bool auth)
+int srvbench_http_init(struct http *h, const struct bench *b, bool auth)
 {
 	char hdr[200];
 
@@ -186,7 +158,7 @@ static int http_init(struct http *h, const struct bench *b, bool auth)
 	return 0;
 }
 
-static void http_release(struct http *h)
+void srvbench_http_release(struct http *h)
 {
 	curl_easy_cleanup(h->curl);
 	curl_slist_free_all(h->json_hdrs);
@@ -195,8 +167,8 @@ static void http_release(struct http *h)
 }
 
 /* One request; body may be NULL. The answer is in h->resp. */
-static long http_do(struct http *h, const char *method, const char *path,
-		    const void *body, size_t size, bool binary)
+long srvbench_http_do(struct http *h, const char *method, const char *path,
+		      const void *body, size_t size, bool binary)
 {
 	char url[512];
 	long status = 0;
@@ -221,15 +193,15 @@ static long http_do(struct http *h, const char *method, const char *path,
 }
 
 /* POST/PATCH json (consumed); *out the parsed answer (caller owns). */
-static long http_json(struct http *h, const char *method, const char *path,
-		      json_t *body, json_t **out)
+long srvbench_http_json(struct http *h, const char *method, const char *path,
+			json_t *body, json_t **out)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	long status;
 
 	json_decref(body);
-	status = http_do(h, method, path, text ? text : "{}",
-			 text ? strlen(text) : 2, false);
+	status = srvbench_http_do(h, method, path, text ? text : "{}",
+				  text ? strlen(text) : 2, false);
 	free(text);
 	if (out)
 		*out = status > 0
@@ -358,10 +330,11 @@ static int start_server(struct bench *b, bool add_user)
 	b->server = run_cloudfsd(b, argv, NULL, true, &st);
 	if (b->server < 0)
 		return -1;
-	if (http_init(&h, b, false) < 0)
+	if (srvbench_http_init(&h, b, false) < 0)
 		return -1;
 	for (i = 0; i < 200; i++) {
-		status = http_do(&h, "GET", "/metrics", NULL, 0, false);
+		status =
+			srvbench_http_do(&h, "GET", "/metrics", NULL, 0, false);
 		if (status == 200)
 			break;
 		if (waitpid(b->server, &st, WNOHANG) == b->server) {
@@ -370,7 +343,7 @@ static int start_server(struct bench *b, bool add_user)
 		}
 		usleep(50 * 1000);
 	}
-	http_release(&h);
+	srvbench_http_release(&h);
 	if (status != 200) {
 		fprintf(stderr,
 			"srvbench: cloudfsd did not start; see "
@@ -400,23 +373,6 @@ static void stop_server(struct bench *b)
 	b->server = -1;
 }
 
-static long server_rss_kib(const struct bench *b)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)b->server);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 /* ----- login: what a client does ----- */
 
 static int hex_to(const char *hex, uint8_t *out, size_t size)
@@ -443,10 +399,10 @@ static int login(struct bench *b)
 	struct http h;
 	int rc = -1, i;
 
-	if (http_init(&h, b, false) < 0)
+	if (srvbench_http_init(&h, b, false) < 0)
 		goto out;
-	if (http_json(&h, "POST", "/api/v1/prelogin",
-		      json_pack("{s:s}", "user", USER), &ans) != 200 ||
+	if (srvbench_http_json(&h, "POST", "/api/v1/prelogin",
+			       json_pack("{s:s}", "user", USER), &ans) != 200 ||
 	    hex_to(json_string_value(json_object_get(ans, "salt")), salt,
 		   sizeof(salt)) < 0)
 		goto out;
@@ -464,10 +420,11 @@ static int login(struct bench *b)
 		goto out;
 	for (i = 0; i < BLK_KEY_SIZE; i++)
 		snprintf(key_hex + 2 * i, 3, "%02x", key[i]);
-	if (http_json(&h, "POST", "/api/v1/login",
-		      json_pack("{s:s, s:s, s:s}", "user", USER, "auth_key",
-				key_hex, "device", "srvbench"),
-		      &ans) != 200 ||
+	if (srvbench_http_json(&h, "POST", "/api/v1/login",
+			       json_pack("{s:s, s:s, s:s}", "user", USER,
+					 "auth_key", key_hex, "device",
+					 "srvbench"),
+			       &ans) != 200 ||
 	    !json_string_value(json_object_get(ans, "token")))
 		goto out;
 	snprintf(b->token, sizeof(b->token), "%s",
@@ -478,693 +435,7 @@ out:
 	if (rc < 0)
 		fprintf(stderr, "srvbench: login failed\n");
 	json_decref(ans);
-	http_release(&h);
-	return rc;
-}
-
-/* ----- (a) commits ----- */
-
-static double fdatasync_rate(const char *dir, double secs)
-{
-	const off_t span = 4 << 20;
-	char path[4200], buf[4096];
-	double t0;
-	uint64_t n = 0;
-	off_t off;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/fsync.bin", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	memset(buf, 'x', sizeof(buf));
-	for (off = 0; off < span; off += (off_t)sizeof(buf))
-		if (pwrite(fd, buf, sizeof(buf), off) < 0)
-			break;
-	if (fsync(fd) < 0)
-		n = 0;
-	off = 0;
-	t0 = now_s();
-	while (now_s() - t0 < secs) {
-		if (pwrite(fd, buf, sizeof(buf), off) != (ssize_t)sizeof(buf) ||
-		    fdatasync(fd) < 0)
-			break;
-		off = (off + (off_t)sizeof(buf)) % span;
-		n++;
-	}
-	close(fd);
-	unlink(path);
-	return n ? (double)n / (now_s() - t0) : -1;
-}
-
-struct committer {
-	pthread_t thread;
-	struct bench *b;
-	int index;
-	const char *manifest_b64;
-	double deadline;
-	uint64_t commits;
-	double *lat;
-	size_t lat_count, lat_cap;
-	int rc;
-};
-
-static void *committer_main(void *arg)
-{
-	static const char tag[] = "ab";
-	struct committer *c = arg;
-	char node[33], name[32], path[128], tag_hex[65];
-	uint8_t id[16];
-	json_t *ans = NULL;
-	struct http h;
-	uint64_t version = 0;
-	double t;
-	long st;
-	int i;
-
-	c->rc = -1;
-	if (http_init(&h, c->b, true) < 0)
-		return NULL;
-	for (i = 0; i < 32; i++)
-		memcpy(tag_hex + 2 * i, tag, 2);
-	tag_hex[64] = '\0';
-	RAND_bytes(id, sizeof(id));
-	for (i = 0; i < 16; i++)
-		snprintf(node + 2 * i, 3, "%02x", id[i]);
-	snprintf(name, sizeof(name), "commits-%d", c->index);
-	if (http_json(&h, "POST", "/api/v1/nodes",
-		      json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i}", "id",
-				node, "kind", "file", "parent",
-				"00000000000000000000000000000000", "name",
-				name, "mode", 0644, "uid", 0, "gid", 0),
-		      NULL) != 201)
-		goto out;
-	snprintf(path, sizeof(path), "/api/v1/nodes/%s/commit", node);
-	while ((t = now_s()) < c->deadline) {
-		st = http_json(
-			&h, "POST", path,
-			json_pack("{s:I, s:i, s:I, s:s, s:s}", "base_version",
-				  (json_int_t)version, "size", SMALL_BLOCK,
-				  "mtime", (json_int_t)1700000000000000000LL,
-				  "manifest", c->manifest_b64, "tag", tag_hex),
-			&ans);
-		if (st != 200) {
-			fprintf(stderr, "srvbench: commit answered %ld: %.*s\n",
-				st, (int)h.resp.len, h.resp.data);
-			goto out;
-		}
-		version = (uint64_t)json_integer_value(
-			json_object_get(ans, "version"));
-		json_decref(ans);
-		ans = NULL;
-		if (c->lat_count < c->lat_cap)
-			c->lat[c->lat_count++] = now_s() - t;
-		c->commits++;
-	}
-	c->rc = 0;
-out:
-	json_decref(ans);
-	http_release(&h);
-	return NULL;
-}
-
-/* PUT the one small block every commit's manifest names. */
-static char *prepare_manifest(struct bench *b)
-{
-	uint8_t man[BLK_MANIFEST_HEADER_SIZE + BLK_MANIFEST_ENTRY_SIZE];
-	char hex[BLK_ID_HEX_SIZE], path[128], *b64 = NULL;
-	uint8_t *blob;
-	struct http h;
-	size_t size;
-
-	blob = blob_new(SMALL_BLOCK, &size);
-	if (!blob || blk_id_compute(blob, size, &b->small_id) < 0 ||
-	    http_init(&h, b, true) < 0) {
-		free(blob);
-		return NULL;
-	}
-	blk_id_to_hex(&b->small_id, hex);
-	snprintf(path, sizeof(path), "/api/v1/blocks/%s", hex);
-	if (http_do(&h, "PUT", path, blob, size, true) / 100 != 2)
-		goto out;
-	memcpy(man, BLK_MANIFEST_MAGIC, 4);
-	man[4] = BLK_MANIFEST_VERSION;
-	man[5] = man[6] = man[7] = 0;
-	cf_put_le64(man + 8, SMALL_BLOCK);
-	cf_put_le32(man + 16, 1);
-	memcpy(man + 20, b->small_id.bytes, BLK_ID_SIZE);
-	cf_put_le32(man + 20 + BLK_ID_SIZE, SMALL_BLOCK);
-	b64 = malloc(((sizeof(man) + 2) / 3) * 4 + 1);
-	if (b64)
-		EVP_EncodeBlock((unsigned char *)b64, man, sizeof(man));
-out:
-	http_release(&h);
-	free(blob);
-	return b64;
-}
-
-static int bench_commits(struct bench *b)
-{
-	struct committer c[CLIENTS];
-	double base, t0, elapsed, *all = NULL;
-	uint64_t total = 0;
-	size_t n = 0, i, k;
-	char *manifest;
-	int rc = -1;
-
-	base = fdatasync_rate(b->dir, 2.0);
-	manifest = prepare_manifest(b);
-	if (base <= 0 || !manifest) {
-		fprintf(stderr, "srvbench: commit setup failed\n");
-		free(manifest);
-		return -1;
-	}
-	memset(c, 0, sizeof(c));
-	t0 = now_s();
-	for (i = 0; i < CLIENTS; i++) {
-		c[i].b = b;
-		c[i].index = (int)i;
-		c[i].manifest_b64 = manifest;
-		c[i].deadline = t0 + b->secs;
-		c[i].lat_cap = 1u << 20;
-		c[i].lat = malloc(c[i].lat_cap * sizeof(double));
-		if (!c[i].lat ||
-		    pthread_create(&c[i].thread, NULL, committer_main, &c[i]))
-			abort();
-	}
-	for (i = 0; i < CLIENTS; i++)
-		pthread_join(c[i].thread, NULL);
-	elapsed = now_s() - t0;
-	for (i = 0; i < CLIENTS; i++) {
-		if (c[i].rc < 0)
-			goto out;
-		total += c[i].commits;
-		n += c[i].lat_count;
-	}
-	all = malloc((n ? n : 1) * sizeof(double));
-	if (!all)
-		goto out;
-	for (i = 0, n = 0; i < CLIENTS; i++)
-		for (k = 0; k < c[i].lat_count; k++)
-			all[n++] = c[i].lat[k];
-	qsort(all, n, sizeof(double), cmp_double);
-	printf("  (a) baseline: 4 KiB overwrite + fdatasync       %8.0f /s  "
-	       "(%.0f us each)\n",
-	       base, 1e6 / base);
-	printf("      commits over HTTP, %d clients               %8.0f /s  "
-	       "(%.2fx baseline; p50 %.0f us, p99 %.0f us)  "
-	       "target >= 5000 /s: %s\n",
-	       CLIENTS, (double)total / elapsed, (double)total / elapsed / base,
-	       pct(all, n, 0.5) * 1e6, pct(all, n, 0.99) * 1e6,
-	       (double)total / elapsed >= 5000 ? "met" : "MISSED");
-	rc = 0;
-out:
-	if (rc < 0)
-		fprintf(stderr, "srvbench: a commit client failed\n");
-	for (i = 0; i < CLIENTS; i++)
-		free(c[i].lat);
-	free(all);
-	free(manifest);
-	return rc;
-}
-
-/* ----- (b) block PUT throughput ----- */
-
-enum put_mode {
-	PUT_HTTP, /* the server */
-	PUT_RAW, /* baseline: the same files, written here */
-	PUT_RAW_DIRECT, /* ...and with O_DIRECT, as the server writes them */
-};
-
-struct putter {
-	pthread_t thread;
-	struct bench *b;
-	int index;
-	unsigned first, count; /* this round's blocks: ids[first..+count) */
-	enum put_mode mode;
-	uint8_t *blob; /* owned */
-	size_t blob_size;
-	struct blk_id *ids; /* owned: one per block */
-	int rc;
-};
-
-static void *putter_main(void *arg)
-{
-	struct putter *p = arg;
-	char hex[BLK_ID_HEX_SIZE], path[4300];
-	struct http h;
-	unsigned i;
-	int dirfd = -1;
-
-	p->rc = -1;
-	if (p->mode != PUT_HTTP) {
-		snprintf(path, sizeof(path), "%s/raw%d-%d", p->b->dir, p->mode,
-			 p->index);
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			return NULL;
-		dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dirfd < 0)
-			return NULL;
-	} else if (http_init(&h, p->b, true) < 0) {
-		return NULL;
-	}
-	for (i = p->first; i < p->first + p->count; i++) {
-		blob_stamp(p->blob, (uint64_t)p->index << 32 | i);
-		blk_id_to_hex(&p->ids[i], hex);
-		if (p->mode != PUT_HTTP) {
-			if (cf_file_write_durable(dirfd, hex, p->blob,
-						  p->blob_size, 0600,
-						  p->mode == PUT_RAW_DIRECT
-							  ? CF_DURABLE_DIRECT
-							  : 0) < 0)
-				goto out;
-			continue;
-		}
-		snprintf(path, sizeof(path), "/api/v1/blocks/%s", hex);
-		if (http_do(&h, "PUT", path, p->blob, p->blob_size, true) !=
-		    201) {
-			fprintf(stderr, "srvbench: PUT answered: %.*s\n",
-				(int)h.resp.len, h.resp.data);
-			goto out;
-		}
-	}
-	p->rc = 0;
-out:
-	if (p->mode != PUT_HTTP)
-		close(dirfd);
-	else
-		http_release(&h);
-	return NULL;
-}
-
-static double run_putters(struct putter *p, enum put_mode mode,
-			  unsigned first, unsigned count)
-{
-	double t0;
-	int i;
-
-	sync();
-	t0 = now_s();
-	for (i = 0; i < CLIENTS; i++) {
-		p[i].mode = mode;
-		p[i].first = first;
-		p[i].count = count;
-		if (pthread_create(&p[i].thread, NULL, putter_main, &p[i]))
-			return -1;
-	}
-	for (i = 0; i < CLIENTS; i++)
-		pthread_join(p[i].thread, NULL);
-	for (i = 0; i < CLIENTS; i++)
-		if (p[i].rc < 0)
-			return -1;
-	return now_s() - t0;
-}
-
-static int bench_puts(struct bench *b)
-{
-	struct putter p[CLIENTS];
-	double secs[3] = { 0 }, t, mib, raw_s, direct_s, put_s;
-	unsigned per = b->put_mib / CLIENTS, i, round_size;
-	int k, r, rc = -1;
-
-	/*
-	 * The three in rounds of a quarter each, the order rotating: the
-	 * virtual disks these runs get slow down after a burst, which would
-	 * otherwise count against whichever ran last.
-	 */
-	if (per < PUT_ROUNDS)
-		per = PUT_ROUNDS;
-	per -= per % PUT_ROUNDS;
-	round_size = per / PUT_ROUNDS;
-	memset(p, 0, sizeof(p));
-	for (k = 0; k < CLIENTS; k++) {
-		p[k].b = b;
-		p[k].index = k;
-		p[k].blob = blob_new(BIG_BLOCK, &p[k].blob_size);
-		p[k].ids = calloc(per, sizeof(*p[k].ids));
-		if (!p[k].blob || !p[k].ids)
-			goto out;
-		for (i = 0; i < per; i++) {
-			blob_stamp(p[k].blob, (uint64_t)k << 32 | i);
-			if (blk_id_compute(p[k].blob, p[k].blob_size,
-					   &p[k].ids[i]) < 0)
-				goto out;
-		}
-	}
-	for (r = 0; r < PUT_ROUNDS; r++) {
-		for (k = 0; k < 3; k++) {
-			enum put_mode mode = (enum put_mode)((r + k) % 3);
-
-			t = run_putters(p, mode, (unsigned)r * round_size,
-					round_size);
-			if (t <= 0)
-				goto out;
-			secs[mode] += t;
-		}
-	}
-	raw_s = secs[PUT_RAW];
-	direct_s = secs[PUT_RAW_DIRECT];
-	put_s = secs[PUT_HTTP];
-	mib = (double)per * CLIENTS * (double)p[0].blob_size / 1048576.0;
-	printf("  (b) baseline: 1 MiB files, fsync + rename + dir fsync, "
-	       "%d threads  %6.0f MiB/s\n",
-	       CLIENTS, mib / raw_s);
-	printf("      the same with O_DIRECT, as the server writes   "
-	       "%6.0f MiB/s\n",
-	       mib / direct_s);
-	printf("      block PUT 1 MiB over HTTP, %d clients            "
-	       "%6.0f MiB/s  (%.0f%% of baseline, %.0f%% of O_DIRECT; "
-	       "%u blocks)  target >= 80%%: %s\n",
-	       CLIENTS, mib / put_s, 100.0 * raw_s / put_s,
-	       100.0 * direct_s / put_s, per * CLIENTS,
-	       raw_s / put_s >= 0.8 ? "met" : "MISSED");
-	rc = 0;
-out:
-	if (rc < 0)
-		fprintf(stderr, "srvbench: block PUT phase failed\n");
-	for (k = 0; k < CLIENTS; k++) {
-		free(p[k].blob);
-		free(p[k].ids);
-	}
-	return rc;
-}
-
-/* ----- (c) WebSockets ----- */
-
-struct wsc {
-	int epoch; /* last commit epoch this client saw */
-	bool ready;
-	bool dead;
-};
-
-struct wsbench {
-	struct bench *b;
-	struct lws_context *ctx;
-	struct wsc *clients;
-	int n, started, ready, dead;
-
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int epoch; /* protected by ->lock */
-	double t0; /* protected by ->lock: commit of ->epoch sent */
-	int received; /* protected by ->lock: clients seen ->epoch */
-	double *lat; /* protected by ->lock */
-	size_t lat_count, lat_cap;
-	double commit_lat[1024]; /* the commit requests themselves */
-	int commit_count;
-	atomic_bool done;
-};
-
-static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
-		       void *user, void *in, size_t len)
-{
-	struct wsbench *w = lws_context_user(lws_get_context(wsi));
-	struct wsc *c = user;
-	unsigned char **p, *end;
-	char auth[200];
-	double now;
-	int n;
-
-	switch (reason) {
-	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-		p = (unsigned char **)in;
-		end = *p + len;
-		n = snprintf(auth, sizeof(auth), "Bearer %s", w->b->token);
-		return lws_add_http_header_by_token(
-			       wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
-			       (unsigned char *)auth, n, p, end)
-			       ? -1
-			       : 0;
-	case LWS_CALLBACK_CLIENT_RECEIVE:
-		if (!c)
-			return 0;
-		if (!c->ready && len >= 16 && memmem(in, len, "\"ready\"", 7)) {
-			c->ready = true;
-			w->ready++;
-			return 0;
-		}
-		if (!memmem(in, len, "\"changed\"", 9))
-			return 0;
-		now = now_s();
-		pthread_mutex_lock(&w->lock);
-		if (c->epoch < w->epoch) {
-			c->epoch = w->epoch;
-			if (w->lat_count < w->lat_cap)
-				w->lat[w->lat_count++] = now - w->t0;
-			if (++w->received >= w->ready)
-				pthread_cond_signal(&w->cond);
-		}
-		pthread_mutex_unlock(&w->lock);
-		return 0;
-	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (c && !c->dead) {
-			c->dead = true;
-			w->dead++;
-			if (c->ready)
-				w->ready--;
-		}
-		return 0;
-	default:
-		return 0;
-	}
-}
-
-static void *ws_committer(void *arg)
-{
-	struct wsbench *w = arg;
-	struct committer c;
-	json_t *ans = NULL;
-	char path[128], node[33], tag_hex[65];
-	struct http h;
-	uint8_t id[16];
-	uint64_t version = 0;
-	struct timespec until;
-	char *manifest;
-	int k, i;
-
-	memset(&c, 0, sizeof(c));
-	manifest = prepare_manifest(w->b);
-	if (!manifest || http_init(&h, w->b, true) < 0)
-		goto done;
-	memset(tag_hex, 'c', 64);
-	tag_hex[64] = '\0';
-	RAND_bytes(id, sizeof(id));
-	for (i = 0; i < 16; i++)
-		snprintf(node + 2 * i, 3, "%02x", id[i]);
-	if (http_json(&h, "POST", "/api/v1/nodes",
-		      json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i}", "id",
-				node, "kind", "file", "parent",
-				"00000000000000000000000000000000", "name",
-				"ws-commits", "mode", 0644, "uid", 0, "gid", 0),
-		      NULL) != 201)
-		goto out;
-	/* the create itself pushed "changed": let it arrive first */
-	usleep(500 * 1000);
-	snprintf(path, sizeof(path), "/api/v1/nodes/%s/commit", node);
-	for (k = 1; k <= w->b->commits; k++) {
-		pthread_mutex_lock(&w->lock);
-		w->epoch = k;
-		w->received = 0;
-		w->t0 = now_s();
-		pthread_mutex_unlock(&w->lock);
-		if (http_json(&h, "POST", path,
-			      json_pack("{s:I, s:i, s:I, s:s, s:s}",
-					"base_version", (json_int_t)version,
-					"size", SMALL_BLOCK, "mtime",
-					(json_int_t)1700000000000000000LL,
-					"manifest", manifest, "tag", tag_hex),
-			      &ans) != 200)
-			goto out;
-		version = (uint64_t)json_integer_value(
-			json_object_get(ans, "version"));
-		json_decref(ans);
-		ans = NULL;
-		if (w->commit_count < (int)CF_ARRAY_SIZE(w->commit_lat))
-			w->commit_lat[w->commit_count++] = now_s() - w->t0;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += (time_t)DELIVERY_TIMEOUT_S;
-		pthread_mutex_lock(&w->lock);
-		while (w->received < w->ready)
-			if (pthread_cond_timedwait(&w->cond, &w->lock,
-						   &until) != 0)
-				break;
-		if (w->received < w->ready)
-			fprintf(stderr,
-				"srvbench: commit %d reached %d of "
-				"%d clients\n",
-				k, w->received, w->ready);
-		pthread_mutex_unlock(&w->lock);
-		usleep(100 * 1000); /* idle between commits */
-	}
-out:
-	http_release(&h);
-done:
-	json_decref(ans);
-	free(manifest);
-	atomic_store(&w->done, true);
-	lws_cancel_service(w->ctx);
-	return NULL;
-}
-
-/*
- * The server's own share of delivery, from its fan-out histogram on
- * /metrics: the mean, and the bucket bound p99 falls under. It leaves
- * out this process's client, which shares the CPUs with the server.
- */
-static void print_server_fanout(struct bench *b)
-{
-	static const char name[] = "cloudfs_notify_fanout_seconds";
-	double le[32], cum[32], sum = 0, count = 0, x, y;
-	size_t buckets = 0, i;
-	struct http h;
-	char *line, *save = NULL, *text = NULL;
-
-	if (http_init(&h, b, false) == 0 &&
-	    http_do(&h, "GET", "/metrics", NULL, 0, false) == 200)
-		text = strndup(h.resp.data, h.resp.len);
-	http_release(&h);
-	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, name, sizeof(name) - 1))
-			continue;
-		line += sizeof(name) - 1;
-		if (sscanf(line, "_bucket{le=\"%lf\"} %lf", &x, &y) == 2 &&
-		    buckets < CF_ARRAY_SIZE(le)) {
-			le[buckets] = x;
-			cum[buckets++] = y;
-		} else if (sscanf(line, "_sum %lf", &x) == 1) {
-			sum = x;
-		} else if (sscanf(line, "_count %lf", &x) == 1) {
-			count = x;
-		}
-	}
-	free(text);
-	if (count <= 0) {
-		printf("      (server fan-out: no histogram on /metrics)\n");
-		return;
-	}
-	for (i = 0; i < buckets && cum[i] < 0.99 * count; i++)
-		;
-	printf("      server fan-out alone (its /metrics histogram, %.0f "
-	       "messages): mean %.1f ms, p99 within the %.0f ms bucket\n",
-	       count, sum / count * 1e3, i < buckets ? le[i] * 1e3 : 1e4);
-}
-
-static int bench_websockets(struct bench *b)
-{
-	struct lws_protocols protocols[] = {
-		{ "cloudfs-notify", ws_callback, 0, 512, 0, NULL, 0 },
-		{ NULL, NULL, 0, 0, 0, NULL, 0 },
-	};
-	struct lws_context_creation_info info;
-	struct lws_client_connect_info ci;
-	struct wsbench w;
-	struct rlimit rl;
-	pthread_t thread;
-	long before, after;
-	double t0, t_conn;
-	int rc = -1;
-
-	memset(&w, 0, sizeof(w));
-	w.b = b;
-	w.n = b->ws_count;
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	atomic_init(&w.done, false);
-	getrlimit(RLIMIT_NOFILE, &rl);
-	w.clients = calloc((size_t)w.n, sizeof(*w.clients));
-	w.lat_cap = (size_t)w.n * (size_t)b->commits;
-	w.lat = malloc((w.lat_cap ? w.lat_cap : 1) * sizeof(double));
-	if (!w.clients || !w.lat)
-		goto out;
-
-	memset(&info, 0, sizeof(info));
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = protocols;
-	info.user = &w;
-	info.fd_limit_per_thread = (unsigned)rl.rlim_cur;
-	w.ctx = lws_create_context(&info);
-	if (!w.ctx)
-		goto out;
-
-	sleep(1);
-	before = server_rss_kib(b);
-	t0 = now_s();
-	while (w.ready + w.dead < w.n && now_s() - t0 < WS_TIMEOUT_S) {
-		while (w.started < w.n &&
-		       w.started - w.ready - w.dead < WS_INFLIGHT) {
-			memset(&ci, 0, sizeof(ci));
-			ci.context = w.ctx;
-			ci.address = "127.0.0.1";
-			ci.port = b->port;
-			ci.path = "/api/v1/notify";
-			ci.host = "127.0.0.1";
-			ci.origin = "127.0.0.1";
-			ci.protocol = "cloudfs-notify";
-			ci.userdata = &w.clients[w.started];
-			if (!lws_client_connect_via_info(&ci) &&
-			    !w.clients[w.started].dead) {
-				w.clients[w.started].dead = true;
-				w.dead++;
-			}
-			w.started++;
-		}
-		lws_service(w.ctx, 0);
-	}
-	t_conn = now_s() - t0;
-	if (w.ready < w.n)
-		fprintf(stderr,
-			"srvbench: only %d of %d websockets became "
-			"ready (%d failed)\n",
-			w.ready, w.n, w.dead);
-	/* let the server settle: idle connections only */
-	t0 = now_s();
-	while (now_s() - t0 < 2.0) {
-		lws_service(w.ctx, 0);
-		usleep(10 * 1000);
-	}
-	after = server_rss_kib(b);
-
-	if (pthread_create(&thread, NULL, ws_committer, &w))
-		goto out;
-	while (!atomic_load(&w.done))
-		lws_service(w.ctx, 0);
-	pthread_join(thread, NULL);
-
-	qsort(w.lat, w.lat_count, sizeof(double), cmp_double);
-	qsort(w.commit_lat, (size_t)w.commit_count, sizeof(double), cmp_double);
-	printf("  (c) RLIMIT_NOFILE %llu; %d of %d websockets ready in %.1f "
-	       "s\n",
-	       (unsigned long long)rl.rlim_cur, w.ready, w.n, t_conn);
-	printf("      server RSS %.1f MiB before, %.1f MiB with them idle: "
-	       "%.0f bytes per connection  target < 1024: %s\n",
-	       before / 1024.0, after / 1024.0,
-	       (double)(after - before) * 1024.0 / (w.ready ? w.ready : 1),
-	       (double)(after - before) * 1024.0 / (w.ready ? w.ready : 1) <
-			       1024
-		       ? "met"
-		       : "MISSED");
-	printf("      delivery after commit, %d commits x %d clients: p50 "
-	       "%.1f ms, p99 %.1f ms, max %.1f ms (%zu deliveries)  "
-	       "target p99 < 100 ms: %s\n",
-	       b->commits, w.ready, pct(w.lat, w.lat_count, 0.5) * 1e3,
-	       pct(w.lat, w.lat_count, 0.99) * 1e3,
-	       pct(w.lat, w.lat_count, 1.0) * 1e3, w.lat_count,
-	       pct(w.lat, w.lat_count, 0.99) < 0.1 ? "met" : "MISSED");
-	printf("      (the commit requests alone: p50 %.1f ms, max %.1f ms)\n",
-	       pct(w.commit_lat, (size_t)w.commit_count, 0.5) * 1e3,
-	       pct(w.commit_lat, (size_t)w.commit_count, 1.0) * 1e3);
-	print_server_fanout(b);
-	rc = w.lat_count == (size_t)w.ready * (size_t)b->commits ? 0 : -1;
-out:
-	if (w.ctx)
-		lws_context_destroy(w.ctx);
-	free(w.clients);
-	free(w.lat);
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.lock);
+	srvbench_http_release(&h);
 	return rc;
 }
 
@@ -1268,10 +539,10 @@ int main(int argc, char **argv)
 	printf("srvbench: cloudfsd %s on 127.0.0.1:%d, data in %s\n",
 	       b.cloudfsd, b.port, b.dir);
 	fflush(stdout);
-	if (bench_commits(&b) < 0)
+	if (srvbench_commits(&b) < 0)
 		goto out;
 	fflush(stdout);
-	if (b.put_mib && bench_puts(&b) < 0)
+	if (b.put_mib && srvbench_puts(&b) < 0)
 		goto out;
 	fflush(stdout);
 	/*
@@ -1283,7 +554,7 @@ int main(int argc, char **argv)
 		if (start_server(&b, false) < 0)
 			goto out;
 	}
-	if (b.ws_count && bench_websockets(&b) < 0)
+	if (b.ws_count && srvbench_websockets(&b) < 0)
 		goto out;
 	rc = 0;
 out:

@@ -99,6 +99,9 @@ struct fc_state {
 	char device[64];      /* for conflicted copy names */
 };
 
+/* The columns of a full node row: NODE_COLS of the statement table. */
+#define FC_STATE_NODE_NCOLS 26
+
 /* A node row with the queue columns fc_node does not show. */
 struct row {
 	struct fc_node n;
@@ -119,6 +122,16 @@ bool fc_state_kind_ok(int kind);
 
 /* Log a SQLite failure (what, c's message) and map rc to -errno once. */
 int fc_state_sql_fail(struct conn *c, int rc, const char *what);
+
+/*
+ * Open the state database at path (borrowed) as the one connection,
+ * configured but not migrated; *out is the caller's (fc_state_conn_free).
+ * -ENOMEM, or the mapped SQLite failure (logged).
+ */
+int fc_state_conn_open(const char *path, struct conn **out);
+
+/* Finalize c's statements and close it; NULL is a no-op. */
+void fc_state_conn_free(struct conn *c);
 
 /*
  * Take the connection for reads (st->lock) until fc_state_read_end, which

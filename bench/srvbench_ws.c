@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * srvbench part (c): b->ws_count WebSocket clients of one account, held
+ * by this process in one lws client context. The server's RSS per idle
+ * connection comes from its VmRSS before and after they connect; then
+ * b->commits commits, each timed from just before its request to its
+ * receipt on every client. lws runs on the main thread; the commits come
+ * from a thread of their own.
+ */
+#include "srvbench.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <openssl/rand.h>
+
+#include "cf_util.h"
+
+#define WS_INFLIGHT	   256 /* connects in progress at once */
+#define WS_TIMEOUT_S	   120.0
+#define DELIVERY_TIMEOUT_S 10.0
+
+static long server_rss_kib(const struct bench *b)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)b->server);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+struct wsc {
+	int epoch; /* last commit epoch this client saw */
+	bool ready;
+	bool dead;
+};
+
+struct wsbench {
+	struct bench *b;
+	struct lws_context *ctx;
+	struct wsc *clients;
+	int n, started, ready, dead;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int epoch; /* protected by ->lock */
+	double t0; /* protected by ->lock: commit of ->epoch sent */
+	int received; /* protected by ->lock: clients seen ->epoch */
+	double *lat; /* protected by ->lock */
+	size_t lat_count, lat_cap;
+	double commit_lat[1024]; /* the commit requests themselves */
+	int commit_count;
+	atomic_bool done;
+};
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		       void *user, void *in, size_t len)
+{
+	struct wsbench *w = lws_context_user(lws_get_context(wsi));
+	struct wsc *c = user;
+	unsigned char **p, *end;
+	char auth[200];
+	double now;
+	int n;
+
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		p = (unsigned char **)in;
+		end = *p + len;
+		n = snprintf(auth, sizeof(auth), "Bearer %s", w->b->token);
+		return lws_add_http_header_by_token(
+			       wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+			       (unsigned char *)auth, n, p, end)
+			       ? -1
+			       : 0;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (!c)
+			return 0;
+		if (!c->ready && len >= 16 && memmem(in, len, "\"ready\"", 7)) {
+			c->ready = true;
+			w->ready++;
+			return 0;
+		}
+		if (!memmem(in, len, "\"changed\"", 9))
+			return 0;
+		now = srvbench_now_s();
+		pthread_mutex_lock(&w->lock);
+		if (c->epoch < w->epoch) {
+			c->epoch = w->epoch;
+			if (w->lat_count < w->lat_cap)
+				w->lat[w->lat_count++] = now - w->t0;
+			if (++w->received >= w->ready)
+				pthread_cond_signal(&w->cond);
+		}
+		pthread_mutex_unlock(&w->lock);
+		return 0;
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		if (c && !c->dead) {
+			c->dead = true;
+			w->dead++;
+			if (c->ready)
+				w->ready--;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static void *ws_committer(void *arg)
+{
+	struct wsbench *w = arg;
+	json_t *ans = NULL;
+	char path[128], node[33], tag_hex[65];
+	struct http h;
+	uint8_t id[16];
+	uint64_t version = 0;
+	struct timespec until;
+	char *manifest;
+	int k, i;
+
+	manifest = srvbench_prepare_manifest(w->b);
+	if (!manifest || srvbench_http_init(&h, w->b, true) < 0)
+		goto done;
+	memset(tag_hex, 'c', 64);
+	tag_hex[64] = '\0';
+	RAND_bytes(id, sizeof(id));
+	for (i = 0; i < 16; i++)
+		snprintf(node + 2 * i, 3, "%02x", id[i]);
+	if (srvbench_http_json(&h, "POST", "/api/v1/nodes",
+			       json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i}",
+					 "id", node, "kind", "file", "parent",
+					 "00000000000000000000000000000000",
+					 "name", "ws-commits", "mode", 0644,
+					 "uid", 0, "gid", 0),
+			       NULL) != 201)
+		goto out;
+	/* the create itself pushed "changed": let it arrive first */
+	usleep(500 * 1000);
+	snprintf(path, sizeof(path), "/api/v1/nodes/%s/commit", node);
+	for (k = 1; k <= w->b->commits; k++) {
+		pthread_mutex_lock(&w->lock);
+		w->epoch = k;
+		w->received = 0;
+		w->t0 = srvbench_now_s();
+		pthread_mutex_unlock(&w->lock);
+		if (srvbench_http_json(
+			    &h, "POST", path,
+			    json_pack("{s:I, s:i, s:I, s:s, s:s}",
+				      "base_version", (json_int_t)version,
+				      "size", SRVBENCH_SMALL_BLOCK, "mtime",
+				      (json_int_t)1700000000000000000LL,
+				      "manifest", manifest, "tag", tag_hex),
+			    &ans) != 200)
+			goto out;
+		version = (uint64_t)json_integer_value(
+			json_object_get(ans, "version"));
+		json_decref(ans);
+		ans = NULL;
+		if (w->commit_count < (int)CF_ARRAY_SIZE(w->commit_lat))
+			w->commit_lat[w->commit_count++] =
+				srvbench_now_s() - w->t0;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)DELIVERY_TIMEOUT_S;
+		pthread_mutex_lock(&w->lock);
+		while (w->received < w->ready)
+			if (pthread_cond_timedwait(&w->cond, &w->lock,
+						   &until) != 0)
+				break;
+		if (w->received < w->ready)
+			fprintf(stderr,
+				"srvbench: commit %d reached %d of "
+				"%d clients\n",
+				k, w->received, w->ready);
+		pthread_mutex_unlock(&w->lock);
+		usleep(100 * 1000); /* idle between commits */
+	}
+out:
+	srvbench_http_release(&h);
+done:
+	json_decref(ans);
+	free(manifest);
+	atomic_store(&w->done, true);
+	lws_cancel_service(w->ctx);
+	return NULL;
+}
+
+/*
+ * The server's own share of delivery, from its fan-out histogram on
+ * /metrics: the mean, and the bucket bound p99 falls under. It leaves
+ * out this process's client, which shares the CPUs with the server.
+ */
+static void print_server_fanout(struct bench *b)
+{
+	static const char name[] = "cloudfs_notify_fanout_seconds";
+	double le[32], cum[32], sum = 0, count = 0, x, y;
+	size_t buckets = 0, i;
+	struct http h;
+	char *line, *save = NULL, *text = NULL;
+
+	if (srvbench_http_init(&h, b, false) == 0 &&
+	    srvbench_http_do(&h, "GET", "/metrics", NULL, 0, false) == 200)
+		text = strndup(h.resp.data, h.resp.len);
+	srvbench_http_release(&h);
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, name, sizeof(name) - 1))
+			continue;
+		line += sizeof(name) - 1;
+		if (sscanf(line, "_bucket{le=\"%lf\"} %lf", &x, &y) == 2 &&
+		    buckets < CF_ARRAY_SIZE(le)) {
+			le[buckets] = x;
+			cum[buckets++] = y;
+		} else if (sscanf(line, "_sum %lf", &x) == 1) {
+			sum = x;
+		} else if (sscanf(line, "_count %lf", &x) == 1) {
+			count = x;
+		}
+	}
+	free(text);
+	if (count <= 0) {
+		printf("      (server fan-out: no histogram on /metrics)\n");
+		return;
+	}
+	for (i = 0; i < buckets && cum[i] < 0.99 * count; i++)
+		;
+	printf("      server fan-out alone (its /metrics histogram, %.0f "
+	       "messages): mean %.1f ms, p99 within the %.0f ms bucket\n",
+	       count, sum / count * 1e3, i < buckets ? le[i] * 1e3 : 1e4);
+}
+
+int srvbench_websockets(struct bench *b)
+{
+	struct lws_protocols protocols[] = {
+		{ "cloudfs-notify", ws_callback, 0, 512, 0, NULL, 0 },
+		{ NULL, NULL, 0, 0, 0, NULL, 0 },
+	};
+	struct lws_context_creation_info info;
+	struct lws_client_connect_info ci;
+	struct wsbench w;
+	struct rlimit rl;
+	pthread_t thread;
+	long before, after;
+	double t0, t_conn;
+	int rc = -1;
+
+	memset(&w, 0, sizeof(w));
+	w.b = b;
+	w.n = b->ws_count;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	atomic_init(&w.done, false);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	w.clients = calloc((size_t)w.n, sizeof(*w.clients));
+	w.lat_cap = (size_t)w.n * (size_t)b->commits;
+	w.lat = malloc((w.lat_cap ? w.lat_cap : 1) * sizeof(double));
+	if (!w.clients || !w.lat)
+		goto out;
+
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.user = &w;
+	info.fd_limit_per_thread = (unsigned)rl.rlim_cur;
+	w.ctx = lws_create_context(&info);
+	if (!w.ctx)
+		goto out;
+
+	sleep(1);
+	before = server_rss_kib(b);
+	t0 = srvbench_now_s();
+	while (w.ready + w.dead < w.n && srvbench_now_s() - t0 < WS_TIMEOUT_S) {
+		while (w.started < w.n &&
+		       w.started - w.ready - w.dead < WS_INFLIGHT) {
+			memset(&ci, 0, sizeof(ci));
+			ci.context = w.ctx;
+			ci.address = "127.0.0.1";
+			ci.port = b->port;
+			ci.path = "/api/v1/notify";
+			ci.host = "127.0.0.1";
+			ci.origin = "127.0.0.1";
+			ci.protocol = "cloudfs-notify";
+			ci.userdata = &w.clients[w.started];
+			if (!lws_client_connect_via_info(&ci) &&
+			    !w.clients[w.started].dead) {
+				w.clients[w.started].dead = true;
+				w.dead++;
+			}
+			w.started++;
+		}
+		lws_service(w.ctx, 0);
+	}
+	t_conn = srvbench_now_s() - t0;
+	if (w.ready < w.n)
+		fprintf(stderr,
+			"srvbench: only %d of %d websockets became "
+			"ready (%d failed)\n",
+			w.ready, w.n, w.dead);
+	/* let the server settle: idle connections only */
+	t0 = srvbench_now_s();
+	while (srvbench_now_s() - t0 < 2.0) {
+		lws_service(w.ctx, 0);
+		usleep(10 * 1000);
+	}
+	after = server_rss_kib(b);
+
+	if (pthread_create(&thread, NULL, ws_committer, &w))
+		goto out;
+	while (!atomic_load(&w.done))
+		lws_service(w.ctx, 0);
+	pthread_join(thread, NULL);
+
+	qsort(w.lat, w.lat_count, sizeof(double), srvbench_cmp_double);
+	qsort(w.commit_lat, (size_t)w.commit_count, sizeof(double),
+	      srvbench_cmp_double);
+	printf("  (c) RLIMIT_NOFILE %llu; %d of %d websockets ready in %.1f "
+	       "s\n",
+	       (unsigned long long)rl.rlim_cur, w.ready, w.n, t_conn);
+	printf("      server RSS %.1f MiB before, %.1f MiB with them idle: "
+	       "%.0f bytes per connection  target < 1024: %s\n",
+	       before / 1024.0, after / 1024.0,
+	       (double)(after - before) * 1024.0 / (w.ready ? w.ready : 1),
+	       (double)(after - before) * 1024.0 / (w.ready ? w.ready : 1) <
+			       1024
+		       ? "met"
+		       : "MISSED");
+	printf("      delivery after commit, %d commits x %d clients: p50 "
+	       "%.1f ms, p99 %.1f ms, max %.1f ms (%zu deliveries)  "
+	       "target p99 < 100 ms: %s\n",
+	       b->commits, w.ready, srvbench_pct(w.lat, w.lat_count, 0.5) * 1e3,
+	       srvbench_pct(w.lat, w.lat_count, 0.99) * 1e3,
+	       srvbench_pct(w.lat, w.lat_count, 1.0) * 1e3, w.lat_count,
+	       srvbench_pct(w.lat, w.lat_count, 0.99) < 0.1 ? "met" : "MISSED");
+	printf("      (the commit requests alone: p50 %.1f ms, max %.1f ms)\n",
+	       srvbench_pct(w.commit_lat, (size_t)w.commit_count, 0.5) * 1e3,
+	       srvbench_pct(w.commit_lat, (size_t)w.commit_count, 1.0) * 1e3);
+	print_server_fanout(b);
+	rc = w.lat_count == (size_t)w.ready * (size_t)b->commits ? 0 : -1;
+out:
+	if (w.ctx)
+		lws_context_destroy(w.ctx);
+	free(w.clients);
+	free(w.lat);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return rc;
+}
