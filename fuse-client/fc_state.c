@@ -18,8 +18,6 @@
 #include "fc_state_int.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -163,7 +163,7 @@ int fc_state_count(struct conn *c, sqlite3_stmt *s, const char *what,
 /* Run statement id, which returns no rows. 0 or -errno. */
 int fc_state_exec(struct conn *c, enum stmt_id id);
 
-/* Begin a write transaction: takes st->wlock until tx_end. */
+/* Begin a write transaction: takes st->lock until tx_end. */
 int fc_state_tx_begin(struct fc_state *st, struct conn **out);
 
 /*
