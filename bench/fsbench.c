@@ -175,6 +175,8 @@ static int cmd_create(const char *dir, long count, long size)
 		n = snprintf(path, sizeof(path), "%s/f%06ld", dir, i);
 		if (n < 0 || (size_t)n >= sizeof(path))
 			return 1;
+		/* each file its own content: the server stores them all */
+		memcpy(buf, path + n - 6, CF_MIN((size_t)size, (size_t)6));
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd < 0 || cf_write_full(fd, buf, (size_t)size) < 0 ||
 		    close(fd) < 0) {

@@ -6,8 +6,9 @@
 #   - sequential write and read of FSBENCH_MIB (default 1024) MiB, reads
 #     warm (from the local cache) and cold (a fresh device, fetching from
 #     the server)
-#   - create + write 4 KiB + close of FSBENCH_FILES (10,000) files, and
-#     `ls -l` of that directory; the same creates through bench/fusefloor,
+#   - create + write 4 KiB + close of FSBENCH_FILES (10,000) files, the
+#     time until all of them are committed on the server, and `ls -l` of
+#     that directory; the same creates through bench/fusefloor,
 #     a FUSE file system that only answers, show what FUSE itself allows
 #   - time until `cloudfs sync` returns after writing the file, and the
 #     bytes the server received vs the file size, random and text data
@@ -159,13 +160,18 @@ c_loc=$("$FSB" create "$T/local/many" "$FILES" 4096)
 sync
 c_floor=$("$FSB" create "$T/floor/many" "$FILES" 4096)
 sync
+t0=$(now)
 c_cfs=$("$FSB" create "$M/many" "$FILES" 4096)
+t1=$(now)
+"$CLOUDFS" sync "$M" >/dev/null
+t_small=$(elapsed "$t0")
+t_after=$(elapsed "$t1")
 fusermount3 -u "$T/floor"
 wait "$FLOOR_PID" 2>/dev/null || true
 row "create+write 4 KiB+close x $FILES" "$c_cfs" "$c_loc"
 row "  the same through a do-nothing FUSE fs" "$c_floor" "$c_loc"
 echo "  cloudfs vs the do-nothing FUSE fs: $(ratio "${c_cfs%% *}" "${c_floor%% *}") x"
-"$CLOUDFS" sync "$M" >/dev/null
+echo "  on the server: sync returns ${t_after} s after the last close; $(awk -v n="$FILES" -v t="$t_small" 'BEGIN { printf "%.0f", n / t }') files/s from the first create to all committed"
 umount_dev 1 "$P1"
 mount_dev 1
 P1=$LAST

@@ -19,7 +19,7 @@ struct fc_daemon_opts {
 	const char *state_dir; /* borrowed; NULL = the default */
 	const char *cache_dir; /* borrowed; NULL = the default */
 	struct fc_fs_opts *fs; /* borrowed: mountpoint, -f, -o options */
-	unsigned upload_threads; /* 0 = 2 */
+	unsigned upload_threads; /* 0 = FC_UPLOAD_THREADS */
 };
 
 /*

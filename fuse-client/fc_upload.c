@@ -888,7 +888,9 @@ static int worker_init(struct fc_uploader *up, struct worker *w)
 	rc = blk_codec_new(up->d.keys, &o, &w->codec);
 	if (rc < 0)
 		return rc;
-	w->arena_cap = FC_UPLOAD_BATCH_BYTES;
+	/* an account's chunks may be larger than a batch: one always fits */
+	w->arena_cap = CF_MAX((size_t)FC_UPLOAD_BATCH_BYTES,
+			      BLK_BLOB_SIZE_MAX(up->d.chunk.max_size));
 	w->batch_cap = FC_UPLOAD_BATCH_BYTES / up->d.chunk.min_size + 1;
 	w->arena = malloc(w->arena_cap);
 	w->batch = calloc(w->batch_cap, sizeof(*w->batch));
@@ -984,7 +986,7 @@ int fc_upload_new(const struct fc_upload_deps *deps, struct fc_uploader **out)
 		return -ENOMEM;
 	up->d = *deps;
 	if (!up->d.threads)
-		up->d.threads = 2;
+		up->d.threads = FC_UPLOAD_THREADS;
 	if (!up->d.parallel)
 		up->d.parallel = 4;
 	up->threads = calloc(up->d.threads, sizeof(*up->threads));

@@ -42,8 +42,14 @@
 #include "fc_remote.h"
 #include "fc_state.h"
 
-#define FC_UPLOAD_BATCH_BYTES (16u * 1024 * 1024)
-#define FC_UPLOAD_WINDOW      (1024u * 1024)
+/*
+ * Small files are bound by round trips, not CPU: four threads keep four
+ * uploads in flight. Each holds one batch arena, so memory stays where
+ * two threads with 16 MiB batches had it.
+ */
+#define FC_UPLOAD_THREADS	 4
+#define FC_UPLOAD_BATCH_BYTES	 (8u * 1024 * 1024)
+#define FC_UPLOAD_WINDOW	 (1024u * 1024)
 #define FC_UPLOAD_ASK_BYTES	 (64u * 1024)
 #define FC_UPLOAD_ANNOUNCE_BYTES (1024u * 1024)
 
@@ -114,7 +120,7 @@ struct fc_upload_deps {
 	fc_manifest_fn manifest; /* the server's manifest, on conflicts */
 	void *fetch_arg;
 	const char *device; /* for conflicted copy names */
-	unsigned threads; /* 0 = 2 */
+	unsigned threads; /* 0 = FC_UPLOAD_THREADS */
 	unsigned parallel; /* PUTs at once per thread; 0 = 4 */
 	/* Hooks, each may be NULL; called from uploader threads with arg. */
 	/* The kernel's cache of ino is stale. */

@@ -22,6 +22,7 @@ static const char usage[] =
 	"  login --server URL --user NAME [--password-file F] [--device NAME]\n"
 	"        [--state-dir D]\n"
 	"  mount MOUNTPOINT [--state-dir D] [--cache-dir D] [-f] [-o OPTS]\n"
+	"        [--uploaders N (upload threads, default 4)]\n"
 	"  status [MOUNTPOINT]\n"
 	"  sync [MOUNTPOINT] [--timeout S]\n"
 	"  versions PATH [--state-dir D]\n"
