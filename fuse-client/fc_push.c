@@ -113,17 +113,93 @@ out:
 	return rc;
 }
 
+/* Create op's request under name (both borrowed for its life). */
+static void create_req(const struct fc_op *op, const char *name, size_t len,
+		       struct fc_create_req *c)
+{
+	memset(c, 0, sizeof(*c));
+	memcpy(c->id, op->node, FC_ID_SIZE);
+	memcpy(c->parent, op->parent, FC_ID_SIZE);
+	c->name = name;
+	c->name_len = len;
+	c->type = (mode_t)fc_kind_to_mode(op->node_kind);
+	c->mode = op->mode;
+	c->uid = op->uid;
+	c->gid = op->gid;
+	c->rdev = op->rdev;
+	c->target = op->target;
+	c->target_len = op->target_len;
+	c->mtime_ns = op->mtime_ns;
+}
+
+/*
+ * POST /nodes for create op under name. 0 also when the node is there
+ * already (a retry after a lost answer); -EEXIST when another node holds
+ * the name.
+ */
+static int create_node(struct fc_remote *r, const struct fc_op *op,
+		       const char *name, size_t len)
+{
+	struct fc_create_req c;
+	struct fc_rnode n;
+	int rc;
+
+	create_req(op, name, len, &c);
+	rc = fc_remote_node_create(r, &c, NULL);
+	if (rc != -EEXIST)
+		return rc;
+	rc = fc_remote_node_get(r, op->node, &n, NULL, 0);
+	return rc == -ENOENT ? -EEXIST : rc;
+}
+
+/*
+ * A kept file the server has no trace of any more (another device purged
+ * it from the trash, or retention did): *out becomes the create that makes
+ * it again under the same id, from the local node. 1 when so; 0 when the
+ * node is gone here too (nothing left to keep); -errno.
+ */
+static int remake_op(struct fc_pusher *p, const struct fc_op *op,
+		     struct fc_op **out)
+{
+	struct fc_op *c;
+	struct fc_node n;
+	int rc = fc_state_get_by_id(p->d.state, op->node, &n);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	if (n.kind != FC_KIND_FILE)
+		return -ENOENT; /* only an edited file is kept */
+	c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*c = *op;
+	c->kind = FC_OP_CREATE;
+	c->node_kind = n.kind;
+	c->mode = n.mode;
+	c->uid = n.uid;
+	c->gid = n.gid;
+	c->mtime_ns = n.mtime_ns;
+	c->target_len = 0;
+	*out = c;
+	return 1;
+}
+
 /*
  * Take a kept file out of the server's trash (FC_OP_RESTORE) to where the
  * op says, bringing that directory back when it went too; failing that,
- * to the root; a name taken meanwhile gets a conflicted copy name. The
- * next pull brings the entry the server made, wherever that is.
+ * to the root; a name taken meanwhile gets a conflicted copy name. A file
+ * purged from the trash is made again, empty, and its whole content goes
+ * up as a first version. The next pull brings the entry the server made,
+ * wherever that is.
  */
 static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 {
 	static const uint8_t root[FC_ID_SIZE];
 	struct fc_remote *r = p->d.remote;
 	const uint8_t *parent = op->parent;
+	struct fc_op *remake = NULL;
 	struct cf_buf name;
 	struct fc_rnode n;
 	bool revived = false;
@@ -134,9 +210,13 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 	for (;;) {
 		rc = fc_conflict_candidate(op->name, op->name_len, p->d.device,
 					   (int64_t)time(NULL), k, &name);
-		if (rc == 0)
+		if (rc == 0 && remake) {
+			memcpy(remake->parent, parent, FC_ID_SIZE);
+			rc = create_node(r, remake, name.data, name.len);
+		} else if (rc == 0) {
 			rc = fc_remote_trash_restore(r, op->node, parent,
 						     name.data, name.len, NULL);
+		}
 		if (rc == -EEXIST && k < RESTORE_NAME_TRIES) {
 			k++;
 			continue;
@@ -144,11 +224,21 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 		if (rc != -ENOENT)
 			break;
 		/* not in the trash (any more), or its directory is gone */
-		rc = fc_remote_node_get(r, op->node, &n, NULL, 0);
-		if (rc == 0 && !n.deleted)
-			break; /* live: an earlier try's answer was lost */
-		if (rc < 0 || parent == root) {
-			rc = rc < 0 ? rc : -ENOENT;
+		if (!remake) {
+			rc = fc_remote_node_get(r, op->node, &n, NULL, 0);
+			if (rc == 0 && !n.deleted)
+				break; /* live: an earlier try's answer was lost */
+			if (rc == -ENOENT) {
+				rc = remake_op(p, op, &remake);
+				if (rc <= 0)
+					break;
+				continue; /* where it was, first */
+			}
+			if (rc < 0)
+				break;
+		}
+		if (parent == root) {
+			rc = -ENOENT;
 			break;
 		}
 		if (!revived) {
@@ -158,6 +248,15 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 		}
 		parent = root;
 	}
+	if (rc == 0 && remake) {
+		cf_warn("\"%.*s\" was purged on the server while this device "
+			"kept an edit: made again, its content goes up whole",
+			(int)op->name_len, op->name);
+		rc = fc_state_node_recreated(p->d.state, op->node, now_ns());
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	free(remake);
 	cf_buf_release(&name);
 	return rc;
 }
@@ -180,45 +279,6 @@ static int keep_filled_dir(struct fc_pusher *p, const struct fc_op *op)
 		"it; bringing it back",
 		(int)op->name_len, op->name);
 	return 0;
-}
-
-/*
- * POST /nodes for create op under name. 0 also when the node is there
- * already (a retry after a lost answer); -EEXIST when another node holds
- * the name.
- */
-/* Create op's request under name (both borrowed for its life). */
-static void create_req(const struct fc_op *op, const char *name, size_t len,
-		       struct fc_create_req *c)
-{
-	memset(c, 0, sizeof(*c));
-	memcpy(c->id, op->node, FC_ID_SIZE);
-	memcpy(c->parent, op->parent, FC_ID_SIZE);
-	c->name = name;
-	c->name_len = len;
-	c->type = (mode_t)fc_kind_to_mode(op->node_kind);
-	c->mode = op->mode;
-	c->uid = op->uid;
-	c->gid = op->gid;
-	c->rdev = op->rdev;
-	c->target = op->target;
-	c->target_len = op->target_len;
-	c->mtime_ns = op->mtime_ns;
-}
-
-static int create_node(struct fc_remote *r, const struct fc_op *op,
-		       const char *name, size_t len)
-{
-	struct fc_create_req c;
-	struct fc_rnode n;
-	int rc;
-
-	create_req(op, name, len, &c);
-	rc = fc_remote_node_create(r, &c, NULL);
-	if (rc != -EEXIST)
-		return rc;
-	rc = fc_remote_node_get(r, op->node, &n, NULL, 0);
-	return rc == -ENOENT ? -EEXIST : rc;
 }
 
 /*

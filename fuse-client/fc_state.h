@@ -551,6 +551,15 @@ int fc_state_upload_failed(struct fc_state *st, const struct fc_upload *u,
 			   int err, int64_t retry_at_ns);
 
 /*
+ * The server lost every version of file id (purged from its trash while
+ * this device kept an edit) and has made it again, empty, at version 0:
+ * the whole local content goes up as its first version, due at now_ns.
+ * -ENOENT (no such node here).
+ */
+int fc_state_node_recreated(struct fc_state *st, const uint8_t id[FC_ID_SIZE],
+			    int64_t now_ns);
+
+/*
  * Wake-up aid: make every queued upload and op due now (the
  * "user.cloudfs.sync" xattr and `cloudfs sync`).
  */

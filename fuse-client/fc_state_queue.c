@@ -829,6 +829,34 @@ out:
 	return fc_state_tx_end(st, c, rc);
 }
 
+int fc_state_node_recreated(struct fc_state *st, const uint8_t id[FC_ID_SIZE],
+			    int64_t now_ns)
+{
+	struct conn *c;
+	struct row r;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = fc_state_row_get_id(c, id, &r);
+	if (rc < 0)
+		goto out;
+	/* the chunk rows stay: they map the cache file, and blocks the
+	 * server no longer has come back as "missing" at commit */
+	r.n.version = 0;
+	r.n.remote_version = 0;
+	r.n.dirty = true;
+	fc_state_range_merge(&r, 0, r.n.size);
+	r.gen++;
+	r.attempts = 0;
+	if (!r.writing && r.n.nlink > 0)
+		r.due = now_ns;
+	rc = fc_state_row_put(c, &r);
+out:
+	return fc_state_tx_end(st, c, rc);
+}
+
 int fc_state_make_due(struct fc_state *st, int64_t now)
 {
 	sqlite3_stmt *s;

@@ -13,6 +13,8 @@
 #      in its directory brought back)
 #   4. removed while B's edit is closed but not uploaded yet (upload and
 #      pull race; either order must keep the edit)
+#   5. removed and purged from the server's trash (gc, retention 0) while
+#      B, unmounted, holds an edit: B makes the file again, whole
 # (A create into a directory another device removed, which brings it back,
 # needs B not to have heard of the removal yet: with live updates that is a
 # race, so test_fc_push covers it.)
@@ -106,6 +108,29 @@ sync_fs "$A"
 [ "$(cat "$A/four.txt" 2>/dev/null)" = "B's four" ] ||
 	{ ls -la "$A"; fail "A reads four.txt as '$(cat "$A/four.txt" 2>&1)'"; }
 [ "$(cat "$B/four.txt")" = "B's four" ] || fail "B reads '$(cat "$B/four.txt")'"
+
+note "5. purged from the server while B's edit waits, B unmounted"
+echo "five" >"$A/five.txt"
+sync_fs "$A"
+sync_fs "$B"
+[ "$(cat "$B/five.txt" 2>/dev/null)" = five ] || fail "B does not see five.txt"
+echo "B's five" >"$B/five.txt"
+umount_fs "$B" # the edit waits in B's queue
+rm "$A/five.txt"
+sync_fs "$A"
+sleep 1.1 # trash times are whole seconds: retention 0 purges the past ones
+"$CLOUDFSD" gc --data "$DATA" --retention 0 --grace 0 >"$T/gc.out" 2>&1 ||
+	{ cat "$T/gc.out"; fail "gc"; }
+grep -q ' 1 trash items' "$T/gc.out" || { cat "$T/gc.out"; fail "five.txt was not purged"; }
+mount_fs "$B" "$T/s2" "$T/c2" -o debounce=60000
+sync_fs "$B"
+sync_fs "$A"
+[ "$(cat "$A/five.txt" 2>/dev/null)" = "B's five" ] ||
+	{ ls -la "$A"; "$CLOUDFS" status "$B"; fail "A reads five.txt as '$(cat "$A/five.txt" 2>&1)'"; }
+[ "$(cat "$B/five.txt")" = "B's five" ] || fail "B reads '$(cat "$B/five.txt")'"
+grep -qF '"five.txt" was purged on the server' "$T/client.log" ||
+	{ tail -20 "$T/client.log"; fail "B did not say it made five.txt again"; }
+"$CLOUDFSD" fsck --data "$DATA" >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out"; fail "fsck"; }
 
 note "B's state agrees with the server's after a fresh mount"
 sync_fs "$B"

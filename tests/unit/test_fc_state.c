@@ -501,6 +501,23 @@ static void test_fc_state__upload_queue(void **state)
 	assert_int_equal(fc_state_upload_done(f->st, &u, 3, &m, &clean), 0);
 	assert_true(clean);
 	blk_manifest_release(&m);
+
+	/* the server made it again, empty: everything goes up onto version 0 */
+	assert_int_equal(
+		fc_state_node_recreated(f->st, get(f->st, file).id, 200), 0);
+	assert_true(get(f->st, file).dirty);
+	assert_int_equal(get(f->st, file).version, 0);
+	assert_int_equal(fc_state_upload_claim(f->st, 200, &u, &next), 0);
+	assert_int_equal(u.base_version, 0);
+	assert_int_equal(u.lo, 0);
+	assert_int_equal(u.hi, 300);
+	assert_int_equal(fc_state_upload_failed(f->st, &u, -EIO, 300), 0);
+	{
+		uint8_t none[FC_ID_SIZE] = { 0xee };
+
+		assert_int_equal(fc_state_node_recreated(f->st, none, 1),
+				 -ENOENT);
+	}
 }
 
 static void test_fc_state__unlinked_file_leaves_queue(void **state)
