@@ -417,12 +417,16 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
  */
 static size_t push_creates(struct fc_pusher *p, size_t i, size_t n)
 {
-	size_t run = 0, done = 0, k;
+	size_t run = 0, done = 0, bytes = 0, k;
 	int rc;
 
+	/* symlink targets take room: stay far below the server's body cap */
 	while (i + run < n && run < FC_REMOTE_CREATE_BATCH_MAX &&
-	       p->ops[i + run].kind == FC_OP_CREATE)
+	       p->ops[i + run].kind == FC_OP_CREATE &&
+	       bytes < FC_REMOTE_CREATE_BATCH_BYTES) {
+		bytes += p->ops[i + run].target_len + p->ops[i + run].name_len;
 		run++;
+	}
 	if (run < 2)
 		return 0;
 	for (k = 0; k < run; k++)

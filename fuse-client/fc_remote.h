@@ -281,6 +281,8 @@ int fc_remote_node_create(struct fc_remote *r, const struct fc_create_req *c,
 
 /* Creates one POST /nodes/batch takes (the server's limit). */
 #define FC_REMOTE_CREATE_BATCH_MAX 256
+/* Names and targets in one batch, a quarter of the server's JSON cap. */
+#define FC_REMOTE_CREATE_BATCH_BYTES (256u * 1024)
 
 /*
  * POST /nodes/batch: cs[0..count) in order, in one transaction. 0 when
