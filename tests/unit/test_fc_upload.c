@@ -20,7 +20,7 @@
 #include <openssl/evp.h>
 
 #include "fc_conflict.h"
-#include "fc_upload.h"
+#include "fc_rechunk.h"
 
 #define MiB (1024u * 1024)
 
