@@ -13,8 +13,7 @@
 
 #include "cf_util.h"
 
-int fc_upload_rechunk(const struct fc_rechunk_req *q,
-		      struct fc_rechunk_res *out)
+int fc_rechunk_plan(const struct fc_rechunk_req *q, struct fc_rechunk_res *out)
 {
 	const struct fc_chunk *old = q->old;
 	size_t n = q->old_count, i, j, cap;
@@ -59,7 +58,7 @@ int fc_upload_rechunk(const struct fc_rechunk_req *q,
 	rc = blk_chunker_new(&q->params, &ch);
 	if (rc < 0)
 		goto out;
-	cap = (size_t)q->params.max_size + FC_UPLOAD_WINDOW;
+	cap = (size_t)q->params.max_size + FC_RECHUNK_WINDOW;
 	buf = malloc(cap);
 	if (!buf) {
 		rc = -ENOMEM;

@@ -13,9 +13,9 @@
  * untouched.
  *
  * Memory is bounded: the file is streamed through one window of max chunk
- * + FC_UPLOAD_WINDOW bytes.
+ * + FC_RECHUNK_WINDOW bytes.
  *
- * Threading: fc_upload_rechunk is reentrant.
+ * Threading: fc_rechunk_plan is reentrant.
  */
 #ifndef CLOUDFS_FC_RECHUNK_H
 #define CLOUDFS_FC_RECHUNK_H
@@ -27,29 +27,29 @@
 #include "blk/chunker.h"
 #include "fc_state.h"
 
-#define FC_UPLOAD_WINDOW (1024u * 1024)
+#define FC_RECHUNK_WINDOW (1024u * 1024)
 
 /* Read size bytes at off into buf: count read (short only at EOF) or -errno. */
-typedef ssize_t (*fc_upload_read_fn)(void *arg, void *buf, size_t size,
-				     uint64_t off);
+typedef ssize_t (*fc_rechunk_read_fn)(void *arg, void *buf, size_t size,
+				      uint64_t off);
 
 /*
  * One new chunk: size bytes at off of the new file (data borrowed for the
  * call). Non-zero aborts the scan with that value.
  */
-typedef int (*fc_upload_chunk_fn)(void *arg, uint64_t off, const uint8_t *data,
-				  uint32_t size);
+typedef int (*fc_rechunk_chunk_fn)(void *arg, uint64_t off, const uint8_t *data,
+				   uint32_t size);
 
-/* Input of fc_upload_rechunk; pointers borrowed for the call. */
+/* Input of fc_rechunk_plan; pointers borrowed for the call. */
 struct fc_rechunk_req {
 	struct blk_chunker_params params;
 	const struct fc_chunk *old; /* old manifest rows, offset order */
 	size_t old_count;
 	uint64_t new_size;
 	uint64_t lo, hi; /* dirty range [lo, hi) of the new file */
-	fc_upload_read_fn read;
+	fc_rechunk_read_fn read;
 	void *read_arg;
-	fc_upload_chunk_fn chunk;
+	fc_rechunk_chunk_fn chunk;
 	void *chunk_arg;
 };
 
@@ -70,7 +70,7 @@ struct fc_rechunk_res {
  * 0; -ENOMEM; -EIO when read() comes back short (the file shrank under
  * us); read()'s and chunk()'s errors. Blocks in the callbacks only.
  */
-int fc_upload_rechunk(const struct fc_rechunk_req *req,
-		      struct fc_rechunk_res *out);
+int fc_rechunk_plan(const struct fc_rechunk_req *req,
+		    struct fc_rechunk_res *out);
 
 #endif /* CLOUDFS_FC_RECHUNK_H */

@@ -222,7 +222,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-/* fc_upload_chunk_fn: encode, remember, batch. */
+/* fc_rechunk_chunk_fn: encode, remember, batch. */
 static int on_chunk(void *arg, uint64_t off, const uint8_t *data, uint32_t size)
 {
 	struct worker *w = arg;
@@ -256,7 +256,7 @@ static int on_chunk(void *arg, uint64_t off, const uint8_t *data, uint32_t size)
 	return 0;
 }
 
-/* fc_upload_read_fn: through the cache, which fetches what it lacks. */
+/* fc_rechunk_read_fn: through the cache, which fetches what it lacks. */
 static ssize_t on_read(void *arg, void *buf, size_t size, uint64_t off)
 {
 	struct worker *w = arg;
@@ -368,7 +368,7 @@ static int upload_pass(struct worker *w, struct blk_manifest *m,
 	q.chunk = on_chunk;
 	q.chunk_arg = w;
 	progress_set(up, u, 0, u->size);
-	rc = fc_upload_rechunk(&q, &res);
+	rc = fc_rechunk_plan(&q, &res);
 	if (rc == 0)
 		rc = batch_flush(w);
 	if (rc < 0)
