@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to fc_remote.c (transport: handles, one call, errors, JSON
- * helpers, block transfers) and fc_remote_api.c (one function per
- * route). A struct call describes one request and holds what came back;
- * it lives on the caller's stack: fc_remote_call_init, set the fields,
- * fc_remote_call_run, read json/err, fc_remote_call_release.
+ * Private to fc_remote.c (transport: handles, one call, errors, block
+ * transfers), fc_remote_json.c (JSON, hex and base64 helpers) and
+ * fc_remote_api.c (one function per route). A struct call describes one
+ * request and holds what came back; it lives on the caller's stack:
+ * fc_remote_call_init, set the fields, fc_remote_call_run, read json/err,
+ * fc_remote_call_release.
  */
 #ifndef CLOUDFS_FC_REMOTE_INT_H
 #define CLOUDFS_FC_REMOTE_INT_H
