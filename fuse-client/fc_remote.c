@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cloudfsd API client, the transport half (the routes are in
- * fc_remote_api.c, the JSON helpers they use in fc_remote_json.c): on
- * libcurl + jansson. A call borrows an easy handle from a small pool (so
- * kept-alive connections are reused across calls and threads), sets every
- * option again after curl_easy_reset, runs, and turns the outcome into 0
- * or a negative errno in fc_remote_error, the only place that knows about
- * CURLcode and HTTP statuses. Block uploads run several at once on a curl
- * multi handle.
+ * fc_remote_api.c and fc_remote_tree.c, the JSON helpers they use in
+ * fc_remote_json.c): on libcurl + jansson. A call borrows an easy handle
+ * from a small pool (so kept-alive connections are reused across calls
+ * and threads), sets every option again after curl_easy_reset, runs, and
+ * turns the outcome into 0 or a negative errno in fc_remote_error, the
+ * only place that knows about CURLcode and HTTP statuses. Block uploads
+ * run several at once on a curl multi handle.
  *
  * Lock order: r->lock is a leaf (held only to copy the token or to move a
  * handle in or out of the pool; never across a transfer).
