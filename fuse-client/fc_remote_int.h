@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to fc_remote.c (transport: handles, one call, errors, JSON
- * helpers, block transfers) and fc_remote_api.c (one function per
- * route). A struct call describes one request and holds what came back;
- * it lives on the caller's stack: fc_remote_call_init, set the fields,
- * fc_remote_call_run, read json/err, fc_remote_call_release.
+ * Private to fc_remote.c (transport: handles, one call, errors, block
+ * transfers), fc_remote_json.c (JSON, hex and base64 helpers),
+ * fc_remote_api.c and fc_remote_tree.c (one function per route). A struct
+ * call describes one request and holds what came back; it lives on the
+ * caller's stack: fc_remote_call_init, set the fields, fc_remote_call_run,
+ * read json/err, fc_remote_call_release.
  */
 #ifndef CLOUDFS_FC_REMOTE_INT_H
 #define CLOUDFS_FC_REMOTE_INT_H
@@ -12,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -88,5 +90,25 @@ int fc_remote_jset_hex(json_t *o, const char *key, const uint8_t *data,
 int fc_remote_jset_name(json_t *o, const char *key, const char *name,
 			size_t len);
 int fc_remote_jset_u64(json_t *o, const char *key, uint64_t v);
+
+/*
+ * Shared by the route files: fc_remote_kind_parse lives in
+ * fc_remote_tree.c, the two calls after it in fc_remote_api.c.
+ */
+/* A node kind ("file", "dir", ...) as S_IF* type bits: 0 or -EPROTO. */
+int fc_remote_kind_parse(json_t *v, mode_t *out);
+/*
+ * The optional "cursor" of answer o (may be NULL) into *out (may be
+ * NULL): 0 when absent or malformed.
+ */
+void fc_remote_get_cursor(json_t *o, uint64_t *out);
+/*
+ * A call to prefix + node id hex (id may be NULL) + suffix, with {} as
+ * the body when json_body, that wants only the status: 0 or the errno of
+ * fc_remote_call_run. Blocks up to the call's timeout.
+ */
+int fc_remote_simple_call(struct fc_remote *r, const char *method,
+			  const char *prefix, const uint8_t *id,
+			  const char *suffix, bool json_body);
 
 #endif /* CLOUDFS_FC_REMOTE_INT_H */

@@ -2,13 +2,13 @@
 /*
  * The uploader (see fc_upload.h). One upload, start to end, runs on one
  * pool thread with that thread's codec: claim -> pending (files from
- * FC_UPLOAD_ANNOUNCE_BYTES) -> re-chunk the dirty region (reading through
- * the cache, which fetches chunks it lacks) -> encode -> batches of "which
- * are missing?" (batches over FC_UPLOAD_ASK_BYTES) + parallel PUTs ->
- * manifest -> commit with base_version -> record the new version. A stale
- * base (another device committed first) keeps both sides: the local
- * content becomes a conflicted copy and the file takes the server's
- * version.
+ * FC_UPLOAD_ANNOUNCE_BYTES) -> re-chunk the dirty region (fc_rechunk.c,
+ * reading through the cache, which fetches chunks it lacks) -> encode ->
+ * batches of "which are missing?" (batches over FC_UPLOAD_ASK_BYTES) +
+ * parallel PUTs -> manifest -> commit with base_version -> record the new
+ * version. A stale base (another device committed first) keeps both sides:
+ * the local content becomes a conflicted copy and the file takes the
+ * server's version.
  *
  * Lock order: up->lock is a leaf (progress numbers, stop flag, wake-ups);
  * it is never held across state, cache or network calls.
@@ -33,130 +33,11 @@
 #include "cf_log.h"
 #include "cf_thread.h"
 #include "fc_conflict.h"
+#include "fc_rechunk.h"
 
 #define HARD_RETRY_S   600
 #define IDLE_WAIT_S    30
 #define CONFLICT_TRIES 3
-
-/* ----- re-chunking (pure) ----- */
-
-int fc_upload_rechunk(const struct fc_rechunk_req *q,
-		      struct fc_rechunk_res *out)
-{
-	const struct fc_chunk *old = q->old;
-	size_t n = q->old_count, i, j, cap;
-	uint64_t old_size = 0, lo, hi, pos, b;
-	size_t have = 0, scan = 0, start = 0;
-	struct blk_chunker *ch = NULL;
-	uint8_t *buf = NULL;
-	bool same, cut;
-	ssize_t got;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	for (i = 0; i < n; i++) {
-		if (old[i].off != old_size || !old[i].size) {
-			n = 0;
-			break;
-		}
-		old_size += old[i].size;
-	}
-	if (!n)
-		old_size = 0;
-	hi = CF_MIN(q->hi, q->new_size);
-	lo = CF_MIN(q->lo, hi);
-	same = n && old_size == q->new_size;
-	if (same && lo >= hi) {
-		/* nothing but metadata changed: the old manifest stands */
-		out->head = out->tail = n;
-		out->start = out->end = q->new_size;
-		return 0;
-	}
-	/* restart at the last old chunk start at or before lo */
-	i = 0;
-	while (i + 1 < n && old[i + 1].off <= lo)
-		i++;
-	b = n ? old[i].off : 0;
-	out->head = i;
-	out->tail = n;
-	out->start = b;
-	out->end = q->new_size;
-	j = i + 1;
-
-	rc = blk_chunker_new(&q->params, &ch);
-	if (rc < 0)
-		goto out;
-	cap = (size_t)q->params.max_size + FC_UPLOAD_WINDOW;
-	buf = malloc(cap);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	pos = b; /* file offset of buf[0] */
-	for (;;) {
-		size_t k;
-
-		if (scan == have) {
-			uint64_t left = q->new_size - (pos + have);
-			size_t want;
-
-			if (!left)
-				break;
-			if (have == cap) {
-				memmove(buf, buf + start, have - start);
-				pos += start;
-				have -= start;
-				scan -= start;
-				start = 0;
-			}
-			want = (size_t)CF_MIN((uint64_t)(cap - have), left);
-			got = q->read(q->read_arg, buf + have, want,
-				      pos + have);
-			if (got < 0) {
-				rc = (int)got;
-				goto out;
-			}
-			if ((size_t)got != want) {
-				rc = -EIO;
-				goto out;
-			}
-			have += want;
-		}
-		k = blk_chunker_scan(ch, buf + scan, have - scan, &cut);
-		scan += k;
-		if (!cut)
-			continue;
-		rc = q->chunk(q->chunk_arg, pos + start, buf + start,
-			      (uint32_t)(scan - start));
-		if (rc)
-			goto out;
-		out->new_count++;
-		start = scan;
-		if (!same || pos + scan < hi)
-			continue;
-		while (j < n && old[j].off < pos + scan)
-			j++;
-		if (j < n && old[j].off == pos + scan) {
-			/* back in step with the old cuts: reuse the rest */
-			out->tail = j;
-			out->end = pos + scan;
-			rc = 0;
-			goto out;
-		}
-	}
-	if (start < have) {
-		rc = q->chunk(q->chunk_arg, pos + start, buf + start,
-			      (uint32_t)(have - start));
-		if (rc)
-			goto out;
-		out->new_count++;
-	}
-	rc = 0;
-out:
-	free(buf);
-	blk_chunker_free(ch);
-	return rc;
-}
 
 /* ----- the pool ----- */
 
@@ -341,7 +222,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-/* fc_upload_chunk_fn: encode, remember, batch. */
+/* fc_rechunk_chunk_fn: encode, remember, batch. */
 static int on_chunk(void *arg, uint64_t off, const uint8_t *data, uint32_t size)
 {
 	struct worker *w = arg;
@@ -375,7 +256,7 @@ static int on_chunk(void *arg, uint64_t off, const uint8_t *data, uint32_t size)
 	return 0;
 }
 
-/* fc_upload_read_fn: through the cache, which fetches what it lacks. */
+/* fc_rechunk_read_fn: through the cache, which fetches what it lacks. */
 static ssize_t on_read(void *arg, void *buf, size_t size, uint64_t off)
 {
 	struct worker *w = arg;
@@ -487,7 +368,7 @@ static int upload_pass(struct worker *w, struct blk_manifest *m,
 	q.chunk = on_chunk;
 	q.chunk_arg = w;
 	progress_set(up, u, 0, u->size);
-	rc = fc_upload_rechunk(&q, &res);
+	rc = fc_rechunk_plan(&q, &res);
 	if (rc == 0)
 		rc = batch_flush(w);
 	if (rc < 0)

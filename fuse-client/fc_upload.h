@@ -5,15 +5,12 @@
  * chunks, ask the server which blocks it lacks, PUT those in parallel and
  * commit the new manifest with the version the edit started from.
  *
- * Re-chunking (fc_upload_rechunk, pure and unit-tested): FastCDC cuts
- * depend only on the bytes since the previous cut, so scanning restarts at
- * the last old chunk start at or before the first dirty byte, and stops as
- * soon as a new cut lands on an old cut past the last dirty byte (same
- * file size: the rest is byte-identical and cuts the same). Old manifest
- * entries before and after that region are reused untouched.
+ * Re-chunking is the planner in fc_rechunk.h (pure and unit-tested): only
+ * the region around the dirty bytes is chunked again, old manifest
+ * entries before and after it are reused untouched.
  *
- * Memory is bounded: files are streamed through one window of max chunk +
- * 1 MiB, and encoded blocks are uploaded in batches of at most
+ * Memory is bounded: files are streamed through the planner's window of
+ * max chunk + 1 MiB, and encoded blocks are uploaded in batches of at most
  * FC_UPLOAD_BATCH_BYTES per thread. Uploads are resumable: blocks the
  * server already holds are skipped by the missing check.
  *
@@ -24,9 +21,8 @@
  * follows within a round trip or two, so "being updated" would only
  * double the server's work for it).
  *
- * Threading: fc_upload_rechunk is reentrant. struct fc_uploader runs its
- * own threads; fc_upload_wake, fc_upload_progress and fc_upload_stop are
- * safe from any thread.
+ * Threading: struct fc_uploader runs its own threads; fc_upload_wake,
+ * fc_upload_progress and fc_upload_stop are safe from any thread.
  */
 #ifndef CLOUDFS_FC_UPLOAD_H
 #define CLOUDFS_FC_UPLOAD_H
@@ -34,7 +30,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "blk/chunker.h"
 #include "blk/keys.h"
@@ -49,53 +44,8 @@
  */
 #define FC_UPLOAD_THREADS	 4
 #define FC_UPLOAD_BATCH_BYTES	 (8u * 1024 * 1024)
-#define FC_UPLOAD_WINDOW	 (1024u * 1024)
 #define FC_UPLOAD_ASK_BYTES	 (64u * 1024)
 #define FC_UPLOAD_ANNOUNCE_BYTES (1024u * 1024)
-
-/* Read size bytes at off into buf: count read (short only at EOF) or -errno. */
-typedef ssize_t (*fc_upload_read_fn)(void *arg, void *buf, size_t size,
-				     uint64_t off);
-
-/*
- * One new chunk: size bytes at off of the new file (data borrowed for the
- * call). Non-zero aborts the scan with that value.
- */
-typedef int (*fc_upload_chunk_fn)(void *arg, uint64_t off, const uint8_t *data,
-				  uint32_t size);
-
-/* Input of fc_upload_rechunk; pointers borrowed for the call. */
-struct fc_rechunk_req {
-	struct blk_chunker_params params;
-	const struct fc_chunk *old; /* old manifest rows, offset order */
-	size_t old_count;
-	uint64_t new_size;
-	uint64_t lo, hi; /* dirty range [lo, hi) of the new file */
-	fc_upload_read_fn read;
-	void *read_arg;
-	fc_upload_chunk_fn chunk;
-	void *chunk_arg;
-};
-
-/*
- * The new manifest is old[0, head) + the chunks passed to chunk() +
- * old[tail, old_count).
- */
-struct fc_rechunk_res {
-	size_t head; /* old rows kept at the start */
-	size_t tail; /* first old row kept at the end */
-	uint64_t start, end; /* byte range that was re-chunked */
-	size_t new_count; /* chunks handed to chunk() */
-};
-
-/*
- * Plan and run the re-chunk of one upload. Old rows that do not tile
- * [0, size) contiguously from 0 are ignored (everything is re-chunked).
- * 0; -ENOMEM; -EIO when read() comes back short (the file shrank under
- * us); read()'s and chunk()'s errors. Blocks in the callbacks only.
- */
-int fc_upload_rechunk(const struct fc_rechunk_req *req,
-		      struct fc_rechunk_res *out);
 
 /* Progress of the upload in flight (for user.cloudfs.status). */
 struct fc_upload_progress {

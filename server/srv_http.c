@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The transport on libwebsockets: the context, the one protocol's callback,
- * HTTP requests, the completion queue and the shutdown; the notify
- * WebSocket lives in srv_ws.c. Everything here runs on the lws service
- * thread except http_job_run, which runs on a worker and touches only its
- * own job.
+ * HTTP requests, the completion queue and the shutdown; answers are built
+ * and sent in srv_http_answer.c, the notify WebSocket lives in srv_ws.c.
+ * Everything here runs on the lws service thread.
  *
  * Life of a request: LWS_CALLBACK_HTTP copies method, path, query, token
  * and peer into a struct http_req hung off the connection's per-session
@@ -46,7 +45,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <libwebsockets.h>
 #include <openssl/crypto.h>
 
@@ -66,48 +64,12 @@
 #define HTTP_HEADER_DATA_MAX   16384 /* a 4096-byte path, percent-encoded */
 #define HTTP_HEADER_POOL       256 /* requests parsing headers at once */
 #define HTTP_SERV_BUF	       (64 * 1024) /* lws read buffer (shared) */
-#define HTTP_WRITE_CHUNK       (64 * 1024)
 #define HTTP_QUERY_MAX	       (64 * 1024)
 #define HTTP_AUTH_HEADER_MAX   512
 #define HTTP_STRAY_BODY_MAX    4096 /* read for routes that take no body */
 #define HTTP_KEEPALIVE_SECS    30
 #define HTTP_SHUTDOWN_GRACE_US (10 * LWS_US_PER_SEC)
-#define HTTP_HEADERS_MAX       1024
-/* Headroom in front of a response body: LWS_PRE plus room for headers. */
-#define OUT_BODY     (LWS_PRE + HTTP_HEADERS_MAX)
-#define WS_RX_BUFFER 128 /* we ignore what clients send */
-
-enum req_state {
-	REQ_BODY, /* reading the body; owned by the connection */
-	REQ_RUNNING, /* on a worker or the completion queue */
-	REQ_WRITING, /* answer ready; owned by the connection */
-};
-
-struct http_req {
-	struct job job; /* first member */
-	enum req_state state;
-	bool close_after; /* close once the answer is out */
-	bool headers_sent;
-	bool head; /* HEAD: headers only */
-	const char *method; /* static */
-	char *path; /* owned */
-	struct cf_buf query; /* owned */
-	char *token; /* owned, wiped on free, or NULL */
-	char remote[64];
-	uint64_t content_length;
-	struct cf_buf body; /* owned; capped by the route's limit */
-
-	/* The answer, filled by the worker (or the service thread). */
-	int status;
-	const char *route; /* static */
-	const char *content_type; /* static */
-	uint64_t head_length; /* HEAD: what a GET would send */
-	uint32_t retry_after;
-	uint8_t *out; /* owned: OUT_BODY bytes of headroom, then the body */
-	size_t out_size; /* body bytes */
-	size_t wr_off, wr_end; /* what is left to send, as offsets in out */
-	struct timespec start;
-};
+#define WS_RX_BUFFER	       128 /* we ignore what clients send */
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		    void *user, void *in, size_t len);
@@ -122,7 +84,7 @@ void srv_http_wipe_free(char *s)
 	free(s);
 }
 
-static void req_free(struct srv_http *h, struct http_req *r)
+void srv_http_req_free(struct srv_http *h, struct http_req *r)
 {
 	if (!r)
 		return;
@@ -138,7 +100,7 @@ static void req_free(struct srv_http *h, struct http_req *r)
 static void job_free(struct srv_http *h, struct job *j)
 {
 	if (j->kind == JOB_HTTP)
-		req_free(h, (struct http_req *)j);
+		srv_http_req_free(h, (struct http_req *)j);
 	else
 		srv_ws_auth_free((struct ws_auth *)j);
 }
@@ -180,131 +142,6 @@ static void notify_wake(void *arg)
 	struct srv_http *h = arg;
 
 	lws_cancel_service(h->ctx);
-}
-
-/* ----- building answers ----- */
-
-/*
- * Put body (borrowed) behind OUT_BODY bytes of headroom in r->out: the
- * headers are later written just in front of it, so headers and body (or
- * its first piece) leave in one send, with LWS_PRE still free before them.
- */
-static int set_out(struct http_req *r, const void *body, size_t size)
-{
-	free(r->out);
-	r->out = malloc(OUT_BODY + size);
-	r->out_size = 0;
-	if (!r->out)
-		return -ENOMEM;
-	if (size)
-		memcpy(r->out + OUT_BODY, body, size);
-	r->out_size = size;
-	return 0;
-}
-
-/* Render json (borrowed) compactly into r->out. */
-static int set_out_json(struct http_req *r, const json_t *json)
-{
-	size_t size;
-
-	size = json_dumpb(json, NULL, 0, JSON_COMPACT);
-	if (size == 0)
-		return -ENOMEM;
-	free(r->out);
-	r->out_size = 0;
-	r->out = malloc(OUT_BODY + size);
-	if (!r->out)
-		return -ENOMEM;
-	if (json_dumpb(json, (char *)r->out + OUT_BODY, size, JSON_COMPACT) !=
-	    size)
-		return -ENOMEM;
-	r->out_size = size;
-	r->content_type = "application/json";
-	return 0;
-}
-
-/* An answer made by the transport itself: {"error", "message"}. */
-static void set_error(struct http_req *r, int status, const char *code,
-		      const char *message)
-{
-	json_t *j;
-
-	r->status = status;
-	r->route = r->route ? r->route : "transport";
-	r->content_type = NULL;
-	j = json_pack("{s:s, s:s}", "error", code, "message", message);
-	if (!j || set_out_json(r, j) < 0) {
-		free(r->out);
-		r->out = NULL;
-		r->out_size = 0;
-		r->content_type = NULL;
-	}
-	json_decref(j);
-}
-
-/* Service thread: the answer in r is complete; send it. */
-static void answer_now(struct lws *wsi, struct http_req *r)
-{
-	r->state = REQ_WRITING;
-	lws_callback_on_writable(wsi);
-}
-
-static void answer_error(struct lws *wsi, struct http_req *r, int status,
-			 const char *code, const char *message, bool close)
-{
-	set_error(r, status, code, message);
-	r->close_after = r->close_after || close;
-	answer_now(wsi, r);
-}
-
-/* ----- worker bodies ----- */
-
-static void http_job_run(struct srv_work_item *item)
-{
-	struct http_req *r = (struct http_req *)(void *)item;
-	struct srv_response resp;
-	struct srv_request req = {
-		.method = r->method,
-		.path = r->path,
-		.query = r->query.data,
-		.token = r->token,
-		.remote = r->remote,
-		.body = (const uint8_t *)r->body.data,
-		.body_size = r->body.len,
-	};
-	int rc;
-
-	memset(&resp, 0, sizeof(resp));
-	rc = srv_api_handle(r->job.h->api, &req, &resp);
-	/* the body is no longer needed: give its memory back early */
-	cf_buf_release(&r->body);
-	if (rc < 0) {
-		srv_response_release(&resp);
-		r->status = 500;
-		r->route = "error";
-		goto out;
-	}
-	r->status = resp.status;
-	r->route = resp.route;
-	r->retry_after = resp.retry_after;
-	r->head_length = resp.content_length;
-	r->content_type = resp.content_type;
-	if (resp.json)
-		rc = set_out_json(r, resp.json);
-	else if (resp.body && !r->head)
-		rc = set_out(r, resp.body, resp.body_size);
-	if (rc < 0) {
-		free(r->out);
-		r->out = NULL;
-		r->out_size = 0;
-		r->status = 500;
-		r->content_type = NULL;
-	}
-	if (!r->out_size && !resp.json)
-		r->content_type = r->head ? resp.content_type : NULL;
-	srv_response_release(&resp);
-out:
-	srv_http_job_done(&r->job);
 }
 
 /* ----- HTTP requests ----- */
@@ -424,11 +261,11 @@ static void submit_request(struct srv_http *h, struct lws *wsi,
 			   struct http_req *r)
 {
 	r->state = REQ_RUNNING;
-	r->job.work.run = http_job_run;
+	r->job.work.run = srv_http_job_run;
 	if (!h->work || srv_work_submit(h->work, &r->job.work) < 0) {
 		r->state = REQ_BODY;
-		answer_error(wsi, r, 503, "unavailable",
-			     "the server is shutting down", true);
+		srv_http_answer_error(wsi, r, 503, "unavailable",
+				      "the server is shutting down", true);
 	}
 }
 
@@ -440,16 +277,16 @@ static void answer_metrics(struct srv_http *h, struct lws *wsi,
 	cf_buf_init(&text, 4 * 1024 * 1024);
 	r->route = "metrics";
 	if (!h->metrics || srv_metrics_render(h->metrics, &text) < 0 ||
-	    set_out(r, text.data, text.len) < 0) {
+	    srv_http_set_out(r, text.data, text.len) < 0) {
 		cf_buf_release(&text);
-		answer_error(wsi, r, 500, "internal", "cannot render metrics",
-			     false);
+		srv_http_answer_error(wsi, r, 500, "internal",
+				      "cannot render metrics", false);
 		return;
 	}
 	cf_buf_release(&text);
 	r->status = 200;
 	r->content_type = "text/plain; version=0.0.4";
-	answer_now(wsi, r);
+	srv_http_answer_now(wsi, r);
 }
 
 static int parse_content_length(struct lws *wsi, uint64_t *out)
@@ -533,28 +370,29 @@ static int on_http(struct srv_http *h, struct lws *wsi, struct pss *pss,
 						     : NULL;
 	if (!r->method) {
 		r->method = "?";
-		answer_error(wsi, r, 405, "bad_method", "method not allowed",
-			     true);
+		srv_http_answer_error(wsi, r, 405, "bad_method",
+				      "method not allowed", true);
 		return 0;
 	}
 	r->head = m == LWSHUMETH_HEAD;
 	if (!r->path) {
-		answer_error(wsi, r, 400, "bad_request", "bad request path",
-			     true);
+		srv_http_answer_error(wsi, r, 400, "bad_request",
+				      "bad request path", true);
 		return 0;
 	}
 	rc = build_query(wsi, &r->query);
 	if (rc == 0)
 		rc = srv_http_copy_token(wsi, &r->token);
 	if (rc < 0) {
-		answer_error(wsi, r, rc == -ENOMEM ? 500 : 414,
-			     rc == -ENOMEM ? "internal" : "too_large",
-			     "request line too large", true);
+		srv_http_answer_error(wsi, r, rc == -ENOMEM ? 500 : 414,
+				      rc == -ENOMEM ? "internal" : "too_large",
+				      "request line too large", true);
 		return 0;
 	}
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-		answer_error(wsi, r, 411, "length_required",
-			     "send the body with a Content-Length", true);
+		srv_http_answer_error(wsi, r, 411, "length_required",
+				      "send the body with a Content-Length",
+				      true);
 		return 0;
 	}
 	/*
@@ -568,13 +406,13 @@ static int on_http(struct srv_http *h, struct lws *wsi, struct pss *pss,
 	    lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
 		r->close_after = true;
 	if (parse_content_length(wsi, &r->content_length) < 0) {
-		answer_error(wsi, r, 400, "bad_request", "bad Content-Length",
-			     true);
+		srv_http_answer_error(wsi, r, 400, "bad_request",
+				      "bad Content-Length", true);
 		return 0;
 	}
 	if (h->stopping) {
-		answer_error(wsi, r, 503, "unavailable",
-			     "the server is shutting down", true);
+		srv_http_answer_error(wsi, r, 503, "unavailable",
+				      "the server is shutting down", true);
 		return 0;
 	}
 	if (!strcmp(r->path, METRICS_PATH) && m == LWSHUMETH_GET &&
@@ -595,7 +433,7 @@ static int on_http(struct srv_http *h, struct lws *wsi, struct pss *pss,
 		snprintf(msg, sizeof(msg),
 			 "the request body is larger than %llu bytes",
 			 (unsigned long long)limit);
-		answer_error(wsi, r, 413, "too_large", msg, true);
+		srv_http_answer_error(wsi, r, 413, "too_large", msg, true);
 		return 0;
 	}
 	/*
@@ -606,10 +444,10 @@ static int on_http(struct srv_http *h, struct lws *wsi, struct pss *pss,
 	 */
 	if (r->content_length &&
 	    srv_api_token_precheck(h->api, r->method, r->path, r->token) < 0) {
-		answer_error(wsi, r, 401, "unauthorized",
-			     r->token ? "the token is not valid"
-				      : "a bearer token is required",
-			     true);
+		srv_http_answer_error(wsi, r, 401, "unauthorized",
+				      r->token ? "the token is not valid"
+					       : "a bearer token is required",
+				      true);
 		return 0;
 	}
 	if (r->content_length) {
@@ -618,8 +456,8 @@ static int on_http(struct srv_http *h, struct lws *wsi, struct pss *pss,
 		cf_buf_init(&r->body, (size_t)r->content_length);
 		if (cf_buf_alloc_aligned(&r->body, (size_t)r->content_length,
 					 CF_DIRECT_ALIGN) < 0) {
-			answer_error(wsi, r, 500, "internal", "out of memory",
-				     true);
+			srv_http_answer_error(wsi, r, 500, "internal",
+					      "out of memory", true);
 			return 0;
 		}
 		send_continue(wsi);
@@ -637,8 +475,9 @@ static int on_http_body(struct lws *wsi, struct pss *pss, const void *in,
 	if (!r || r->state != REQ_BODY || r->out)
 		return 0; /* answered early: drop what still arrives */
 	if (cf_buf_append(&r->body, in, len) < 0)
-		answer_error(wsi, r, 413, "too_large",
-			     "the request body is larger than announced", true);
+		srv_http_answer_error(
+			wsi, r, 413, "too_large",
+			"the request body is larger than announced", true);
 	return 0;
 }
 
@@ -650,119 +489,13 @@ static int on_http_body_done(struct srv_http *h, struct lws *wsi,
 	if (!r || r->state != REQ_BODY || r->out)
 		return 0;
 	if (r->body.len != r->content_length) {
-		answer_error(wsi, r, 400, "bad_request",
-			     "the request body is shorter than announced",
-			     true);
+		srv_http_answer_error(
+			wsi, r, 400, "bad_request",
+			"the request body is shorter than announced", true);
 		return 0;
 	}
 	submit_request(h, wsi, r);
 	return 0;
-}
-
-static double elapsed_ms(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start->tv_sec) * 1e3 +
-	       (double)(now.tv_nsec - start->tv_nsec) / 1e6;
-}
-
-/* Render the headers just in front of the body; set what to send. */
-static int put_headers(struct srv_http *h, struct lws *wsi, struct http_req *r)
-{
-	unsigned char buf[HTTP_HEADERS_MAX];
-	unsigned char *start = buf, *p = start;
-	unsigned char *end = buf + sizeof(buf) - 1;
-	char num[32];
-	size_t len;
-	int n;
-
-	if (!r->out && set_out(r, NULL, 0) < 0)
-		return -1;
-
-	if (lws_add_http_header_status(wsi, (unsigned)r->status, &p, end))
-		return -1;
-	if (r->content_type &&
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-					 (const unsigned char *)r->content_type,
-					 (int)strlen(r->content_type), &p, end))
-		return -1;
-	if (r->status != 204 && r->status >= 200) {
-		/* HEAD: announce what GET would send, but send nothing */
-		n = snprintf(num, sizeof(num), "%llu",
-			     (unsigned long long)(r->head ? r->head_length
-							  : r->out_size));
-		if (lws_add_http_header_by_token(
-			    wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
-			    (unsigned char *)num, n, &p, end))
-			return -1;
-	}
-	if (r->retry_after) {
-		n = snprintf(num, sizeof(num), "%u", r->retry_after);
-		if (lws_add_http_header_by_name(
-			    wsi, (const unsigned char *)"retry-after:",
-			    (unsigned char *)num, n, &p, end))
-			return -1;
-	}
-	if ((r->close_after || h->stopping) &&
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-					 (const unsigned char *)"close", 5, &p,
-					 end))
-		return -1;
-	if (lws_finalize_http_header(wsi, &p, end))
-		return -1;
-	len = (size_t)(p - start);
-	memcpy(r->out + OUT_BODY - len, start, len);
-	r->wr_off = OUT_BODY - len;
-	r->wr_end = OUT_BODY + (r->head ? 0 : r->out_size);
-	return 0;
-}
-
-/* LWS_CALLBACK_HTTP_WRITEABLE */
-static int on_http_writeable(struct srv_http *h, struct lws *wsi,
-			     struct pss *pss)
-{
-	struct http_req *r = pss->req;
-	size_t n;
-	bool close, final;
-	int wr;
-
-	if (!r)
-		return h->stopping ? -1 : 0; /* idle keep-alive at shutdown */
-	if (r->state != REQ_WRITING)
-		return 0;
-	if (!r->headers_sent) {
-		if (put_headers(h, wsi, r) < 0)
-			return -1;
-		r->headers_sent = true;
-	} else if (lws_send_pipe_choked(wsi)) {
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-	n = CF_MIN(r->wr_end - r->wr_off, (size_t)HTTP_WRITE_CHUNK);
-	final = r->wr_off + n == r->wr_end;
-	/* the bytes before this piece were sent: lws may use them as PRE */
-	wr = lws_write(wsi, r->out + r->wr_off, n,
-		       final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
-	if (wr < 0)
-		return -1;
-	r->wr_off += n;
-	if (!final) {
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-
-	srv_metrics_request(h->metrics, r->route, r->status, r->content_length,
-			    r->head ? 0 : r->out_size);
-	cf_dbg("%s %s %d %zu bytes %.2f ms", r->method, r->path, r->status,
-	       r->head ? (size_t)0 : r->out_size, elapsed_ms(&r->start));
-	close = r->close_after || h->stopping;
-	pss->req = NULL;
-	req_free(h, r);
-	if (close)
-		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 /* The connection is going away: free what it owns, orphan what runs. */
@@ -776,7 +509,7 @@ static void http_release(struct srv_http *h, struct pss *pss)
 	if (r->state == REQ_RUNNING)
 		r->job.orphaned = true;
 	else
-		req_free(h, r);
+		srv_http_req_free(h, r);
 }
 
 /* ----- the loop's wake-ups ----- */
@@ -814,7 +547,7 @@ static void on_wake(struct srv_http *h)
 		if (j->orphaned) {
 			job_free(h, j);
 		} else if (j->kind == JOB_HTTP) {
-			answer_now(j->wsi, (struct http_req *)j);
+			srv_http_answer_now(j->wsi, (struct http_req *)j);
 			answers++;
 		} else {
 			srv_ws_auth_done(h, (struct ws_auth *)j);
@@ -851,7 +584,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return on_http_body_done(h, wsi, pss);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		rc = on_http_writeable(h, wsi, pss);
+		rc = srv_http_writeable(h, wsi, pss);
 		srv_ws_fanout_resume(h); /* the answer is out: fan out now */
 		return rc;
 	case LWS_CALLBACK_CLOSED_HTTP:

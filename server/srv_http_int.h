@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to the transport (srv_http.c, srv_ws.c): the server object, the
- * jobs the worker pool runs and the completion queue carries, and the
- * per-connection data lws allocates for every socket. Everything here is
- * touched by the lws service thread only, except a job's body while a
- * worker runs it and ->done_lock's queue.
+ * Private to the transport (srv_http.c, srv_http_answer.c, srv_ws.c): the
+ * server object, the jobs the worker pool runs and the completion queue
+ * carries, the HTTP request with its answer, and the per-connection data
+ * lws allocates for every socket. Everything here is touched by the lws
+ * service thread only, except a job's body while a worker runs it and
+ * ->done_lock's queue.
  */
 #ifndef CLOUDFS_SRV_HTTP_INT_H
 #define CLOUDFS_SRV_HTTP_INT_H
@@ -14,9 +15,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <libwebsockets.h>
 
+#include "cf_buf.h"
 #include "srv_api.h"
 #include "srv_work.h"
 
@@ -24,7 +27,9 @@ struct srv_config;
 struct srv_metrics;
 struct srv_notify;
 struct srv_notify_conn;
-struct http_req;
+
+/* What one lws_write of an answer sends at most. */
+#define HTTP_WRITE_CHUNK (64 * 1024)
 
 enum job_kind {
 	JOB_HTTP,
@@ -47,6 +52,38 @@ struct ws_auth {
 	bool submitted;
 	int rc;
 	struct srv_principal who;
+};
+
+enum req_state {
+	REQ_BODY, /* reading the body; owned by the connection */
+	REQ_RUNNING, /* on a worker or the completion queue */
+	REQ_WRITING, /* answer ready; owned by the connection */
+};
+
+struct http_req {
+	struct job job; /* first member */
+	enum req_state state;
+	bool close_after; /* close once the answer is out */
+	bool headers_sent;
+	bool head; /* HEAD: headers only */
+	const char *method; /* static */
+	char *path; /* owned */
+	struct cf_buf query; /* owned */
+	char *token; /* owned, wiped on free, or NULL */
+	char remote[64];
+	uint64_t content_length;
+	struct cf_buf body; /* owned; capped by the route's limit */
+
+	/* The answer, filled by the worker (or the service thread). */
+	int status;
+	const char *route; /* static */
+	const char *content_type; /* static */
+	uint64_t head_length; /* HEAD: what a GET would send */
+	uint32_t retry_after;
+	uint8_t *out; /* owned: OUT_BODY bytes of headroom, then the body */
+	size_t out_size; /* body bytes */
+	size_t wr_off, wr_end; /* what is left to send, as offsets in out */
+	struct timespec start;
 };
 
 /*
@@ -92,6 +129,42 @@ struct srv_http {
 
 /* Worker side: hand j back to the service thread and wake it. */
 void srv_http_job_done(struct job *j);
+
+/*
+ * Free r and what it owns (takes ownership) and count it out of
+ * ->live_reqs; NULL is a no-op. Service thread.
+ */
+void srv_http_req_free(struct srv_http *h, struct http_req *r);
+
+/*
+ * Worker body of a JOB_HTTP job: answer the request with srv_api_handle,
+ * render the answer into r->out, then srv_http_job_done. Touches only its
+ * own request.
+ */
+void srv_http_job_run(struct srv_work_item *item);
+
+/*
+ * Put body (borrowed) into r->out behind the headroom the headers are
+ * written into. 0 or -ENOMEM.
+ */
+int srv_http_set_out(struct http_req *r, const void *body, size_t size);
+
+/* Service thread: the answer in r is complete; send it. */
+void srv_http_answer_now(struct lws *wsi, struct http_req *r);
+
+/*
+ * Service thread: answer r with status and {"error": code, "message":
+ * message} (both borrowed), closing the connection after it if close.
+ */
+void srv_http_answer_error(struct lws *wsi, struct http_req *r, int status,
+			   const char *code, const char *message, bool close);
+
+/*
+ * LWS_CALLBACK_HTTP_WRITEABLE: send the headers, then the body in
+ * pieces; frees the request once it is out. 0, or -1 to close the
+ * connection.
+ */
+int srv_http_writeable(struct srv_http *h, struct lws *wsi, struct pss *pss);
 
 /*
  * The bearer token of the request's Authorization header into *out (caller

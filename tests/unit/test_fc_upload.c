@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The uploader's re-chunk planning without a server: files live in memory,
- * a chunk's "block id" is the SHA-256 of its bytes (the codec is
- * deterministic per chunk, so equal chunks mean equal blocks). Every plan
- * must produce exactly the manifest a full re-chunk of the new content
- * gives, while touching only the region around the edit.
+ * The uploader's re-chunk planner (fc_rechunk.c) without a server: files
+ * live in memory, a chunk's "block id" is the SHA-256 of its bytes (the
+ * codec is deterministic per chunk, so equal chunks mean equal blocks).
+ * Every plan must produce exactly the manifest a full re-chunk of the new
+ * content gives, while touching only the region around the edit.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -20,7 +20,7 @@
 #include <openssl/evp.h>
 
 #include "fc_conflict.h"
-#include "fc_upload.h"
+#include "fc_rechunk.h"
 
 #define MiB (1024u * 1024)
 
@@ -108,7 +108,7 @@ static void chunk_all(struct file *f, struct chunks *out) {
   struct fc_rechunk_req q = req_for(f, out, NULL, 0, f->size);
   struct fc_rechunk_res res;
 
-  assert_int_equal(fc_upload_rechunk(&q, &res), 0);
+  assert_int_equal(fc_rechunk_plan(&q, &res), 0);
   assert_int_equal(res.head, 0);
   assert_int_equal(res.start, 0);
   assert_int_equal(res.end, f->size);
@@ -127,7 +127,7 @@ static void plan_check(struct file *f, const struct chunks *old, uint64_t lo,
   uint64_t off = 0;
   size_t i, k, fresh = 0;
 
-  assert_int_equal(fc_upload_rechunk(&q, &res), 0);
+  assert_int_equal(fc_rechunk_plan(&q, &res), 0);
   assert_int_equal(res.new_count, news.count);
   got.cap = res.head + news.count + old->count - res.tail;
   got.rows = calloc(got.cap + 1, sizeof(*got.rows));
@@ -277,14 +277,14 @@ static void test_fc_upload__metadata_only_and_bad_rows(void **state) {
   (void)state;
   chunk_all(&a, &old);
   q = req_for(&a, &news, &old, 5, 5);
-  assert_int_equal(fc_upload_rechunk(&q, &res), 0);
+  assert_int_equal(fc_rechunk_plan(&q, &res), 0);
   assert_int_equal(res.head, old.count);
   assert_int_equal(res.tail, old.count);
   assert_int_equal(news.count, 0);
   /* rows with a gap are not trusted: everything is re-chunked */
   old.rows[1].off += 1;
   q = req_for(&a, &news, &old, 4 * MiB, 4 * MiB + 1);
-  assert_int_equal(fc_upload_rechunk(&q, &res), 0);
+  assert_int_equal(fc_rechunk_plan(&q, &res), 0);
   assert_int_equal(res.head, 0);
   assert_int_equal(res.start, 0);
   assert_int_equal(news.count, old.count);
@@ -302,16 +302,16 @@ static void test_fc_upload__empty_and_errors(void **state) {
 
   (void)state;
   q = req_for(&empty, &news, NULL, 0, 0);
-  assert_int_equal(fc_upload_rechunk(&q, &res), 0);
+  assert_int_equal(fc_rechunk_plan(&q, &res), 0);
   assert_int_equal(news.count, 0);
   q = req_for(&a, &news, NULL, 0, a.size);
-  assert_int_equal(fc_upload_rechunk(&q, &res), -EIO);
+  assert_int_equal(fc_rechunk_plan(&q, &res), -EIO);
   free(news.rows);
   news = (struct chunks){0};
   /* the file is shorter than the size we were told */
   q = req_for(&shrunk, &news, NULL, 0, 4 * MiB);
   q.new_size = 4 * MiB;
-  assert_int_equal(fc_upload_rechunk(&q, &res), -EIO);
+  assert_int_equal(fc_rechunk_plan(&q, &res), -EIO);
   free(news.rows);
 }
 
