@@ -12,8 +12,9 @@
 
 #include "cf_path.h"
 
-int fc_conflict_name(const char *name, size_t len, const char *device,
-		     int64_t when_s, unsigned n, struct cf_buf *out)
+int fc_conflict_name(const char *name, size_t len, bool is_dir,
+		     const char *device, int64_t when_s, unsigned n,
+		     struct cf_buf *out)
 {
 	char mid[160], dev[64];
 	const char *dot = NULL;
@@ -24,7 +25,7 @@ int fc_conflict_name(const char *name, size_t len, const char *device,
 
 	if (!len || len > CF_NAME_MAX)
 		return -EINVAL;
-	for (i = len; i > 1; i--) {
+	for (i = len; i > 1 && !is_dir; i--) {
 		if (name[i - 1] == '.') {
 			dot = name + i - 1;
 			break;
@@ -66,11 +67,13 @@ int fc_conflict_name(const char *name, size_t len, const char *device,
 	return 0;
 }
 
-int fc_conflict_candidate(const char *name, size_t len, const char *device,
-			  int64_t when_s, unsigned n, struct cf_buf *out)
+int fc_conflict_candidate(const char *name, size_t len, bool is_dir,
+			  const char *device, int64_t when_s, unsigned n,
+			  struct cf_buf *out)
 {
 	cf_buf_reset(out);
 	if (n)
-		return fc_conflict_name(name, len, device, when_s, n, out);
+		return fc_conflict_name(name, len, is_dir, device, when_s, n,
+					out);
 	return cf_buf_append(out, name, len) < 0 ? -ENOMEM : 0;
 }

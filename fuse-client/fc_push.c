@@ -208,8 +208,9 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 
 	cf_buf_init(&name, CF_NAME_MAX);
 	for (;;) {
-		rc = fc_conflict_candidate(op->name, op->name_len, p->d.device,
-					   (int64_t)time(NULL), k, &name);
+		rc = fc_conflict_candidate(op->name, op->name_len, false,
+					   p->d.device, (int64_t)time(NULL), k,
+					   &name);
 		if (rc == 0 && remake) {
 			memcpy(remake->parent, parent, FC_ID_SIZE);
 			rc = create_node(r, remake, name.data, name.len);
@@ -300,8 +301,9 @@ static int push_create(struct fc_pusher *p, const struct fc_op *op)
 		return rc;
 	cf_buf_init(&name, CF_NAME_MAX);
 	for (k = 1;; k++) {
-		rc = fc_conflict_candidate(op->name, op->name_len, p->d.device,
-					   (int64_t)time(NULL), k, &name);
+		rc = fc_conflict_candidate(
+			op->name, op->name_len, op->node_kind == FC_KIND_DIR,
+			p->d.device, (int64_t)time(NULL), k, &name);
 		if (rc == 0)
 			rc = fc_state_op_rename_create(p->d.state, op->seq,
 						       name.data, name.len,

@@ -425,7 +425,8 @@ static int keep_one(struct fc_state *st, struct conn *c, const struct change *k,
 	}
 	cf_buf_init(&name, CF_NAME_MAX);
 	for (n = 0;; n++) {
-		rc = fc_conflict_candidate(k->name, k->name_len, st->device,
+		rc = fc_conflict_candidate(k->name, k->name_len,
+					   r.n.kind == FC_KIND_DIR, st->device,
 					   (int64_t)time(NULL), n, &name);
 		if (rc == 0)
 			rc = fc_state_entry_get(c, parent, name.data, name.len,

@@ -475,8 +475,9 @@ static int conflict_copy(struct worker *w)
 	cr.gid = node.gid;
 	cr.now_ns = t;
 	for (n = 1; n < 100; n++) {
-		rc = fc_conflict_candidate(name.data, name.len, up->d.device,
-					   t / 1000000000, n, &copy);
+		rc = fc_conflict_candidate(name.data, name.len, false,
+					   up->d.device, t / 1000000000, n,
+					   &copy);
 		if (rc < 0)
 			goto out;
 		cr.name = copy.data;

@@ -575,8 +575,9 @@ static void copy_name(const char *name, unsigned n, char *out, size_t size)
 	struct cf_buf b;
 
 	cf_buf_init(&b, CF_NAME_MAX);
-	assert_int_equal(fc_conflict_candidate(name, strlen(name), "tdev",
-					       (int64_t)time(NULL), n, &b),
+	assert_int_equal(fc_conflict_candidate(name, strlen(name), false,
+					       "tdev", (int64_t)time(NULL), n,
+					       &b),
 			 0);
 	snprintf(out, size, "%s", b.data);
 	cf_buf_release(&b);

@@ -321,19 +321,19 @@ static void test_fc_upload__conflict_name(void **state) {
 
   (void)state;
   cf_buf_init(&b, 1024);
-  assert_int_equal(
-      fc_conflict_name("report.txt", 10, "laptop", 86400 * 365, 1, &b),
-      0);
+  assert_int_equal(fc_conflict_name("report.txt", 10, false, "laptop",
+				    86400 * 365, 1, &b),
+		   0);
   assert_non_null(strstr(b.data, "report (conflicted copy laptop 1971-01-0"));
   assert_int_equal(strcmp(b.data + b.len - 5, ").txt"), 0);
   cf_buf_reset(&b);
-  assert_int_equal(fc_conflict_name(".bashrc", 7, "a/b", 0, 2, &b), 0);
+  assert_int_equal(fc_conflict_name(".bashrc", 7, false, "a/b", 0, 2, &b), 0);
   assert_int_equal(strncmp(b.data, ".bashrc (conflicted copy a_b 19", 31), 0);
   assert_int_equal(strcmp(b.data + b.len - 3, " 2)"), 0);
   cf_buf_reset(&b);
   memset(longname, 'x', 255);
   memcpy(longname + 250, ".html", 5);
-  assert_int_equal(fc_conflict_name(longname, 255, "dev", 0, 1, &b), 0);
+  assert_int_equal(fc_conflict_name(longname, 255, false, "dev", 0, 1, &b), 0);
   assert_true(b.len <= CF_NAME_MAX);
   assert_int_equal(strcmp(b.data + b.len - 6, ").html"), 0);
   cf_buf_reset(&b);
@@ -341,17 +341,25 @@ static void test_fc_upload__conflict_name(void **state) {
   memset(longname, 0, sizeof(longname));
   for (int i = 0; i < 254; i += 2)
     memcpy(longname + i, "\xc3\xa9", 2);
-  assert_int_equal(fc_conflict_name(longname, 254, "dev", 0, 1, &b), 0);
+  assert_int_equal(fc_conflict_name(longname, 254, false, "dev", 0, 1, &b), 0);
   assert_true(b.len <= CF_NAME_MAX);
   /* the kept part is whole two-byte sequences */
   assert_int_equal((strstr(b.data, " (conflicted") - b.data) % 2, 0);
   /* candidates: the name itself first, then the conflicted names; each
    * replaces what the buffer held */
-  assert_int_equal(fc_conflict_candidate("a.txt", 5, "dev", 0, 0, &b), 0);
+  assert_int_equal(fc_conflict_candidate("a.txt", 5, false, "dev", 0, 0, &b),
+		   0);
   assert_string_equal(b.data, "a.txt");
-  assert_int_equal(fc_conflict_candidate("a.txt", 5, "dev", 0, 2, &b), 0);
+  assert_int_equal(fc_conflict_candidate("a.txt", 5, false, "dev", 0, 2, &b),
+		   0);
   assert_non_null(strstr(b.data, "a (conflicted copy dev "));
   assert_int_equal(strcmp(b.data + b.len - 7, " 2).txt"), 0);
+  /* a directory's name is not split at its last dot */
+  assert_int_equal(
+	  fc_conflict_candidate("photos.2024", 11, true, "dev", 0, 1, &b), 0);
+  assert_int_equal(strncmp(b.data, "photos.2024 (conflicted copy dev 19", 35),
+		   0);
+  assert_int_equal(b.data[b.len - 1], ')');
   cf_buf_release(&b);
 }
 
