@@ -96,6 +96,9 @@ for f in three.txt dir/three.txt; do
 done
 [ -n "$where" ] || { ls -laR "$A"; fail "A does not have B's three.txt"; }
 note "kept as $where"
+# one entry names it on both devices, wherever it was kept
+[ "$(stat -c %h "$B/$where")" = 1 ] || fail "B's $where has $(stat -c %h "$B/$where") links"
+[ "$(stat -c %h "$A/$where")" = 1 ] || fail "A's $where has $(stat -c %h "$A/$where") links"
 [ "$(cat "$B/$where" 2>/dev/null)" = "B's three" ] ||
 	{ ls -laR "$B"; fail "B does not have $where"; }
 
