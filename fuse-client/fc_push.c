@@ -22,6 +22,8 @@
 #include "fc_loop.h"
 
 #define PEEK_MAX	   128 /* also the most creates sent in one batch */
+_Static_assert(PEEK_MAX <= FC_REMOTE_CREATE_BATCH_MAX,
+	       "a batch of peeked creates fits one POST /nodes/batch");
 #define HARD_PAUSE_S 60
 #define IDLE_WAIT_S  30
 #define RESTORE_NAME_TRIES 100
@@ -159,9 +161,8 @@ static int create_node(struct fc_remote *r, const struct fc_op *op,
  * node is gone here too (nothing left to keep); -errno.
  */
 static int remake_op(struct fc_pusher *p, const struct fc_op *op,
-		     struct fc_op **out)
+		     struct fc_op *out)
 {
-	struct fc_op *c;
 	struct fc_node n;
 	int rc = fc_state_get_by_id(p->d.state, op->node, &n);
 
@@ -171,18 +172,14 @@ static int remake_op(struct fc_pusher *p, const struct fc_op *op,
 		return rc;
 	if (n.kind != FC_KIND_FILE)
 		return -ENOENT; /* only an edited file is kept */
-	c = malloc(sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	*c = *op;
-	c->kind = FC_OP_CREATE;
-	c->node_kind = n.kind;
-	c->mode = n.mode;
-	c->uid = n.uid;
-	c->gid = n.gid;
-	c->mtime_ns = n.mtime_ns;
-	c->target_len = 0;
-	*out = c;
+	*out = *op;
+	out->kind = FC_OP_CREATE;
+	out->node_kind = n.kind;
+	out->mode = n.mode;
+	out->uid = n.uid;
+	out->gid = n.gid;
+	out->mtime_ns = n.mtime_ns;
+	out->target_len = 0;
 	return 1;
 }
 
@@ -199,10 +196,10 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 	static const uint8_t root[FC_ID_SIZE];
 	struct fc_remote *r = p->d.remote;
 	const uint8_t *parent = op->parent;
-	struct fc_op *remake = NULL;
+	struct fc_op remake; /* with remade: the create that makes it again */
 	struct cf_buf name;
 	struct fc_rnode n;
-	bool revived = false;
+	bool revived = false, remade = false;
 	unsigned k = 0;
 	int rc;
 
@@ -211,9 +208,9 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 		rc = fc_conflict_candidate(op->name, op->name_len, false,
 					   p->d.device, (int64_t)time(NULL), k,
 					   &name);
-		if (rc == 0 && remake) {
-			memcpy(remake->parent, parent, FC_ID_SIZE);
-			rc = create_node(r, remake, name.data, name.len);
+		if (rc == 0 && remade) {
+			memcpy(remake.parent, parent, FC_ID_SIZE);
+			rc = create_node(r, &remake, name.data, name.len);
 		} else if (rc == 0) {
 			rc = fc_remote_trash_restore(r, op->node, parent,
 						     name.data, name.len, NULL);
@@ -225,7 +222,7 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 		if (rc != -ENOENT)
 			break;
 		/* not in the trash (any more), or its directory is gone */
-		if (!remake) {
+		if (!remade) {
 			rc = fc_remote_node_get(r, op->node, &n, NULL, 0);
 			if (rc == 0 && !n.deleted)
 				break; /* live: an earlier try's answer was lost */
@@ -233,6 +230,7 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 				rc = remake_op(p, op, &remake);
 				if (rc <= 0)
 					break;
+				remade = true;
 				continue; /* where it was, first */
 			}
 			if (rc < 0)
@@ -249,7 +247,7 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 		}
 		parent = root;
 	}
-	if (rc == 0 && remake) {
+	if (rc == 0 && remade) {
 		cf_warn("\"%.*s\" was purged on the server while this device "
 			"kept an edit: made again, its content goes up whole",
 			(int)op->name_len, op->name);
@@ -257,7 +255,6 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 		if (rc == -ENOENT)
 			rc = 0;
 	}
-	free(remake);
 	cf_buf_release(&name);
 	return rc;
 }
@@ -411,6 +408,18 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 	return rc;
 }
 
+/* The server has op's effect: out of the outbox. 0, or -errno (logged). */
+static int op_done(struct fc_pusher *p, const struct fc_op *op)
+{
+	int rc = fc_state_op_done(p->d.state, op->seq);
+
+	if (rc == -ENOENT)
+		return 0; /* dropped meanwhile */
+	if (rc < 0)
+		cf_err("outbox op %lld: %s", (long long)op->seq, strerror(-rc));
+	return rc;
+}
+
 /*
  * The run of creates at p->ops[i..n) in one request, the common case of
  * many new files: how many the server made (their ops marked done).
@@ -423,8 +432,7 @@ static size_t push_creates(struct fc_pusher *p, size_t i, size_t n)
 	int rc;
 
 	/* symlink targets take room: stay far below the server's body cap */
-	while (i + run < n && run < FC_REMOTE_CREATE_BATCH_MAX &&
-	       p->ops[i + run].kind == FC_OP_CREATE &&
+	while (i + run < n && p->ops[i + run].kind == FC_OP_CREATE &&
 	       bytes < FC_REMOTE_CREATE_BATCH_BYTES) {
 		bytes += p->ops[i + run].target_len + p->ops[i + run].name_len;
 		run++;
@@ -437,14 +445,9 @@ static size_t push_creates(struct fc_pusher *p, size_t i, size_t n)
 	rc = fc_remote_nodes_create(p->d.remote, p->reqs, run, &done, NULL);
 	cf_dbg("%zu creates in one request: %zu made%s%s", run, done,
 	       rc < 0 ? ", then " : "", rc < 0 ? strerror(-rc) : "");
-	for (k = 0; k < done; k++) {
-		rc = fc_state_op_done(p->d.state, p->ops[i + k].seq);
-		if (rc < 0 && rc != -ENOENT) {
-			cf_err("outbox op %lld: %s",
-			       (long long)p->ops[i + k].seq, strerror(-rc));
+	for (k = 0; k < done; k++)
+		if (op_done(p, &p->ops[i + k]) < 0)
 			break;
-		}
-	}
 	return k;
 }
 
@@ -484,12 +487,8 @@ static int64_t push_round(struct fc_pusher *p)
 		op = &p->ops[i];
 		rc = push_one(p, op);
 		if (rc == 0) {
-			rc = fc_state_op_done(p->d.state, op->seq);
-			if (rc < 0 && rc != -ENOENT) {
-				cf_err("outbox op %lld: %s", (long long)op->seq,
-				       strerror(-rc));
+			if (op_done(p, op) < 0)
 				break;
-			}
 			done++;
 			if (p->renamed) {
 				/* later ops changed in the outbox: peek again */
