@@ -312,7 +312,7 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-/* SHA-256 of dirfd/name, streamed: 0, -ENOENT, -EIO, -errno. */
+/* SHA-256 of dirfd/name, streamed, and its stat: 0, -ENOENT, -EIO, -errno. */
 static int hash_file(int dirfd, const char *name, struct blk_id *out,
 		     struct stat *out_sb)
 {
@@ -325,7 +325,7 @@ static int hash_file(int dirfd, const char *name, struct blk_id *out,
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (out_sb && fstat(fd, out_sb) < 0) {
+	if (fstat(fd, out_sb) < 0) {
 		rc = -errno;
 		goto out;
 	}
