@@ -265,11 +265,12 @@ out:
 	pthread_mutex_unlock(&c->lock);
 }
 
-void fc_cache_readahead(struct fc_cache *c, int64_t ino, uint64_t off)
+uint64_t fc_cache_readahead(struct fc_cache *c, int64_t ino, uint64_t off)
 {
 	if (!c->fetch || !c->readahead)
-		return;
+		return UINT64_MAX;
 	job_push(c, ino, off, c->readahead);
+	return off + c->readahead / 4;
 }
 
 void fc_cache_account(struct fc_cache *c, int64_t delta)

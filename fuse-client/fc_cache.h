@@ -133,8 +133,10 @@ int fc_cache_truncate(struct fc_cache *c, int64_t ino, int fd,
 /*
  * A sequential reader of ino reached off: queue a background fetch of the
  * next read-ahead window of missing chunks (non-blocking, best effort).
+ * Returns where the reader should call again: a quarter of the window on,
+ * so the fetches stay ahead without a job for every read.
  */
-void fc_cache_readahead(struct fc_cache *c, int64_t ino, uint64_t off);
+uint64_t fc_cache_readahead(struct fc_cache *c, int64_t ino, uint64_t off);
 
 /*
  * Pin or unpin ino (fc_state_set_pinned). Pinning also queues a

@@ -132,6 +132,7 @@ static int open_node(struct fc_fs *fs, struct fc_node *n, bool writing_new,
 		in->blocks_at_open = 0;
 		in->complete = true;
 		in->seq_end = 0;
+		in->ra_next = 0;
 		in->epoch = true;
 		in->lo = in->hi = 0;
 	} else if (in->fd < 0) {
@@ -160,6 +161,7 @@ static int open_node(struct fc_fs *fs, struct fc_node *n, bool writing_new,
 			goto fail;
 		in->complete = missing == 0;
 		in->seq_end = 0;
+		in->ra_next = 0;
 	}
 	*out_keep_cache = in->opened_before && in->opened_version == n->version;
 	in->opened_before = true;
@@ -326,7 +328,7 @@ void fc_fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
 	struct fc_fs *fs = fc_fs_of(req);
 	struct fc_inode *in = inode_of(fi);
-	uint64_t fsize, len;
+	uint64_t fsize, len, ra_next;
 	bool complete, sequential;
 	int fd, rc;
 
@@ -335,6 +337,7 @@ void fc_fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fd = in->fd;
 	complete = in->complete;
 	sequential = (uint64_t)off == in->seq_end && off > 0;
+	ra_next = sequential ? in->ra_next : 0;
 	pthread_mutex_unlock(&in->lock);
 	if (off < 0 || (uint64_t)off >= fsize || !size) {
 		fuse_reply_buf(req, NULL, 0);
@@ -353,12 +356,14 @@ void fc_fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 						    : EIO);
 			return;
 		}
-		if (sequential)
-			fc_cache_readahead(fs->deps.cache, (int64_t)ino,
-					   (uint64_t)off + len);
+		if (sequential && (uint64_t)off + len >= ra_next)
+			ra_next =
+				fc_cache_readahead(fs->deps.cache, (int64_t)ino,
+						   (uint64_t)off + len);
 	}
 	pthread_mutex_lock(&in->lock);
 	in->seq_end = (uint64_t)off + len;
+	in->ra_next = ra_next;
 	pthread_mutex_unlock(&in->lock);
 	buf.buf[0].size = len;
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;

@@ -50,6 +50,7 @@ struct fc_inode {
 	uint64_t opened_version; /* version at the last open */
 	bool opened_before;
 	uint64_t seq_end; /* where the last read ended */
+	uint64_t ra_next; /* a sequential read past this queues read-ahead */
 	int64_t blocks_at_open; /* st_blocks of the cache file */
 };
 

@@ -438,7 +438,9 @@ static void test_fc_cache__readahead_fetches_in_parallel(void **state)
 	int i;
 
 	f->fake.delay_us = 200000;
-	fc_cache_readahead(f->c, f->ino, CHUNK); /* window: chunks 1 and 2 */
+	/* window: chunks 1 and 2; the reader calls again a quarter on */
+	assert_int_equal(fc_cache_readahead(f->c, f->ino, CHUNK),
+			 CHUNK + 2 * CHUNK / 4);
 	for (i = 0; i < 300 && missing(f) > NCHUNKS - 2; i++)
 		usleep(10000);
 	assert_int_equal(missing(f), NCHUNKS - 2);
