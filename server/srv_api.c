@@ -460,6 +460,8 @@ static const struct api_route routes[] = {
 	  api_children },
 	{ "POST", "/api/v1/nodes/*/pending", "pending", BODY_JSON, AUTH_TOKEN,
 	  api_pending },
+	{ "POST", "/api/v1/commits", "commit_batch", BODY_COMMIT, AUTH_TOKEN,
+	  api_commit_batch },
 	{ "POST", "/api/v1/nodes/*/commit", "commit", BODY_COMMIT, AUTH_TOKEN,
 	  api_commit },
 	{ "GET", "/api/v1/nodes/*/versions", "versions", BODY_NONE, AUTH_TOKEN,

@@ -77,29 +77,30 @@ static int distinct_ids(const struct blk_manifest *m, struct blk_id **out,
 	return 0;
 }
 
+/* The ids as a JSON array of hex strings, or NULL without memory. */
+static json_t *missing_json(const struct blk_id *missing, size_t count)
+{
+	char hex[BLK_ID_HEX_SIZE];
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && i < count; i++) {
+		blk_id_to_hex(&missing[i], hex);
+		if (json_array_append_new(arr, json_string(hex)) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	return arr;
+}
+
 static int fail_missing(struct api_call *c, const struct blk_id *missing,
 			size_t count)
 {
-	char hex[BLK_ID_HEX_SIZE];
-	json_t *extra, *arr;
-	size_t i;
+	json_t *extra = json_object();
 
-	extra = json_object();
-	arr = json_array();
-	if (!extra || !arr) {
-		json_decref(extra);
-		json_decref(arr);
-		return -ENOMEM;
-	}
-	for (i = 0; i < count; i++) {
-		blk_id_to_hex(&missing[i], hex);
-		if (json_array_append_new(arr, json_string(hex)) < 0) {
-			json_decref(extra);
-			json_decref(arr);
-			return -ENOMEM;
-		}
-	}
-	if (api_set(extra, "missing", arr) < 0) {
+	if (!extra ||
+	    api_set(extra, "missing", missing_json(missing, count)) < 0) {
 		json_decref(extra);
 		return -ENOMEM;
 	}
@@ -129,77 +130,100 @@ static double mono_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int api_commit(struct api_call *c)
+/* One commit as the API parsed it; ->cm points into the rest. */
+struct commit_item {
+	uint8_t id[SRV_NODE_ID_SIZE];
+	uint8_t tag[BLK_MANIFEST_TAG_SIZE];
+	struct srv_commit cm;
+	struct blk_manifest man;
+	struct blk_id *ids;
+	uint8_t *mf;
+};
+
+static void commit_item_release(struct commit_item *it)
+{
+	blk_manifest_release(&it->man);
+	free(it->ids);
+	free(it->mf);
+}
+
+/*
+ * The fields of a commit of node it->id from c->body: checked against
+ * the server's limits and the manifest they carry. 0, or the answer
+ * (400, 413) already set. Release it either way.
+ */
+static int commit_parse(struct api_call *c, struct commit_item *it)
 {
 	const struct srv_config *cfg = c->api->deps.config;
+	struct srv_commit *cm = &it->cm;
+	size_t mf_size = 0, id_count = 0;
+	int rc;
+
+	blk_manifest_init(&it->man);
+	rc = api_get_u64(c, "base_version", true, INT64_MAX, &cm->base_version);
+	if (rc == 0)
+		rc = api_get_u64(c, "size", true, INT64_MAX, &cm->size);
+	if (rc == 0)
+		rc = api_get_i64(c, "mtime", true, &cm->mtime_ns);
+	if (rc == 0)
+		rc = api_get_hex(c, "tag", true, it->tag, sizeof(it->tag));
+	if (rc != 0)
+		return rc;
+	if (cm->size > cfg->max_file_size)
+		return api_fail(c, -EFBIG,
+				"the file is larger than this server's limit "
+				"of %llu bytes",
+				(unsigned long long)cfg->max_file_size);
+	rc = api_get_base64(c, "manifest", BLK_MANIFEST_SIZE_MAX, &it->mf,
+			    &mf_size);
+	if (rc != 0)
+		return rc;
+	rc = blk_manifest_parse(it->mf, mf_size, &it->man);
+	if (rc == -E2BIG)
+		return api_fail(c, -EFBIG, "the manifest has too many entries");
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0)
+		return api_fail_code(c, -EINVAL, 400, "bad_manifest", NULL,
+				     "the manifest does not parse: %s",
+				     blk_strerror(rc));
+	if (it->man.file_size != cm->size)
+		return api_fail_code(c, -EINVAL, 400, "bad_manifest", NULL,
+				     "the manifest describes %llu bytes but "
+				     "field 'size' says %llu",
+				     (unsigned long long)it->man.file_size,
+				     (unsigned long long)cm->size);
+	rc = distinct_ids(&it->man, &it->ids, &id_count);
+	if (rc < 0)
+		return rc;
+	cm->node = it->id;
+	cm->device_id = c->who.device_id;
+	cm->manifest = it->mf;
+	cm->manifest_size = mf_size;
+	cm->tag = it->tag;
+	cm->blocks = it->ids;
+	cm->block_count = id_count;
+	return 0;
+}
+
+int api_commit(struct api_call *c)
+{
 	struct srv_meta *m = c->api->deps.meta;
-	uint8_t id[SRV_NODE_ID_SIZE], tag[BLK_MANIFEST_TAG_SIZE];
-	struct srv_commit cm = { 0 };
-	struct blk_manifest man;
-	struct blk_id *ids = NULL, *missing = NULL;
-	size_t id_count = 0, missing_count = 0, mf_size = 0;
+	struct blk_id *missing = NULL;
+	size_t missing_count = 0;
 	uint64_t version = 0, seq = 0;
-	uint8_t *mf = NULL;
 	double t0 = mono_seconds();
+	struct commit_item it;
 	json_t *j;
 	int rc;
 
-	blk_manifest_init(&man);
-	rc = api_arg_node_id(c, 0, id);
+	memset(&it, 0, sizeof(it));
+	rc = api_arg_node_id(c, 0, it.id);
 	if (rc == 0)
-		rc = api_get_u64(c, "base_version", true, INT64_MAX,
-				 &cm.base_version);
-	if (rc == 0)
-		rc = api_get_u64(c, "size", true, INT64_MAX, &cm.size);
-	if (rc == 0)
-		rc = api_get_i64(c, "mtime", true, &cm.mtime_ns);
-	if (rc == 0)
-		rc = api_get_hex(c, "tag", true, tag, sizeof(tag));
+		rc = commit_parse(c, &it);
 	if (rc != 0)
 		goto out;
-	if (cm.size > cfg->max_file_size) {
-		rc = api_fail(c, -EFBIG,
-			      "the file is larger than this server's limit "
-			      "of %llu bytes",
-			      (unsigned long long)cfg->max_file_size);
-		goto out;
-	}
-	rc = api_get_base64(c, "manifest", BLK_MANIFEST_SIZE_MAX, &mf,
-			    &mf_size);
-	if (rc != 0)
-		goto out;
-	rc = blk_manifest_parse(mf, mf_size, &man);
-	if (rc == -E2BIG) {
-		rc = api_fail(c, -EFBIG, "the manifest has too many entries");
-		goto out;
-	}
-	if (rc == -ENOMEM)
-		goto out;
-	if (rc < 0) {
-		rc = api_fail_code(c, -EINVAL, 400, "bad_manifest", NULL,
-				   "the manifest does not parse: %s",
-				   blk_strerror(rc));
-		goto out;
-	}
-	if (man.file_size != cm.size) {
-		rc = api_fail_code(c, -EINVAL, 400, "bad_manifest", NULL,
-				   "the manifest describes %llu bytes but "
-				   "field 'size' says %llu",
-				   (unsigned long long)man.file_size,
-				   (unsigned long long)cm.size);
-		goto out;
-	}
-	rc = distinct_ids(&man, &ids, &id_count);
-	if (rc < 0)
-		goto out;
-	cm.node = id;
-	cm.device_id = c->who.device_id;
-	cm.manifest = mf;
-	cm.manifest_size = mf_size;
-	cm.tag = tag;
-	cm.blocks = ids;
-	cm.block_count = id_count;
-	rc = m->ops->commit(m, c->who.user_id, &cm, &version, &seq, &missing,
+	rc = m->ops->commit(m, c->who.user_id, &it.cm, &version, &seq, &missing,
 			    &missing_count);
 	if (rc == -ESTALE) {
 		rc = fail_stale(c, version);
@@ -232,10 +256,121 @@ int api_commit(struct api_call *c)
 	}
 	rc = api_reply(c, 200, j);
 out:
-	blk_manifest_release(&man);
+	commit_item_release(&it);
 	free(missing);
-	free(ids);
-	free(mf);
+	return rc;
+}
+
+/* One item's answer in a batch: what the single commit would have said. */
+static json_t *commit_result_json(const struct srv_commit_result *r)
+{
+	json_t *j = json_object();
+	int rc;
+
+	if (!j)
+		return NULL;
+	if (r->rc == 0) {
+		rc = api_set(j, "version", api_json_u64(r->version));
+	} else if (r->rc == -ESTALE) {
+		rc = api_set(j, "error", json_string("stale_version"));
+		if (rc == 0)
+			rc = api_set(j, "current_version",
+				     api_json_u64(r->version));
+	} else if (r->rc == -ENOENT && r->missing_count) {
+		rc = api_set(j, "error", json_string("missing_blocks"));
+		if (rc == 0)
+			rc = api_set(
+				j, "missing",
+				missing_json(r->missing, r->missing_count));
+	} else {
+		rc = api_set(j, "error", json_string(srv_errno_to_code(r->rc)));
+	}
+	if (rc < 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+int api_commit_batch(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	json_t *body = c->body, *list = json_object_get(body, "commits");
+	struct srv_commit_result *res = NULL;
+	struct commit_item *items = NULL;
+	struct srv_commit *cs = NULL;
+	size_t count = json_array_size(list), i, parsed = 0;
+	uint64_t seq = 0;
+	double t0 = mono_seconds();
+	json_t *j = NULL, *arr;
+	int rc = 0;
+
+	if (!json_is_array(list) || !count || count > API_COMMIT_BATCH_MAX)
+		return api_fail(c, -EINVAL,
+				"field 'commits' must be an array of 1 to %d "
+				"commits",
+				API_COMMIT_BATCH_MAX);
+	items = calloc(count, sizeof(*items));
+	cs = calloc(count, sizeof(*cs));
+	res = calloc(count, sizeof(*res));
+	if (!items || !cs || !res) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < count && rc == 0; i++, parsed++) {
+		c->body = json_array_get(list, i);
+		if (!json_is_object(c->body))
+			rc = api_fail(c, -EINVAL,
+				      "item %zu of 'commits' is not an object",
+				      i);
+		else
+			rc = api_get_node_id(c, "node", true, items[i].id);
+		if (rc == 0)
+			rc = commit_parse(c, &items[i]);
+		cs[i] = items[i].cm;
+	}
+	c->body = body;
+	if (rc != 0)
+		goto out;
+	rc = m->ops->commit_batch(m, c->who.user_id, cs, count, res);
+	if (rc < 0)
+		goto out; /* nothing committed: a retry is safe */
+	j = json_object();
+	arr = json_array();
+	if (!j || api_set(j, "results", arr) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		if (res[i].rc == 0) {
+			seq = CF_MAX(seq, res[i].seq);
+			if (c->api->deps.metrics)
+				srv_metrics_commit_latency(c->api->deps.metrics,
+							   mono_seconds() - t0);
+		}
+		if (json_array_append_new(arr, commit_result_json(&res[i])) <
+		    0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	if (seq)
+		api_notify_changed(c, seq);
+	if (api_set(j, "cursor", api_json_u64(seq)) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = api_reply(c, 200, j);
+	j = NULL;
+out:
+	json_decref(j);
+	for (i = 0; i < parsed; i++)
+		commit_item_release(&items[i]);
+	for (i = 0; res && i < count; i++)
+		free(res[i].missing);
+	free(items);
+	free(cs);
+	free(res);
 	return rc;
 }
 

@@ -32,6 +32,8 @@
 #define API_MISSING_IDS_MAX    4096
 /* Creates in one POST /nodes/batch (each holds a 4 KiB target). */
 #define API_CREATE_BATCH_MAX 256
+/* Commits in one POST /commits. */
+#define API_COMMIT_BATCH_MAX 64
 /* Largest file-manager-style symlink target, as cf_path allows. */
 #define API_TARGET_MAX CF_PATH_MAX
 
@@ -203,6 +205,7 @@ int api_trash_purge(struct api_call *c);
 /* srv_api_files.c */
 int api_pending(struct api_call *c);
 int api_commit(struct api_call *c);
+int api_commit_batch(struct api_call *c);
 int api_versions(struct api_call *c);
 int api_version_get(struct api_call *c);
 int api_restore(struct api_call *c);

@@ -187,6 +187,15 @@ struct srv_commit {
 	size_t block_count;
 };
 
+/* What commit_batch did with one commit: commit's results, item by item. */
+struct srv_commit_result {
+	int rc; /* 0, or commit's error for this item */
+	uint64_t version; /* new version; the current one on -ESTALE */
+	uint64_t seq; /* the node's cursor after the commit */
+	struct blk_id *missing; /* with -ENOENT: owned, free() */
+	size_t missing_count;
+};
+
 /* ----- trash ----- */
 
 struct srv_trash_item {
@@ -286,6 +295,9 @@ struct srv_meta_ops {
 		      const struct srv_commit *c, uint64_t *out_version,
 		      uint64_t *out_seq, struct blk_id **out_missing,
 		      size_t *out_missing_count);
+	int (*commit_batch)(struct srv_meta *m, int64_t user_id,
+			    const struct srv_commit *cs, size_t count,
+			    struct srv_commit_result *out);
 	int (*versions)(struct srv_meta *m, int64_t user_id, const uint8_t *node,
 			srv_meta_version_fn fn, void *arg);
 	int (*version_get)(struct srv_meta *m, int64_t user_id,
@@ -420,6 +432,11 @@ static inline void srv_meta_close(struct srv_meta *m)
  *   index; -EFBIG is the API's job (it knows the limit). On success the new
  *   version = current + 1, status uploaded, size/mtime updated; the old
  *   version is kept.
+ * commit_batch: each of cs[0..count) as commit would, in one transaction,
+ *   so many small files cost one fsync. Items are independent: each runs
+ *   in its own savepoint and out[i] says how it went (a stale or refused
+ *   item leaves the others committed). 0 then; the transaction's error
+ *   (-EIO and the like) when nothing was committed, out[] cleared.
  * versions: oldest first; also for a node in the trash.
  * version_get: version 0 means the current one; -ENOENT when there is
  *   none. out->manifest is caller-owned (free()).

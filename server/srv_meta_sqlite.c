@@ -864,6 +864,7 @@ static const struct srv_meta_ops sq_ops = {
 	.setattr = srv_sq_tree_setattr,
 	.mark_pending = srv_sq_tree_mark_pending,
 	.commit = srv_sq_ver_commit,
+	.commit_batch = srv_sq_ver_commit_batch,
 	.versions = srv_sq_ver_versions,
 	.version_get = srv_sq_ver_get,
 	.version_restore = srv_sq_ver_restore,

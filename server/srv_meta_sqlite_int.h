@@ -376,6 +376,9 @@ int srv_sq_ver_commit(struct srv_meta *m, int64_t user_id,
 		      const struct srv_commit *cm, uint64_t *out_version,
 		      uint64_t *out_seq, struct blk_id **out_missing,
 		      size_t *out_missing_count);
+int srv_sq_ver_commit_batch(struct srv_meta *m, int64_t user_id,
+			    const struct srv_commit *cs, size_t count,
+			    struct srv_commit_result *out);
 int srv_sq_ver_versions(struct srv_meta *m, int64_t user_id,
 			const uint8_t *node, srv_meta_version_fn fn, void *arg);
 int srv_sq_ver_get(struct srv_meta *m, int64_t user_id, const uint8_t *node,

@@ -176,6 +176,14 @@ static int commit_run(struct srv_sq_conn *c, void *arg)
 	return rc;
 }
 
+/* What commit checks before a trip to the writer. */
+static bool commit_valid(const struct srv_commit *cm)
+{
+	return cm->node && cm->tag && cm->manifest && cm->manifest_size &&
+	       cm->manifest_size <= BLK_MANIFEST_SIZE_MAX &&
+	       (!cm->block_count || cm->blocks);
+}
+
 int srv_sq_ver_commit(struct srv_meta *m, int64_t user_id,
 		      const struct srv_commit *cm, uint64_t *out_version,
 		      uint64_t *out_seq, struct blk_id **out_missing,
@@ -188,9 +196,7 @@ int srv_sq_ver_commit(struct srv_meta *m, int64_t user_id,
 		*out_missing = NULL;
 	if (out_missing_count)
 		*out_missing_count = 0;
-	if (!cm->node || !cm->tag || !cm->manifest || cm->manifest_size == 0 ||
-	    cm->manifest_size > BLK_MANIFEST_SIZE_MAX ||
-	    (cm->block_count && !cm->blocks))
+	if (!commit_valid(cm))
 		return -EINVAL;
 	rc = srv_sq_write(sq_of(m), commit_run, &a);
 	if (rc == 0 || rc == -ESTALE) {
@@ -205,6 +211,72 @@ int srv_sq_ver_commit(struct srv_meta *m, int64_t user_id,
 		a.missing = NULL;
 	}
 	free(a.missing);
+	return rc;
+}
+
+struct commit_batch_args {
+	int64_t user_id;
+	const struct srv_commit *cs;
+	size_t count;
+	struct srv_commit_result *out;
+};
+
+static void results_clear(struct srv_commit_result *out, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		free(out[i].missing);
+	memset(out, 0, count * sizeof(*out));
+}
+
+/* Each commit in its own savepoint: a refused one leaves the others. */
+static int commit_batch_run(struct srv_sq_conn *c, void *arg)
+{
+	struct commit_batch_args *b = arg;
+	int lost = 0, rc;
+	size_t i;
+
+	for (i = 0; i < b->count; i++) {
+		struct commit_args a = { .user_id = b->user_id,
+					 .cm = &b->cs[i] };
+		struct srv_commit_result *r = &b->out[i];
+
+		rc = srv_sq_nested(c, commit_run, &a, &lost);
+		if (lost) {
+			free(a.missing);
+			return lost;
+		}
+		r->rc = rc;
+		r->version = a.version;
+		r->seq = a.seq;
+		if (rc == -ENOENT) {
+			r->missing = a.missing;
+			r->missing_count = a.missing_count;
+		} else {
+			free(a.missing);
+		}
+	}
+	return 0;
+}
+
+int srv_sq_ver_commit_batch(struct srv_meta *m, int64_t user_id,
+			    const struct srv_commit *cs, size_t count,
+			    struct srv_commit_result *out)
+{
+	struct commit_batch_args b = {
+		.user_id = user_id, .cs = cs, .count = count, .out = out
+	};
+	size_t i;
+	int rc;
+
+	memset(out, 0, count * sizeof(*out));
+	for (i = 0; i < count; i++)
+		if (!commit_valid(&cs[i]))
+			return -EINVAL;
+	rc = srv_sq_write(sq_of(m), commit_batch_run, &b);
+	if (rc < 0)
+		results_clear(out, count);
 	return rc;
 }
 
