@@ -39,6 +39,7 @@ struct fc_pusher {
 	char message[256]; /* protected by ->lock */
 	struct fc_op ops[PEEK_MAX]; /* pusher thread only */
 	struct fc_create_req reqs[PEEK_MAX]; /* pusher thread only */
+	int64_t seqs[PEEK_MAX]; /* pusher thread only */
 	int64_t retry_at; /* pusher thread only: head op's retry */
 	bool renamed; /* pusher thread only: ops after it in ->ops are stale */
 };
@@ -420,35 +421,71 @@ static int op_done(struct fc_pusher *p, const struct fc_op *op)
 	return rc;
 }
 
-/*
- * The run of creates at p->ops[i..n) in one request, the common case of
- * many new files: how many the server made (their ops marked done).
- * What it did not make goes one by one (push_one), which knows
- * the ways a create can fail; so does everything after a failed request.
- */
-static size_t push_creates(struct fc_pusher *p, size_t i, size_t n)
+/* Whether a setattr op at p->ops[from..to) names node. */
+static bool setattr_between(const struct fc_pusher *p, size_t from, size_t to,
+			    const uint8_t *node)
 {
-	size_t run = 0, done = 0, bytes = 0, k;
+	size_t k;
+
+	for (k = from; k < to; k++)
+		if (p->ops[k].kind == FC_OP_SETATTR &&
+		    memcmp(p->ops[k].node, node, FC_ID_SIZE) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The creates at p->ops[i..*n) in one request, the common case of many
+ * new files: how many the server made (their ops marked done and taken
+ * out of the window, the others keeping their order). Creates are taken
+ * past setattr ops (tar and cp -a set times and modes after each file):
+ * a setattr names a node made before it, never one of these; but not
+ * past a setattr of the create's own parent, whose mtime the create
+ * moves. What the server did not make goes one by one (push_one), which
+ * knows the ways a create can fail; so does everything after a failed
+ * request.
+ */
+static size_t push_creates(struct fc_pusher *p, size_t i, size_t *n)
+{
+	size_t at[PEEK_MAX], run = 0, done = 0, bytes = 0, k, j, m;
 	int rc;
 
 	/* symlink targets take room: stay far below the server's body cap */
-	while (i + run < n && p->ops[i + run].kind == FC_OP_CREATE &&
-	       bytes < FC_REMOTE_CREATE_BATCH_BYTES) {
-		bytes += p->ops[i + run].target_len + p->ops[i + run].name_len;
-		run++;
+	for (k = i; k < *n && bytes < FC_REMOTE_CREATE_BATCH_BYTES; k++) {
+		if (p->ops[k].kind == FC_OP_SETATTR)
+			continue;
+		if (p->ops[k].kind != FC_OP_CREATE ||
+		    setattr_between(p, i, k, p->ops[k].parent))
+			break;
+		bytes += p->ops[k].target_len + p->ops[k].name_len;
+		at[run++] = k;
 	}
 	if (run < 2)
 		return 0;
 	for (k = 0; k < run; k++)
-		create_req(&p->ops[i + k], p->ops[i + k].name,
-			   p->ops[i + k].name_len, &p->reqs[k]);
+		create_req(&p->ops[at[k]], p->ops[at[k]].name,
+			   p->ops[at[k]].name_len, &p->reqs[k]);
 	rc = fc_remote_nodes_create(p->d.remote, p->reqs, run, &done, NULL);
 	cf_dbg("%zu creates in one request: %zu made%s%s", run, done,
 	       rc < 0 ? ", then " : "", rc < 0 ? strerror(-rc) : "");
 	for (k = 0; k < done; k++)
-		if (op_done(p, &p->ops[i + k]) < 0)
-			break;
-	return k;
+		p->seqs[k] = p->ops[at[k]].seq;
+	rc = done ? fc_state_ops_done(p->d.state, p->seqs, done) : 0;
+	if (rc < 0) {
+		cf_err("outbox: %zu made ops: %s", done, strerror(-rc));
+		return 0;
+	}
+	for (k = j = i, m = 0; k < *n; k++) {
+		if (m < done && k == at[m]) {
+			m++;
+			continue;
+		}
+		if (j != k)
+			p->ops[j] = p->ops[k];
+		j++;
+	}
+	*n = j;
+	return done;
 }
 
 /*
@@ -479,9 +516,8 @@ static int64_t push_round(struct fc_pusher *p)
 
 		if (fc_loop_stopping(&p->loop))
 			break;
-		made = push_creates(p, i, n);
+		made = push_creates(p, i, &n);
 		done += made;
-		i += made;
 		if (i == n)
 			break;
 		op = &p->ops[i];

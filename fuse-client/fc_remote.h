@@ -341,6 +341,29 @@ struct fc_commit_res {
 int fc_remote_commit(struct fc_remote *r, const uint8_t id[FC_NODE_ID_SIZE],
 		     const struct fc_commit_req *c, struct fc_commit_res *res);
 
+/* One commit of a batch. */
+struct fc_commit_item {
+	const uint8_t *id; /* FC_NODE_ID_SIZE bytes, borrowed */
+	const struct fc_commit_req *req; /* borrowed */
+	int rc; /* out: what fc_remote_commit would have returned */
+	struct fc_commit_res res; /* out: as fc_remote_commit fills it */
+};
+
+/* Commits in one POST /commits: the server's limit. */
+#define FC_REMOTE_COMMIT_BATCH_MAX 64
+
+/*
+ * POST /commits: items[0..count) in one request and one transaction on
+ * the server, each independent of the others. 0 when the server answered
+ * item by item: each ->rc and ->res are what fc_remote_commit would have
+ * given (free each ->res.missing). Else the request's error, ->res
+ * untouched: nothing was committed, or (-EPROTO, a lost answer) what was
+ * committed shows as stale on the next try. A server without the route
+ * answers -ENOENT.
+ */
+int fc_remote_commit_batch(struct fc_remote *r, struct fc_commit_item *items,
+			   size_t count);
+
 struct fc_version_info {
 	uint64_t version;
 	uint64_t size;

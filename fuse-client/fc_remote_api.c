@@ -280,21 +280,20 @@ static int parse_missing(json_t *err, struct fc_commit_res *res)
 	return 0;
 }
 
-int fc_remote_commit(struct fc_remote *r, const uint8_t id[FC_NODE_ID_SIZE],
-		     const struct fc_commit_req *q, struct fc_commit_res *res)
+/* The JSON of a commit: q's fields, plus "node" when node is set. */
+static int commit_body(const uint8_t *node, const struct fc_commit_req *q,
+		       json_t **out)
 {
 	char hex[FC_NODE_HEX_SIZE];
 	json_t *body = json_object();
-	struct call c;
-	int rc;
+	int rc = body ? 0 : -ENOMEM;
 
-	fc_remote_call_init(&c, "POST");
-	memset(res, 0, sizeof(*res));
-	if (!body) {
-		rc = -ENOMEM;
-		goto out;
+	if (!rc && node) {
+		fc_remote_node_id_hex(node, hex);
+		rc = fc_remote_jset_new(body, "node", json_string(hex));
 	}
-	rc = fc_remote_jset_u64(body, "base_version", q->base_version);
+	if (!rc)
+		rc = fc_remote_jset_u64(body, "base_version", q->base_version);
 	if (!rc)
 		rc = fc_remote_jset_u64(body, "size", q->size);
 	if (!rc)
@@ -307,6 +306,42 @@ int fc_remote_commit(struct fc_remote *r, const uint8_t id[FC_NODE_ID_SIZE],
 	if (!rc)
 		rc = fc_remote_jset_hex(body, "tag", q->tag,
 					BLK_MANIFEST_TAG_SIZE);
+	if (rc < 0) {
+		json_decref(body);
+		body = NULL;
+	}
+	*out = body;
+	return rc;
+}
+
+/* What a refused commit's answer (err) adds to rc's meaning. */
+static int commit_refused(int rc, json_t *err, struct fc_commit_res *res)
+{
+	int prc;
+
+	if (rc == -ESTALE && err) {
+		if (fc_remote_jget_u64(err, "current_version",
+				       &res->current_version) < 0)
+			res->current_version = 0;
+	} else if (rc == -ENODATA && err) {
+		prc = parse_missing(err, res);
+		if (prc < 0)
+			return prc;
+	}
+	return rc;
+}
+
+int fc_remote_commit(struct fc_remote *r, const uint8_t id[FC_NODE_ID_SIZE],
+		     const struct fc_commit_req *q, struct fc_commit_res *res)
+{
+	char hex[FC_NODE_HEX_SIZE];
+	json_t *body;
+	struct call c;
+	int rc;
+
+	fc_remote_call_init(&c, "POST");
+	memset(res, 0, sizeof(*res));
+	rc = commit_body(NULL, q, &body);
 	if (rc < 0)
 		goto out;
 	fc_remote_node_id_hex(id, hex);
@@ -317,15 +352,78 @@ int fc_remote_commit(struct fc_remote *r, const uint8_t id[FC_NODE_ID_SIZE],
 		if (fc_remote_jget_u64(c.json, "version", &res->version) < 0)
 			rc = -EPROTO;
 		fc_remote_get_cursor(c.json, &res->cursor);
-	} else if (rc == -ESTALE && c.err) {
-		if (fc_remote_jget_u64(c.err, "current_version",
-				       &res->current_version) < 0)
-			res->current_version = 0;
-	} else if (rc == -ENODATA && c.err) {
-		int prc = parse_missing(c.err, res);
+	} else {
+		rc = commit_refused(rc, c.err, res);
+	}
+out:
+	json_decref(body);
+	fc_remote_call_release(&c);
+	return rc;
+}
 
-		if (prc < 0)
-			rc = prc;
+/* One item of a batch's "results": ->rc and ->res as the single call. */
+static int commit_result(json_t *o, uint64_t cursor, struct fc_commit_item *it)
+{
+	json_t *err = json_object_get(o, "error");
+
+	memset(&it->res, 0, sizeof(it->res));
+	if (!json_is_object(o))
+		return -EPROTO;
+	if (json_is_string(err)) {
+		it->rc = fc_remote_error(CURLE_OK, 409, json_string_value(err));
+		it->rc = commit_refused(it->rc, o, &it->res);
+		return it->rc == -EPROTO || it->rc == -ENOMEM ? it->rc : 0;
+	}
+	if (fc_remote_jget_u64(o, "version", &it->res.version) < 0)
+		return -EPROTO;
+	it->res.cursor = cursor;
+	it->rc = 0;
+	return 0;
+}
+
+int fc_remote_commit_batch(struct fc_remote *r, struct fc_commit_item *items,
+			   size_t count)
+{
+	json_t *body = json_object(), *list = json_array(), *item, *results;
+	uint64_t cursor = 0;
+	struct call c;
+	size_t i;
+	int rc = body && list ? 0 : -ENOMEM;
+
+	fc_remote_call_init(&c, "POST");
+	if (!count || count > FC_REMOTE_COMMIT_BATCH_MAX)
+		rc = -EINVAL;
+	for (i = 0; i < count && rc == 0; i++) {
+		rc = commit_body(items[i].id, items[i].req, &item);
+		if (rc == 0 && json_array_append_new(list, item) < 0)
+			rc = -ENOMEM;
+	}
+	if (rc == 0)
+		rc = fc_remote_jset_new(body, "commits", list);
+	else
+		json_decref(list);
+	if (rc < 0)
+		goto out;
+	fc_remote_call_path(&c, "/commits");
+	c.body = body;
+	rc = fc_remote_call_run(r, &c);
+	if (rc < 0)
+		goto out;
+	results = json_object_get(c.json, "results");
+	if (json_array_size(results) != count) {
+		rc = -EPROTO;
+		goto out;
+	}
+	fc_remote_get_cursor(c.json, &cursor);
+	for (i = 0; i < count && rc == 0; i++)
+		rc = commit_result(json_array_get(results, i), cursor,
+				   &items[i]);
+	if (rc < 0) {
+		/* the server committed what it said: call it done by none */
+		while (i-- > 0) {
+			free(items[i].res.missing);
+			memset(&items[i].res, 0, sizeof(items[i].res));
+		}
 	}
 out:
 	json_decref(body);

@@ -461,6 +461,13 @@ int fc_state_op_peek(struct fc_state *st, int64_t now_ns, struct fc_op *out,
 int fc_state_op_done(struct fc_state *st, int64_t seq);
 
 /*
+ * fc_state_op_done for seqs[0..count) in one transaction, so the nodes
+ * they made become the uploader's all at once. Ops no longer pending are
+ * skipped. 0, or an error with none of them done.
+ */
+int fc_state_ops_done(struct fc_state *st, const int64_t *seqs, size_t count);
+
+/*
  * How many outbox ops this process saw done or failed so far: a change
  * feed page asked for before the count moved may predate those ops.
  */

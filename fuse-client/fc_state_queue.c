@@ -405,16 +405,16 @@ int fc_state_op_peek(struct fc_state *st, int64_t now, struct fc_op *out,
 	return fc_state_read_end(st, ops_read(c, now, out, max, out_count));
 }
 
-int fc_state_op_done(struct fc_state *st, int64_t seq)
+/* Remove op seq in c's transaction; a create or restore marks its node. */
+static int op_done_in(struct conn *c, int64_t seq)
 {
 	uint8_t node[FC_ID_SIZE];
 	sqlite3_stmt *s;
-	struct conn *c;
 	int kind = 0, rc;
 
-	rc = fc_state_tx_stmt(st, S_OP_GET, &c, &s);
-	if (rc < 0)
-		return rc;
+	s = fc_state_stmt(c, S_OP_GET);
+	if (!s)
+		return -EIO;
 	sqlite3_bind_int64(s, 1, seq);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -429,27 +429,54 @@ int fc_state_op_done(struct fc_state *st, int64_t seq)
 	}
 	fc_state_reset(s);
 	if (rc < 0)
-		goto out;
+		return rc;
 	s = fc_state_stmt(c, S_OP_DEL);
-	if (!s) {
-		rc = -EIO;
-		goto out;
-	}
+	if (!s)
+		return -EIO;
 	sqlite3_bind_int64(s, 1, seq);
 	rc = fc_state_run(c, s, "delete op");
 	if (rc < 0 || (kind != FC_OP_CREATE && kind != FC_OP_RESTORE))
-		goto out;
+		return rc;
 	/* no row: the node was dropped meanwhile */
 	s = fc_state_stmt(c, S_NODE_PUSHED);
-	if (!s) {
-		rc = -EIO;
-		goto out;
-	}
+	if (!s)
+		return -EIO;
 	fc_state_bind_blob(s, 1, node, FC_ID_SIZE);
-	rc = fc_state_run(c, s, "mark pushed");
-out:
+	return fc_state_run(c, s, "mark pushed");
+}
+
+int fc_state_op_done(struct fc_state *st, int64_t seq)
+{
+	struct conn *c;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	rc = op_done_in(c, seq);
 	if (rc == 0)
 		st->ops_pushed++; /* a failed commit only costs a re-pull */
+	return fc_state_tx_end(st, c, rc);
+}
+
+int fc_state_ops_done(struct fc_state *st, const int64_t *seqs, size_t count)
+{
+	struct conn *c;
+	size_t i, done = 0;
+	int rc;
+
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < count && rc >= 0; i++) {
+		rc = op_done_in(c, seqs[i]);
+		if (rc == 0)
+			done++;
+		else if (rc == -ENOENT)
+			rc = 0; /* dropped meanwhile */
+	}
+	if (rc == 0)
+		st->ops_pushed += done; /* as above */
 	return fc_state_tx_end(st, c, rc);
 }
 

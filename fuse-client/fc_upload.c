@@ -6,17 +6,18 @@
  * reading through the cache, which fetches chunks it lacks) -> encode ->
  * batches of "which are missing?" (batches over FC_UPLOAD_ASK_BYTES) +
  * parallel PUTs -> manifest -> commit with base_version -> record the new
- * version. A stale base (another device committed first) keeps both sides:
- * the local content becomes a conflicted copy and the file takes the
- * server's version.
+ * version. Small files due together go as a group: each re-chunked into
+ * one shared batch, the batch sent once, their commits in one request. A
+ * stale base (another device committed first) keeps both sides
+ * (fc_upload_conflict.c).
  *
  * Lock order: up->lock is a leaf (progress numbers, stop flag, wake-ups);
  * it is never held across state, cache or network calls.
  */
 #include "fc_upload.h"
+#include "fc_upload_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -32,56 +33,14 @@
 #include "cf_file.h"
 #include "cf_log.h"
 #include "cf_thread.h"
-#include "fc_conflict.h"
 #include "fc_rechunk.h"
 
 #define HARD_RETRY_S   600
 #define IDLE_WAIT_S    30
-#define CONFLICT_TRIES 3
 
 /* ----- the pool ----- */
 
-struct fc_uploader {
-	struct fc_upload_deps d; /* pointers borrowed */
-	pthread_t *threads; /* owned */
-	unsigned nthreads, started;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stop; /* protected by ->lock */
-	uint64_t wakes; /* protected by ->lock */
-	struct fc_upload_progress prog; /* protected by ->lock */
-	bool server_full; /* protected by ->lock: ->prog.message says so */
-	atomic_bool stopping; /* lock-free copy of stop */
-};
-
-/* A block in the current batch: its blob lives in the arena. */
-struct batch_item {
-	struct blk_id id;
-	size_t off; /* in arena */
-	size_t size;
-};
-
-/* Per-thread working set: one codec, one arena, reused across uploads. */
-struct worker {
-	struct fc_uploader *up;
-	struct blk_codec *codec; /* owned */
-	uint8_t *arena; /* owned, arena_cap bytes */
-	size_t arena_cap, arena_used;
-	struct batch_item *batch; /* owned */
-	size_t batch_count, batch_cap;
-	struct fc_remote_put *puts; /* owned, batch_cap */
-	struct blk_id *ids; /* owned, batch_cap */
-	bool *missing; /* owned, batch_cap */
-	/* the upload in hand */
-	const struct fc_upload *u;
-	int fd;
-	struct blk_manifest_entry *news; /* owned: new chunks, in order */
-	size_t news_count, news_cap;
-	bool check_all; /* send every chunk through the
-					      * missing check (no reuse) */
-};
-
-static int64_t now_ns(void)
+int64_t fc_upload_now_ns(void)
 {
 	struct timespec ts;
 
@@ -116,9 +75,7 @@ static void progress_add(struct fc_uploader *up, uint64_t done, uint64_t sent)
 	pthread_mutex_unlock(&up->lock);
 }
 
-static void message_set(struct fc_uploader *up, const char *fmt, ...)
-	CF_PRINTF(2, 3);
-static void message_set(struct fc_uploader *up, const char *fmt, ...)
+void fc_upload_message(struct fc_uploader *up, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -306,37 +263,33 @@ static int build_manifest(struct worker *w, const struct fc_chunk *old,
 	return rc;
 }
 
-static int commit_manifest(struct worker *w, uint64_t base,
-			   const struct blk_manifest *m, uint64_t size,
-			   int64_t mtime_ns, struct fc_commit_res *res)
+/* The commit of manifest m for w->u: encoded into enc (caller releases). */
+static int commit_req(struct worker *w, const struct blk_manifest *m,
+		      struct cf_buf *enc, struct fc_commit_req *c)
 {
-	struct fc_uploader *up = w->up;
-	struct fc_commit_req c = { 0 };
-	struct cf_buf enc;
+	const struct fc_upload *u = w->u;
 	int rc;
 
-	cf_buf_init(&enc, BLK_MANIFEST_SIZE_MAX);
-	rc = blk_manifest_encode(m, &enc);
+	memset(c, 0, sizeof(*c));
+	rc = blk_manifest_encode(m, enc);
+	if (rc == 0)
+		rc = blk_manifest_tag(w->up->d.keys->mac, u->id, enc->data,
+				      enc->len, c->tag);
 	if (rc < 0)
-		goto out;
-	rc = blk_manifest_tag(up->d.keys->mac, w->u->id, enc.data, enc.len,
-			      c.tag);
-	if (rc < 0)
-		goto out;
-	c.base_version = base;
-	c.size = size;
-	c.mtime_ns = mtime_ns;
-	c.manifest = enc.data;
-	c.manifest_size = enc.len;
-	rc = fc_remote_commit(up->d.remote, w->u->id, &c, res);
-out:
-	cf_buf_release(&enc);
-	return rc;
+		return rc;
+	c->base_version = u->base_version;
+	c->size = u->size;
+	c->mtime_ns = u->mtime_ns;
+	c->manifest = enc->data;
+	c->manifest_size = enc->len;
+	return 0;
 }
 
-/* Re-chunk, upload and commit once. *m gets the manifest sent. */
-static int upload_pass(struct worker *w, struct blk_manifest *m,
-		       struct fc_commit_res *cres)
+/*
+ * Re-chunk w->u's dirty region into the batch and build its manifest *m.
+ * New blocks may still wait in the batch: flush it before the commit.
+ */
+static int upload_prepare(struct worker *w, struct blk_manifest *m)
 {
 	struct fc_uploader *up = w->up;
 	const struct fc_upload *u = w->u;
@@ -348,8 +301,6 @@ static int upload_pass(struct worker *w, struct blk_manifest *m,
 	int rc;
 
 	w->news_count = 0;
-	w->batch_count = 0;
-	w->arena_used = 0;
 	rc = old_rows(w, &old, &count);
 	if (rc < 0)
 		goto out;
@@ -369,8 +320,6 @@ static int upload_pass(struct worker *w, struct blk_manifest *m,
 	q.chunk_arg = w;
 	progress_set(up, u, 0, u->size);
 	rc = fc_rechunk_plan(&q, &res);
-	if (rc == 0)
-		rc = batch_flush(w);
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < res.head; i++)
@@ -392,316 +341,73 @@ static int upload_pass(struct worker *w, struct blk_manifest *m,
 		       (long long)u->ino, (unsigned long long)m->file_size,
 		       (unsigned long long)u->size);
 		rc = -EIO;
-		goto out;
 	}
-	rc = commit_manifest(w, u->base_version, m, u->size, u->mtime_ns, cres);
 out:
 	free(old);
 	return rc;
 }
 
-/* Copy count bytes of fd_in to fd_out from offset 0. */
-static int copy_range(int fd_in, int fd_out, uint64_t count)
+/* Re-chunk, upload and commit once. *m gets the manifest sent. */
+static int upload_pass(struct worker *w, struct blk_manifest *m,
+		       struct fc_commit_res *cres)
 {
-	loff_t in = 0, out = 0;
-	char buf[65536];
-	ssize_t n;
+	struct fc_commit_req c;
+	struct cf_buf enc;
 	int rc;
 
-	while ((uint64_t)in < count) {
-		n = copy_file_range(
-			fd_in, &in, fd_out, &out,
-			(size_t)CF_MIN(count - (uint64_t)in, (uint64_t)1 << 30),
-			0);
-		if (n > 0)
-			continue;
-		if (n == 0)
-			break;
-		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
-		    errno != EOPNOTSUPP)
-			return -errno;
-		/* no copy_file_range here: plain copy */
-		while ((uint64_t)in < count) {
-			n = cf_pread_full(fd_in, buf,
-					  (size_t)CF_MIN(sizeof(buf),
-							 count - (uint64_t)in),
-					  in);
-			if (n <= 0)
-				return n < 0 ? (int)n : -EIO;
-			rc = cf_pwrite_full(fd_out, buf, (size_t)n, out);
-			if (rc < 0)
-				return rc;
-			in += n;
-			out += n;
-		}
-	}
-	if ((uint64_t)in < count && ftruncate(fd_out, (off_t)count) < 0)
-		return -errno;
-	return 0;
+	w->batch_count = 0;
+	w->arena_used = 0;
+	cf_buf_init(&enc, BLK_MANIFEST_SIZE_MAX);
+	rc = upload_prepare(w, m);
+	if (rc == 0)
+		rc = batch_flush(w);
+	if (rc == 0)
+		rc = commit_req(w, m, &enc, &c);
+	if (rc == 0)
+		rc = fc_remote_commit(w->up->d.remote, w->u->id, &c, cres);
+	cf_buf_release(&enc);
+	return rc;
+}
+
+/* Let go of what w->u's upload held. */
+static void upload_end(struct worker *w, struct fc_commit_res *cres,
+		       struct blk_manifest *m)
+{
+	progress_set(w->up, NULL, 0, 0);
+	free(cres->missing);
+	memset(cres, 0, sizeof(*cres));
+	blk_manifest_release(m);
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	w->u = NULL;
 }
 
 /*
- * Keep the local content as a new file next to u's node: returns 0 with
- * the copy queued for upload, or -errno (nothing changed for the node).
+ * The end of w->u's upload, whose commit said rc: record the new version;
+ * on a stale base keep both sides; else schedule the retry. Always calls
+ * upload_done or _failed (directly or through the conflict path).
  */
-static int conflict_copy(struct worker *w)
+static void upload_finish(struct worker *w, int rc, struct fc_commit_res *cres,
+			  const struct blk_manifest *m)
 {
 	struct fc_uploader *up = w->up;
 	const struct fc_upload *u = w->u;
-	struct fc_write_summary ws = { 0 };
-	struct fc_create cr = { 0 };
-	struct cf_buf name, copy;
-	struct fc_node node, c;
-	int64_t parent, t = now_ns();
-	unsigned n;
-	int fd = -1, rc;
-
-	cf_buf_init(&name, CF_NAME_MAX);
-	cf_buf_init(&copy, CF_NAME_MAX);
-	rc = fc_state_getattr(up->d.state, u->ino, &node);
-	if (rc == 0)
-		rc = fc_state_name_of(up->d.state, u->ino, &parent, &name);
-	if (rc < 0)
-		goto out;
-	/* the whole local content must be in the cache file */
-	rc = fc_cache_ensure(up->d.cache, u->ino, w->fd, 0, u->size,
-			     up->d.fetch, up->d.fetch_arg);
-	if (rc < 0)
-		goto out;
-	cr.parent = parent;
-	cr.kind = FC_KIND_FILE;
-	cr.mode = node.mode;
-	cr.uid = node.uid;
-	cr.gid = node.gid;
-	cr.now_ns = t;
-	for (n = 1; n < 100; n++) {
-		rc = fc_conflict_candidate(name.data, name.len, false,
-					   up->d.device, t / 1000000000, n,
-					   &copy);
-		if (rc < 0)
-			goto out;
-		cr.name = copy.data;
-		cr.name_len = copy.len;
-		rc = fc_state_create(up->d.state, &cr, &c);
-		if (rc != -EEXIST)
-			break;
-	}
-	if (rc < 0)
-		goto out;
-	rc = fc_cache_file_open(up->d.cache, c.id, true, &fd);
-	if (rc == 0)
-		rc = copy_range(w->fd, fd, u->size);
-	if (rc == 0 && fdatasync(fd) < 0)
-		rc = -errno;
-	ws.lo = 0;
-	ws.hi = rc == 0 ? u->size : 0;
-	ws.size = rc == 0 ? u->size : 0;
-	ws.set_mtime = true;
-	ws.mtime_ns = u->mtime_ns;
-	ws.ctime_ns = t;
-	/* end the new file's write epoch even on failure: never left stuck */
-	{
-		int rc2 = fc_state_write_done(up->d.state, c.ino, &ws, t, true);
-
-		if (rc == 0)
-			rc = rc2;
-	}
-	if (rc < 0)
-		goto out;
-	fc_cache_account(up->d.cache, (int64_t)u->size);
-	if (up->d.wake_pusher)
-		up->d.wake_pusher(up->d.hook_arg);
-	cf_warn("conflict: %.*s changed on another device; local content "
-		"kept as \"%.*s\"",
-		(int)name.len, name.data, (int)copy.len, copy.data);
-	message_set(up, "conflict: local changes kept as \"%.*s\"",
-		    (int)copy.len, copy.data);
-out:
-	if (fd >= 0)
-		close(fd);
-	cf_buf_release(&name);
-	cf_buf_release(&copy);
-	return rc;
-}
-
-/*
- * After a conflict copy: make u's node the server's current content by
- * committing that version's manifest again on top of itself (identical
- * content, no block moves), then drop the local bytes from the cache.
- */
-static int conflict_take_server(struct worker *w)
-{
-	struct fc_uploader *up = w->up;
-	struct fc_upload base = *w->u;
-	struct fc_version_data vd = { 0 };
-	struct fc_commit_req c = { 0 };
-	struct fc_commit_res res = { 0 };
-	struct blk_manifest m;
-	struct fc_chunk *rows = NULL;
-	uint32_t *idx = NULL;
-	size_t count = 0, i;
 	bool clean = false;
-	int tries, rc;
 
-	blk_manifest_init(&m);
-	for (tries = 0; tries < CONFLICT_TRIES; tries++) {
-		fc_version_data_release(&vd);
-		blk_manifest_release(&m);
-		rc = fc_remote_version_get(up->d.remote, base.id, 0, &vd);
-		if (rc < 0)
-			goto out;
-		rc = blk_manifest_verify_parse(up->d.keys->mac, base.id,
-					       vd.manifest, vd.manifest_size,
-					       vd.tag, &m);
-		if (rc < 0) {
-			cf_err("node ino %lld: server manifest of version "
-			       "%llu fails verification",
-			       (long long)base.ino,
-			       (unsigned long long)vd.info.version);
-			rc = -EBADMSG;
-			goto out;
-		}
-		c.base_version = vd.info.version;
-		c.size = m.file_size;
-		c.mtime_ns = vd.info.mtime_ns;
-		c.manifest = vd.manifest;
-		c.manifest_size = vd.manifest_size;
-		memcpy(c.tag, vd.tag, sizeof(c.tag));
-		rc = fc_remote_commit(up->d.remote, base.id, &c, &res);
-		free(res.missing);
-		res.missing = NULL;
-		if (rc != -ESTALE)
-			break;
-	}
-	if (rc < 0)
-		goto out;
-	base.base_version = vd.info.version;
-	rc = fc_state_upload_done(up->d.state, &base, res.version, &m, &clean);
-	if (rc < 0 || !clean)
-		goto out;
-	/* the cache file holds the local bytes, not these: refetch */
-	rc = fc_state_chunks(up->d.state, base.ino, 0, 0, &rows, &count);
-	if (rc < 0)
-		goto out;
-	idx = calloc(count ? count : 1, sizeof(*idx));
-	if (!idx) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < count; i++)
-		idx[i] = rows[i].idx;
-	rc = fc_state_chunks_mark(up->d.state, base.ino, idx, count, false);
-	/* same rows, now not present; this also sets the server's size */
-	if (rc == 0)
-		rc = fc_state_set_manifest(up->d.state, base.ino, res.version,
-					   &m);
-	if (rc == 0 &&
-	    fallocate(w->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-		      (off_t)CF_MAX(base.size, m.file_size)) == 0)
-		fc_cache_account(up->d.cache, -(int64_t)base.size);
-	if (rc == 0 && ftruncate(w->fd, (off_t)m.file_size) < 0)
-		rc = -errno;
-	if (up->d.inval)
-		up->d.inval(up->d.hook_arg, base.ino);
-out:
-	free(idx);
-	free(rows);
-	blk_manifest_release(&m);
-	fc_version_data_release(&vd);
-	return rc;
-}
-
-static bool manifest_equal(const struct blk_manifest *a,
-			   const struct blk_manifest *b)
-{
-	size_t i;
-
-	if (a->file_size != b->file_size || a->count != b->count)
-		return false;
-	for (i = 0; i < a->count; i++)
-		if (a->entries[i].size != b->entries[i].size ||
-		    memcmp(&a->entries[i].id, &b->entries[i].id,
-			   sizeof(a->entries[i].id)) != 0)
-			return false;
-	return true;
-}
-
-/*
- * A stale base whose server version already holds exactly m: our own
- * commit whose answer was lost (unmount, crash, dropped connection), or
- * the same bytes from another device. Neither is a conflict. 1 (and
- * *out_version) when so, 0 when not, -errno.
- */
-static int server_has(struct worker *w, const struct blk_manifest *m,
-		      uint64_t *out_version)
-{
-	struct fc_uploader *up = w->up;
-	struct fc_version_data vd = { 0 };
-	struct blk_manifest cur;
-	int rc;
-
-	blk_manifest_init(&cur);
-	rc = fc_remote_version_get(up->d.remote, w->u->id, 0, &vd);
-	if (rc == 0)
-		rc = blk_manifest_verify_parse(up->d.keys->mac, w->u->id,
-					       vd.manifest, vd.manifest_size,
-					       vd.tag, &cur);
-	if (rc == 0) {
-		rc = manifest_equal(&cur, m) ? 1 : 0;
-		*out_version = vd.info.version;
-	}
-	blk_manifest_release(&cur);
-	fc_version_data_release(&vd);
-	return rc;
-}
-
-/* One claimed upload, to the end: always calls upload_done or _failed. */
-static void upload_one(struct worker *w, const struct fc_upload *u)
-{
-	struct fc_uploader *up = w->up;
-	struct fc_commit_res cres = { 0 };
-	struct blk_manifest m;
-	bool clean = false;
-	int rc, pass;
-
-	blk_manifest_init(&m);
-	w->u = u;
-	w->fd = -1;
-	w->check_all = false;
-	rc = fc_cache_file_open(up->d.cache, u->id, true, &w->fd);
-	if (rc < 0)
-		goto out;
-	if (u->size >= FC_UPLOAD_ANNOUNCE_BYTES) {
-		rc = fc_remote_node_pending(up->d.remote, u->id);
-		if (rc < 0 && rc != -ENOENT)
-			goto out;
-	}
-	for (pass = 0; pass < 2; pass++) {
-		blk_manifest_release(&m);
-		free(cres.missing);
-		memset(&cres, 0, sizeof(cres));
-		rc = upload_pass(w, &m, &cres);
-		if (rc != -ENODATA)
-			break;
-		/* the server lacks a block we reused: check every one */
-		cf_warn("node ino %lld: server lacks %zu reused blocks, "
-			"re-uploading in full",
-			(long long)u->ino, cres.missing_count);
-		w->check_all = true;
-	}
-	if (rc == -ESTALE && server_has(w, &m, &cres.version) == 1) {
+	if (rc == -ESTALE && fc_upload_server_has(w, m, &cres->version) == 1) {
 		cf_info("node ino %lld: the server's version %llu already "
 			"holds this content",
-			(long long)u->ino, (unsigned long long)cres.version);
+			(long long)u->ino, (unsigned long long)cres->version);
 		rc = 0;
 	} else if (rc == -ESTALE) {
 		cf_info("node ino %lld: version %llu is stale (server has "
 			"%llu)",
 			(long long)u->ino, (unsigned long long)u->base_version,
-			(unsigned long long)cres.current_version);
-		rc = conflict_copy(w);
+			(unsigned long long)cres->current_version);
+		rc = fc_upload_conflict_copy(w);
 		if (rc == 0) {
-			rc = conflict_take_server(w);
+			rc = fc_upload_conflict_take_server(w);
 			if (rc < 0)
 				cf_err("node ino %lld: could not take the "
 				       "server's version: %s (local content "
@@ -709,26 +415,25 @@ static void upload_one(struct worker *w, const struct fc_upload *u)
 				       (long long)u->ino, strerror(-rc));
 			/* the node was committed or stays queued either way */
 			if (rc == 0)
-				goto done;
+				return;
 		}
-		goto out;
 	}
 	if (rc < 0)
-		goto out;
-	rc = fc_state_upload_done(up->d.state, u, cres.version, &m, &clean);
+		goto failed;
+	rc = fc_state_upload_done(up->d.state, u, cres->version, m, &clean);
 	if (rc < 0 && rc != -ENOENT)
 		cf_err("node ino %lld: committed version %llu but cannot "
 		       "record it: %s",
-		       (long long)u->ino, (unsigned long long)cres.version,
+		       (long long)u->ino, (unsigned long long)cres->version,
 		       strerror(-rc));
 	cf_dbg("node ino %lld: committed version %llu (%llu bytes)%s",
-	       (long long)u->ino, (unsigned long long)cres.version,
+	       (long long)u->ino, (unsigned long long)cres->version,
 	       (unsigned long long)u->size, clean ? "" : ", changed since");
 	server_full_set(up, false);
-	goto done;
-out:
+	return;
+failed:
 	if (rc == -ECANCELED) {
-		fc_state_upload_failed(up->d.state, u, rc, now_ns());
+		fc_state_upload_failed(up->d.state, u, rc, fc_upload_now_ns());
 	} else if (fc_remote_is_transient(rc) || rc == -ENOENT) {
 		cf_dbg("node ino %lld: upload failed: %s, retrying",
 		       (long long)u->ino, strerror(-rc));
@@ -736,25 +441,204 @@ out:
 			server_full_set(up, true);
 		fc_state_upload_failed(
 			up->d.state, u, rc,
-			now_ns() +
+			fc_upload_now_ns() +
 				fc_remote_retry_ns(up->d.remote, u->attempts));
 	} else {
 		cf_err("node ino %lld: upload failed: %s (retrying in %d s)",
 		       (long long)u->ino, strerror(-rc), HARD_RETRY_S);
-		message_set(up, "upload of inode %lld failed: %s",
-			    (long long)u->ino, strerror(-rc));
+		fc_upload_message(up, "upload of inode %lld failed: %s",
+				  (long long)u->ino, strerror(-rc));
 		fc_state_upload_failed(up->d.state, u, rc,
-				       now_ns() + (int64_t)HARD_RETRY_S *
-							  1000000000);
+				       fc_upload_now_ns() +
+					       (int64_t)HARD_RETRY_S *
+						       1000000000);
 	}
-done:
-	progress_set(up, NULL, 0, 0);
-	free(cres.missing);
-	blk_manifest_release(&m);
-	if (w->fd >= 0)
-		close(w->fd);
+}
+
+/* One claimed upload, to the end, on its own. */
+static void upload_one(struct worker *w, const struct fc_upload *u)
+{
+	struct fc_uploader *up = w->up;
+	struct fc_commit_res cres = { 0 };
+	struct blk_manifest m;
+	int rc, pass;
+
+	blk_manifest_init(&m);
+	w->u = u;
 	w->fd = -1;
-	w->u = NULL;
+	w->check_all = false;
+	rc = fc_cache_file_open(up->d.cache, u->id, true, &w->fd);
+	if (rc == 0 && u->size >= FC_UPLOAD_ANNOUNCE_BYTES) {
+		rc = fc_remote_node_pending(up->d.remote, u->id);
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	for (pass = 0; rc == 0 && pass < 2; pass++) {
+		blk_manifest_release(&m);
+		free(cres.missing);
+		memset(&cres, 0, sizeof(cres));
+		rc = upload_pass(w, &m, &cres);
+		if (rc != -ENODATA || pass == 1)
+			break;
+		/* the server lacks a block we reused: check every one */
+		cf_warn("node ino %lld: server lacks %zu reused blocks, "
+			"re-uploading in full",
+			(long long)u->ino, cres.missing_count);
+		w->check_all = true;
+		rc = 0;
+	}
+	upload_finish(w, rc, &cres, &m);
+	upload_end(w, &cres, &m);
+}
+
+/* ----- small files: many commits in one request ----- */
+
+/* Small enough to share a commit request (and to need no pending mark). */
+static bool groupable(const struct fc_upload *u)
+{
+	return u->size < FC_UPLOAD_ANNOUNCE_BYTES;
+}
+
+/*
+ * Group item i, whose commit said rc, to the end; -ENODATA starts it over
+ * alone.
+ */
+static void group_item_end(struct worker *w, size_t i, int rc)
+{
+	struct group_item *g = &w->group[i];
+	struct fc_commit_res *res = &w->commits[i].res;
+
+	w->u = &g->u;
+	w->fd = g->fd;
+	g->fd = -1;
+	if (rc == -ENODATA) {
+		/* the server lacks a reused block: the single path copes */
+		upload_end(w, res, &g->m);
+		upload_one(w, &g->u);
+	} else {
+		upload_finish(w, rc, res, &g->m);
+		upload_end(w, res, &g->m);
+	}
+	cf_buf_release(&g->enc);
+}
+
+/*
+ * The commits of group[0..n) in one request. A request the server or the
+ * network could not take leaves every item to its retry; any other
+ * failure sends them one by one, as does, from then on, a server without
+ * the route.
+ */
+static void group_commit(struct worker *w, size_t n)
+{
+	struct fc_uploader *up = w->up;
+	struct fc_commit_item *c = w->commits;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		c[i].id = w->group[i].u.id;
+		c[i].req = &w->group[i].req;
+	}
+	rc = atomic_load(&up->single_commits)
+		     ? -ENOENT
+		     : fc_remote_commit_batch(up->d.remote, c, n);
+	if (rc == -ENOENT && !atomic_exchange(&up->single_commits, true))
+		cf_info("the server takes commits one at a time");
+	for (i = 0; i < n; i++) {
+		if (rc < 0 && !fc_remote_is_transient(rc))
+			c[i].rc = fc_remote_commit(up->d.remote, c[i].id,
+						   c[i].req, &c[i].res);
+		else if (rc < 0)
+			c[i].rc = rc;
+		group_item_end(w, i, c[i].rc);
+	}
+}
+
+/*
+ * Small files group[0..n), claimed: each re-chunked into the shared
+ * batch, the batch sent once, the commits in one request. An item that
+ * fails on the way ends there; the ones after it go on their own.
+ */
+static void upload_group(struct worker *w, size_t n)
+{
+	struct fc_uploader *up = w->up;
+	struct group_item *g = w->group;
+	size_t i, ready = 0;
+	int rc = 0;
+
+	w->batch_count = 0;
+	w->arena_used = 0;
+	for (i = 0; i < n; i++) {
+		g[i].fd = -1;
+		blk_manifest_init(&g[i].m);
+		cf_buf_init(&g[i].enc, BLK_MANIFEST_SIZE_MAX);
+		memset(&w->commits[i], 0, sizeof(w->commits[i]));
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		w->u = &g[i].u;
+		w->fd = -1;
+		w->check_all = false;
+		rc = fc_cache_file_open(up->d.cache, g[i].u.id, true, &w->fd);
+		if (rc == 0)
+			rc = upload_prepare(w, &g[i].m);
+		if (rc == 0)
+			rc = commit_req(w, &g[i].m, &g[i].enc, &g[i].req);
+		g[i].fd = w->fd;
+		w->fd = -1;
+		if (rc < 0)
+			group_item_end(w, i, rc);
+		else
+			ready++;
+	}
+	rc = ready ? batch_flush(w) : 0;
+	if (rc < 0) {
+		for (i = 0; i < ready; i++)
+			group_item_end(w, i, rc);
+	} else if (ready) {
+		group_commit(w, ready);
+	}
+	/* claimed after the item that failed: each on its own */
+	for (i = ready + 1; i < n; i++) {
+		cf_buf_release(&g[i].enc);
+		upload_one(w, &g[i].u);
+	}
+}
+
+/*
+ * u, claimed; when it is small, more small files due now join it, up to
+ * a commit request's worth. A large one claimed on the way goes last,
+ * alone.
+ */
+static void upload_claimed(struct worker *w, const struct fc_upload *u)
+{
+	struct fc_uploader *up = w->up;
+	struct fc_upload big;
+	bool have_big = false;
+	uint64_t bytes = u->size;
+	size_t n = 1;
+
+	if (!groupable(u)) {
+		upload_one(w, u);
+		return;
+	}
+	w->group[0].u = *u;
+	while (n < FC_UPLOAD_GROUP_MAX && bytes < FC_UPLOAD_BATCH_BYTES / 2 &&
+	       !stopping(up) &&
+	       fc_state_upload_claim(up->d.state, fc_upload_now_ns(), &big,
+				     NULL) == 0) {
+		if (!groupable(&big)) {
+			have_big = true;
+			break;
+		}
+		w->group[n++].u = big;
+		bytes += big.size;
+	}
+	if (n == 1)
+		upload_one(w, &w->group[0].u);
+	else
+		upload_group(w, n);
+	if (have_big)
+		upload_one(w, &big);
 }
 
 static int worker_init(struct fc_uploader *up, struct worker *w)
@@ -779,7 +663,10 @@ static int worker_init(struct fc_uploader *up, struct worker *w)
 	w->puts = calloc(w->batch_cap, sizeof(*w->puts));
 	w->ids = calloc(w->batch_cap, sizeof(*w->ids));
 	w->missing = calloc(w->batch_cap, sizeof(*w->missing));
-	if (!w->arena || !w->batch || !w->puts || !w->ids || !w->missing)
+	w->group = calloc(FC_UPLOAD_GROUP_MAX, sizeof(*w->group));
+	w->commits = calloc(FC_UPLOAD_GROUP_MAX, sizeof(*w->commits));
+	if (!w->arena || !w->batch || !w->puts || !w->ids || !w->missing ||
+	    !w->group || !w->commits)
 		return -ENOMEM;
 	return 0;
 }
@@ -792,6 +679,8 @@ static void worker_release(struct worker *w)
 	free(w->puts);
 	free(w->ids);
 	free(w->missing);
+	free(w->group);
+	free(w->commits);
 	free(w->news);
 	memset(w, 0, sizeof(*w));
 }
@@ -817,7 +706,7 @@ static void *worker_main(void *arg)
 	}
 	for (;;) {
 		struct fc_upload u;
-		int64_t next = INT64_MAX, t = now_ns();
+		int64_t next = INT64_MAX, t = fc_upload_now_ns();
 		uint64_t wakes;
 		struct timespec ts;
 
@@ -829,7 +718,7 @@ static void *worker_main(void *arg)
 		if (fc_remote_backoff_ms(up->d.remote) == 0) {
 			rc = fc_state_upload_claim(up->d.state, t, &u, &next);
 			if (rc == 0) {
-				upload_one(&w, &u);
+				upload_claimed(&w, &u);
 				continue;
 			}
 			if (rc != -ENOENT) {

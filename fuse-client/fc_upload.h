@@ -46,6 +46,12 @@
 #define FC_UPLOAD_BATCH_BYTES	 (8u * 1024 * 1024)
 #define FC_UPLOAD_ASK_BYTES	 (64u * 1024)
 #define FC_UPLOAD_ANNOUNCE_BYTES (1024u * 1024)
+/*
+ * Files under FC_UPLOAD_ANNOUNCE_BYTES due at once share one commit
+ * request (and one transaction on the server): up to this many, up to
+ * half a batch of bytes.
+ */
+#define FC_UPLOAD_GROUP_MAX FC_REMOTE_COMMIT_BATCH_MAX
 
 /* Progress of the upload in flight (for user.cloudfs.status). */
 struct fc_upload_progress {
