@@ -265,6 +265,53 @@ static void test_fc_push__ops_in_order(void **state)
 	state_free(st);
 }
 
+/*
+ * tar and cp -a set modes and times after each file: creates go in one
+ * request past those setattrs, but not past a setattr of their parent.
+ */
+static void test_fc_push__creates_past_setattrs(void **state)
+{
+	struct fc_state *st = state_new();
+	struct fc_remote *r = client(5000);
+	struct fc_setattr sa = { 0 };
+	struct fc_pusher *p;
+	struct fc_node d, f1, f2;
+	static const char *const want[] = {
+		"POST nodes d",	 "POST nodes f1", "POST nodes f2",
+		"PATCH nodes/",	 "PATCH nodes/",  "PATCH nodes/",
+		"POST nodes f3", "POST nodes e",
+	};
+	size_t i;
+
+	(void)state;
+	reset(0, NULL);
+	srv_handler = h_tree;
+	sa.flags = FC_SET_MODE;
+	sa.mode = 0600;
+	sa.now_ns = now_ns();
+	d = make(st, FC_ROOT_INO, "d", FC_KIND_DIR);
+	f1 = make(st, d.ino, "f1", FC_KIND_FILE);
+	assert_int_equal(fc_state_setattr(st, f1.ino, &sa, NULL), 0);
+	f2 = make(st, d.ino, "f2", FC_KIND_FILE);
+	assert_int_equal(fc_state_setattr(st, f2.ino, &sa, NULL), 0);
+	sa.mode = 0700;
+	assert_int_equal(fc_state_setattr(st, d.ino, &sa, NULL), 0);
+	make(st, d.ino, "f3", FC_KIND_FILE);
+	make(st, FC_ROOT_INO, "e", FC_KIND_FILE);
+	p = pusher(st, r);
+	fc_push_wake(p, false);
+	drain(st, 10);
+	fc_push_free(p);
+	pthread_mutex_lock(&srv_lock);
+	assert_int_equal(batches, 2);
+	assert_int_equal(seen_count, CF_ARRAY_SIZE(want));
+	for (i = 0; i < CF_ARRAY_SIZE(want); i++)
+		assert_int_equal(strncmp(seen[i], want[i], strlen(want[i])), 0);
+	pthread_mutex_unlock(&srv_lock);
+	fc_remote_free(r);
+	state_free(st);
+}
+
 static void test_fc_push__transient_retries_first(void **state)
 {
 	struct fc_state *st = state_new();
@@ -795,6 +842,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fc_push__ops_in_order),
+		cmocka_unit_test(test_fc_push__creates_past_setattrs),
 		cmocka_unit_test(test_fc_push__transient_retries_first),
 		cmocka_unit_test(test_fc_push__refused_set_aside),
 		cmocka_unit_test(test_fc_push__revives_removed_dir),
