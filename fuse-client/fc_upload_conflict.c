@@ -136,7 +136,7 @@ int fc_upload_conflict_copy(struct worker *w)
 		"kept as \"%.*s\"",
 		(int)name.len, name.data, (int)copy.len, copy.data);
 	fc_upload_message(up, "conflict: local changes kept as \"%.*s\"",
-		    (int)copy.len, copy.data);
+			  (int)copy.len, copy.data);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -254,7 +254,7 @@ static bool manifest_equal(const struct blk_manifest *a,
  * *out_version) when so, 0 when not, -errno.
  */
 int fc_upload_server_has(struct worker *w, const struct blk_manifest *m,
-		      uint64_t *out_version)
+			 uint64_t *out_version)
 {
 	struct fc_uploader *up = w->up;
 	struct fc_version_data vd = { 0 };

@@ -32,4 +32,26 @@ sync_fs "$A"
 [ -f "$A/$copy" ] || { ls -la "$A"; fail "A does not see the conflicted copy"; }
 [ "$(cat "$A/$copy")" = "from B" ] || fail "A reads '$(cat "$A/$copy")'"
 [ "$(cat "$A/doc.txt")" = "from A" ] || fail "A's doc.txt changed"
+
+note "ten small files, both edit all: B's stale commits share requests"
+mkdir "$A/many"
+for i in $(seq 10); do echo "first $i" >"$A/many/f$i.txt"; done
+sync_fs "$A"
+sync_fs "$B"
+[ "$(cat "$B/many/f10.txt")" = "first 10" ] || fail "B does not see the files"
+for i in $(seq 10); do echo "B $i" >"$B/many/f$i.txt"; done
+for i in $(seq 10); do echo "A $i" >"$A/many/f$i.txt"; done
+sync_fs "$A"
+batches0=$(curl -s "$URL/metrics" | awk '/route="commit_batch"/ { n += $2 } END { print n + 0 }')
+sync_fs "$B"
+batches=$(curl -s "$URL/metrics" | awk '/route="commit_batch"/ { n += $2 } END { print n + 0 }')
+[ "$batches" -gt "$batches0" ] || fail "B's ten commits went one by one"
+for i in $(seq 10); do
+	copy=$(ls "$B/many" | grep -F "f$i (conflicted copy e2e-s2 " || true)
+	[ -n "$copy" ] || { ls -la "$B/many"; fail "no conflicted copy of f$i"; }
+	[ "$(cat "$B/many/$copy")" = "B $i" ] || fail "copy of f$i: $(cat "$B/many/$copy")"
+	[ "$(cat "$B/many/f$i.txt")" = "A $i" ] || fail "B's f$i.txt: $(cat "$B/many/f$i.txt")"
+done
+sync_fs "$A"
+[ "$(ls "$A/many" | wc -l)" -eq 20 ] || { ls -la "$A/many"; fail "A does not see 20 files"; }
 echo "ok"

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 #
 # Small files cost few requests: a file under 1 MiB is not marked pending
-# first, a batch under 64 KiB goes up without "which are missing?", and
-# the device's own burst of commits (each one a "changed" message) does
-# not make it pull the feed once per file. Counted from /metrics. The
+# first, a batch under 64 KiB goes up without "which are missing?", small
+# files due together share one commit request, and the device's own burst
+# of commits (each one a "changed" message) does not make it pull the
+# feed once per file. Counted from /metrics. The
 # content still arrives whole, identical small files are stored once,
 # and a fresh device reads the same tree.
 . "$(dirname "$0")/client-lib.sh"
@@ -36,9 +37,15 @@ pend=$(requests pending)
 ask=$(requests blocks_missing)
 put=$(requests blocks_put)
 pulls=$(($(requests changes) - pull0))
-note "pending marks $pend, missing checks $ask, PUTs $put, pulls $pulls"
+commits=$(requests commit)
+groups=$(requests commit_batch)
+note "pending marks $pend, missing checks $ask, PUTs $put, pulls $pulls, commits $commits + $groups batches"
 [ "$pend" -eq 1 ] || fail "$pend pending marks: only the 2 MiB file needs one"
-[ "$ask" -eq 1 ] || fail "$ask missing checks: only the 2 MiB file's batch asks"
+# the 2 MiB file's batch asks, and so may a group's batch over 64 KiB
+[ "$ask" -ge 1 ] && [ "$ask" -le $((1 + groups)) ] ||
+	fail "$ask missing checks for 1 large file and $groups groups"
+[ $((commits + groups)) -lt $((FILES + 1)) ] ||
+	fail "$commits commits + $groups batches for $((FILES + 1)) files"
 [ "$put" -ge $((FILES + 2)) ] || fail "only $put PUTs for $FILES files and 2 MiB"
 # the old client pulled after almost every commit of its own
 [ "$pulls" -lt $((FILES / 3)) ] || fail "$pulls pulls for $FILES commits"
@@ -51,6 +58,24 @@ sync_fs "$M"
 b1=$(block_count)
 [ "$b1" -eq "$b0" ] || fail "identical content stored again ($b0 -> $b1 blocks)"
 [ "$(requests blocks_put)" -ge $((put + 2)) ] || fail "the copies were not sent"
+
+note "$FILES small files made offline: a few commit requests"
+mkdir "$T/tree"
+for i in $(seq $FILES); do
+	head -c $((500 + i)) /dev/urandom >"$T/tree/g$i"
+done
+tar -C "$T" -cf "$T/tree.tar" tree
+server_stop
+tar -C "$M" -xf "$T/tree.tar"
+server_start
+sync_fs "$M" 120
+# the counters started again with the server
+commits=$(requests commit)
+groups=$(requests commit_batch)
+note "commits $commits + $groups batches"
+# all due at once: up to 64 files per request
+[ $((commits + groups)) -le $((FILES / 16)) ] ||
+	fail "$commits commits + $groups batches for $FILES files"
 
 note "a fresh device reads the same tree"
 login "$T/s2" >/dev/null || fail "login 2"
