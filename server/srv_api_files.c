@@ -336,8 +336,8 @@ int api_commit_batch(struct api_call *c)
 	if (rc < 0)
 		goto out; /* nothing committed: a retry is safe */
 	j = json_object();
-	arr = json_array();
-	if (!j || api_set(j, "results", arr) < 0) {
+	arr = j ? json_array() : NULL; /* api_set takes it, even on failure */
+	if (!arr || api_set(j, "results", arr) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
