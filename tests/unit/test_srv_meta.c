@@ -1483,6 +1483,23 @@ static void test_srv_meta__commit_batch(void **state)
 	assert_int_equal(r[0].version, 3);
 	assert_int_equal(r[1].rc, 0);
 	assert_int_equal(r[1].version, 2);
+
+	/* Items run in order: a second commit of a file builds on the first. */
+	commit_prep(&b[0], 2, 2, 1, 1);
+	commit_prep(&b[1], 2, 3, 2, 1);
+	cs[0] = b[0].c;
+	cs[1] = b[1].c;
+	assert_int_equal(f->m->ops->commit_batch(f->m, f->ua, cs, 2, r), 0);
+	assert_int_equal(r[0].rc, 0);
+	assert_int_equal(r[0].version, 3);
+	assert_int_equal(r[1].rc, 0);
+	assert_int_equal(r[1].version, 4);
+	assert_true(r[1].seq > r[0].seq);
+	n = get(f, f->ua, 2);
+	assert_int_equal(n.version, 4);
+	assert_int_equal(n.seq, r[1].seq);
+	versions_of(f, f->ua, 2, &l);
+	assert_int_equal(l.count, 4);
 }
 
 /* ----- group commit ----- */
