@@ -335,30 +335,30 @@ int api_commit_batch(struct api_call *c)
 	rc = m->ops->commit_batch(m, c->who.user_id, cs, count, res);
 	if (rc < 0)
 		goto out; /* nothing committed: a retry is safe */
+	/* committed: counted and told even if the answer cannot be made */
+	for (i = 0; i < count; i++) {
+		if (res[i].rc != 0)
+			continue;
+		seq = CF_MAX(seq, res[i].seq);
+		if (c->api->deps.metrics)
+			srv_metrics_commit_latency(c->api->deps.metrics,
+						   mono_seconds() - t0);
+	}
+	if (seq)
+		api_notify_changed(c, seq);
 	j = json_object();
-	arr = json_array();
-	if (!j || api_set(j, "results", arr) < 0) {
+	arr = j ? json_array() : NULL; /* api_set takes it, even on failure */
+	if (!arr || api_set(j, "results", arr) < 0 ||
+	    api_set(j, "cursor", api_json_u64(seq)) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < count; i++) {
-		if (res[i].rc == 0) {
-			seq = CF_MAX(seq, res[i].seq);
-			if (c->api->deps.metrics)
-				srv_metrics_commit_latency(c->api->deps.metrics,
-							   mono_seconds() - t0);
-		}
 		if (json_array_append_new(arr, commit_result_json(&res[i])) <
 		    0) {
 			rc = -ENOMEM;
 			goto out;
 		}
-	}
-	if (seq)
-		api_notify_changed(c, seq);
-	if (api_set(j, "cursor", api_json_u64(seq)) < 0) {
-		rc = -ENOMEM;
-		goto out;
 	}
 	rc = api_reply(c, 200, j);
 	j = NULL;

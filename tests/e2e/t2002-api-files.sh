@@ -5,7 +5,9 @@
 # idempotent), GET, HEAD, bad blocks (400), oversized bodies (413 without
 # reading them), pending, commit with missing blocks (409 + ids), stale
 # base version (409 + current), size limits (413) and bad manifests (400),
-# versions, restore, isolation of blocks between accounts, and the metrics.
+# versions, restore, isolation of blocks between accounts, batch commits
+# (POST /commits: item by item answers, a malformed item refuses all, another
+# account's node is not_found), and the metrics.
 . "$(dirname "$0")/api-lib.sh"
 
 add_user ann 'ann pw'
@@ -128,10 +130,102 @@ g=$(mknode file "$ROOT" bens)
 api_json POST "/api/v1/nodes/$g/commit" "{\"base_version\":0,\"size\":5000,\"mtime\":2,\"manifest\":\"$mf2\",\"tag\":\"$TAG\"}"
 expect 409 missing_blocks
 
+note "commits in a batch"
+TOKEN=$TOKEN_A
+# citem NODE BASE SIZE MANIFEST: one item of POST /api/v1/commits
+citem() { printf '{"node":"%s","base_version":%s,"size":%s,"mtime":1,"manifest":"%s","tag":"%s"}' "$1" "$2" "$3" "$4" "$TAG"; }
+# version NODE: the node's current version, as its account sees it
+version() {
+	api GET "/api/v1/nodes/$1"
+	expect 200
+	j .version
+}
+c1=$(mknode file "$ROOT" c1)
+c2=$(mknode file "$ROOT" c2)
+c3=$(mknode file "$ROOT" c3)
+cbatch="{\"commits\":[$(citem "$c1" 0 11000 "$mf"),$(citem "$c2" 0 5000 "$mf2"),$(citem "$c3" 0 5000 "$mf2")]}"
+api_json POST /api/v1/commits "$cbatch"
+expect 200
+[ "$(j '.results|map(.version)|join(",")')" = 1,1,1 ] || fail "batch: not all at version 1"
+[ "$(j '[.results[]|select(has("error"))]|length')" = 0 ] || fail "batch: an item failed"
+ccur=$(j .cursor)
+[ "$ccur" -gt 0 ] || fail "batch cursor"
+api GET "/api/v1/nodes/$c3"
+[ "$(j .version)" = 1 ] && [ "$(j .size)" = 5000 ] && [ "$(j .status)" = uploaded ] ||
+	fail "c3 after the batch"
+[ "$(j .seq)" -le "$ccur" ] || fail "batch cursor below c3's"
+api GET "/api/v1/nodes/$c1/versions"
+expect 200
+[ "$(j '.versions|map(.size)|join(",")')" = 11000 ] || fail "c1 versions"
+# the same batch again (its answer lost): every item is already there
+api_json POST /api/v1/commits "$cbatch"
+expect 200
+[ "$(j '.results|map("\(.error):\(.current_version)")|join(",")')" = \
+	stale_version:1,stale_version:1,stale_version:1 ] || fail "batch retry"
+[ "$(j .cursor)" = 0 ] || fail "batch retry moved the cursor"
+
+note "commits in a batch: each item on its own"
+mf3=$(manifest 3000 "$b1" 7 "$b3") # b3 is not stored
+api_json POST /api/v1/commits "{\"commits\":[$(citem "$c1" 1 5000 "$mf2"),$(citem "$c2" 0 5000 "$mf2"),$(citem "$c3" 1 3007 "$mf3")]}"
+expect 200
+[ "$(j '.results[0]|keys|join(",")')" = version ] && [ "$(j '.results[0].version')" = 2 ] ||
+	fail "batch: the good item"
+[ "$(j '.results[1].error')" = stale_version ] && [ "$(j '.results[1].current_version')" = 1 ] ||
+	fail "batch: the stale item"
+[ "$(j '.results[2].error')" = missing_blocks ] && [ "$(j '.results[2].missing|join(",")')" = "$b3" ] ||
+	fail "batch: the item with a missing block"
+ccur2=$(j .cursor)
+[ "$ccur2" -gt "$ccur" ] || fail "batch cursor did not move"
+[ "$(version "$c1")" = 2 ] && [ "$(version "$c2")" = 1 ] && [ "$(version "$c3")" = 1 ] ||
+	fail "versions after the mixed batch"
+
+note "commits in a batch: malformed requests commit nothing"
+good=$(citem "$c1" 2 5000 "$mf2")
+api_json POST /api/v1/commits '{"commits":[]}'
+expect 400
+api_json POST /api/v1/commits '{}'
+expect 400
+api_json POST /api/v1/commits "{\"commits\":$(citem "$c1" 2 5000 "$mf2")}"
+expect 400
+api_json POST /api/v1/commits "{\"commits\":[$(for _ in $(seq 65); do printf '%s,' "$good"; done | sed 's/,$//')]}"
+expect 400
+api_json POST /api/v1/commits "{\"commits\":[$good,7]}"
+expect 400
+j .message | grep -q 'item 1' || fail "message does not name item 1"
+api_json POST /api/v1/commits "{\"commits\":[$good,$(citem "$c2" 1 5000 "@@@@")]}"
+expect 400
+api_json POST /api/v1/commits "{\"commits\":[$good,$(citem "$c2" 1 5001 "$mf2")]}"
+expect 400 bad_manifest
+api_json POST /api/v1/commits "{\"commits\":[$good,$(citem "$c2" 1 1000001 "$mf2")]}"
+expect 413 too_large
+api_json POST /api/v1/commits "{\"commits\":[$good,{\"node\":\"$c2\",\"base_version\":1,\"size\":5000,\"mtime\":1,\"manifest\":\"$mf2\"}]}"
+expect 400
+j .message | grep -q "'tag'" || fail "message does not name 'tag'"
+TOKEN="" api_json POST /api/v1/commits "{\"commits\":[$good]}"
+expect 401
+[ "$(version "$c1")" = 2 ] && [ "$(version "$c2")" = 1 ] || fail "a refused batch committed"
+api GET "/api/v1/nodes/$c1/versions"
+[ "$(j '.versions|length')" = 2 ] || fail "a refused batch added a version"
+
+note "commits in a batch: another account's node"
+api_json POST /api/v1/commits "{\"commits\":[$good,$(citem "$g" 0 5000 "$mf2")]}"
+expect 200
+[ "$(j '.results[0].version')" = 3 ] && [ "$(j '.results[1].error')" = not_found ] ||
+	fail "batch with ben's node"
+[ "$(j '.results[1]|keys|join(",")')" = error ] || fail "not_found says more: $(j '.results[1]')"
+TOKEN=$TOKEN_B
+api GET "/api/v1/nodes/$g"
+expect 200
+[ "$(j .version)" = 0 ] && [ "$(j .size)" = 0 ] || fail "ann's batch changed ben's node"
+api GET "/api/v1/nodes/$g/versions"
+[ "$(j '.versions|length')" = 0 ] || fail "ann's batch gave ben's node a version"
+TOKEN=$TOKEN_A
+
 note "metrics"
 TOKEN="" api GET /metrics
 expect 200
 grep -q 'blocks_put' "$BODY" || fail "no per-route request counts"
+grep -q 'commit_batch' "$BODY" || fail "no request count for the batch commit"
 stop_server
 admin fsck >/dev/null || fail "fsck after the test"
 echo "ok"

@@ -241,35 +241,49 @@ static int unl(struct fx *f, int64_t user, const uint8_t *parent,
 				 now, NULL);
 }
 
+/* One commit and the buffers it points into. */
+struct commit_buf {
+	uint8_t id[SRV_NODE_ID_SIZE];
+	uint8_t tag[BLK_MANIFEST_TAG_SIZE];
+	struct blk_id blocks[64];
+	uint8_t manifest[32];
+	struct srv_commit c;
+};
+
+/* A commit of node on base: a manifest of `count` blocks from block first. */
+static void commit_prep(struct commit_buf *b, unsigned node, uint64_t base,
+			unsigned first, size_t count)
+{
+	size_t i;
+
+	assert_true(count <= CF_ARRAY_SIZE(b->blocks));
+	memset(b, 0, sizeof(*b));
+	nid(b->id, node);
+	for (i = 0; i < count; i++)
+		b->blocks[i] = bid(first + (unsigned)i);
+	memset(b->manifest, (int)(first + base), sizeof(b->manifest));
+	memset(b->tag, (int)base, sizeof(b->tag));
+	b->c.node = b->id;
+	b->c.base_version = base;
+	b->c.device_id = 7;
+	b->c.size = 1000 * count + base;
+	b->c.mtime_ns = 123456789;
+	b->c.manifest = b->manifest;
+	b->c.manifest_size = sizeof(b->manifest);
+	b->c.tag = b->tag;
+	b->c.blocks = b->blocks;
+	b->c.block_count = count;
+}
+
 /* Commit a manifest of `count` blocks starting at block first. */
 static int commit(struct fx *f, int64_t user, unsigned node, uint64_t base,
 		  unsigned first, size_t count, uint64_t *out_version,
 		  struct blk_id **missing, size_t *missing_count)
 {
-	uint8_t id[SRV_NODE_ID_SIZE], tag[BLK_MANIFEST_TAG_SIZE];
-	struct blk_id blocks[64];
-	uint8_t manifest[32];
-	struct srv_commit c;
-	size_t i;
+	struct commit_buf b;
 
-	assert_true(count <= 64);
-	nid(id, node);
-	for (i = 0; i < count; i++)
-		blocks[i] = bid(first + (unsigned)i);
-	memset(manifest, (int)(first + base), sizeof(manifest));
-	memset(tag, (int)base, sizeof(tag));
-	memset(&c, 0, sizeof(c));
-	c.node = id;
-	c.base_version = base;
-	c.device_id = 7;
-	c.size = 1000 * count + base;
-	c.mtime_ns = 123456789;
-	c.manifest = manifest;
-	c.manifest_size = sizeof(manifest);
-	c.tag = tag;
-	c.blocks = blocks;
-	c.block_count = count;
-	return f->m->ops->commit(f->m, user, &c, out_version, NULL, missing,
+	commit_prep(&b, node, base, first, count);
+	return f->m->ops->commit(f->m, user, &b.c, out_version, NULL, missing,
 				 missing_count);
 }
 
@@ -1316,6 +1330,178 @@ static void test_srv_meta__commit_versions_restore(void **state)
 	assert_int_equal(f->m->ops->usage(f->m, 9999, &use), -ENOENT);
 }
 
+/* The versions of node (at most 8), oldest first, into *l. */
+static void versions_of(struct fx *f, int64_t user, unsigned node,
+			struct vlist *l)
+{
+	uint8_t x[SRV_NODE_ID_SIZE];
+
+	nid(x, node);
+	memset(l, 0, sizeof(*l));
+	assert_int_equal(f->m->ops->versions(f->m, user, x, vlist_fn, l), 0);
+}
+
+static void test_srv_meta__commit_batch(void **state)
+{
+	struct fx *f = *state;
+	struct commit_buf b[5];
+	struct srv_commit cs[5];
+	struct srv_commit_result r[5];
+	struct blk_id b4 = bid(4);
+	struct srv_node n, bob;
+	struct vlist l;
+	uint64_t seq, seqs[3];
+	char name[8];
+	size_t i;
+	int single;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "f%zu", i);
+		mk(f, f->ua, srv_root_id, name, 1 + (unsigned)i, SRV_NODE_FILE);
+	}
+	mk(f, f->ua, srv_root_id, "d", 4, SRV_NODE_DIR);
+	mk(f, f->ub, srv_root_id, "bobs", 5, SRV_NODE_FILE);
+	bob = get(f, f->ub, 5);
+	add_blocks(f, f->ua, 1, 3, 100); /* 1..3 stored, 4 is not */
+
+	/* Three fresh files in one call: each at version 1, with its seq. */
+	for (i = 0; i < 3; i++) {
+		commit_prep(&b[i], 1 + (unsigned)i, 0, 1 + (unsigned)i, 1);
+		cs[i] = b[i].c;
+	}
+	memset(r, 0xff, sizeof(r)); /* every field must be set */
+	assert_int_equal(f->m->ops->commit_batch(f->m, f->ua, cs, 3, r), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(r[i].rc, 0);
+		assert_int_equal(r[i].version, 1);
+		assert_null(r[i].missing);
+		assert_int_equal(r[i].missing_count, 0);
+		n = get(f, f->ua, 1 + (unsigned)i);
+		assert_int_equal(n.version, 1);
+		assert_int_equal(n.seq, r[i].seq);
+		assert_int_equal(n.size, 1000);
+		assert_int_equal(n.status, SRV_STATUS_UPLOADED);
+		versions_of(f, f->ua, 1 + (unsigned)i, &l);
+		assert_int_equal(l.count, 1);
+		assert_int_equal(l.v[0], 1);
+		seqs[i] = r[i].seq;
+	}
+	assert_true(seqs[0] > 0 && seqs[0] < seqs[1] && seqs[1] < seqs[2]);
+	seq = seqs[2];
+
+	/* The same call again (its answer lost): each item is stale at 1. */
+	assert_int_equal(f->m->ops->commit_batch(f->m, f->ua, cs, 3, r), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(r[i].rc, -ESTALE);
+		assert_int_equal(r[i].version, 1);
+		assert_null(r[i].missing);
+		assert_int_equal(get(f, f->ua, 1 + (unsigned)i).seq, seqs[i]);
+	}
+	versions_of(f, f->ua, 1, &l);
+	assert_int_equal(l.count, 1);
+
+	/*
+	 * Items are independent: a good one, a stale one, one whose block
+	 * is not stored, a directory, and Bob's file named by Alice.
+	 */
+	commit_prep(&b[0], 1, 1, 1, 2); /* blocks 1, 2: committed */
+	commit_prep(&b[1], 2, 0, 2, 1); /* 2 is at version 1 */
+	commit_prep(&b[2], 3, 1, 3, 2); /* blocks 3, 4: 4 missing */
+	commit_prep(&b[3], 4, 0, 1, 1); /* the directory */
+	commit_prep(&b[4], 5, 0, 1, 1); /* Bob's */
+	for (i = 0; i < 5; i++)
+		cs[i] = b[i].c;
+	assert_int_equal(f->m->ops->commit_batch(f->m, f->ua, cs, 5, r), 0);
+
+	assert_int_equal(r[0].rc, 0);
+	assert_int_equal(r[0].version, 2);
+	n = get(f, f->ua, 1);
+	assert_int_equal(n.version, 2);
+	assert_int_equal(n.size, 2001);
+	assert_int_equal(n.seq, r[0].seq);
+	assert_true(r[0].seq > seq);
+	versions_of(f, f->ua, 1, &l);
+	assert_int_equal(l.count, 2);
+	assert_int_equal(l.v[1], 2);
+
+	assert_int_equal(r[1].rc, -ESTALE);
+	assert_int_equal(r[1].version, 1);
+	assert_null(r[1].missing);
+	assert_int_equal(get(f, f->ua, 2).version, 1);
+
+	assert_int_equal(r[2].rc, -ENOENT);
+	assert_int_equal(r[2].missing_count, 1);
+	assert_non_null(r[2].missing);
+	assert_memory_equal(&r[2].missing[0], &b4, sizeof(b4));
+	free(r[2].missing);
+	assert_int_equal(get(f, f->ua, 3).version, 1);
+	versions_of(f, f->ua, 3, &l);
+	assert_int_equal(l.count, 1);
+
+	single = commit(f, f->ua, 4, 0, 1, 1, NULL, NULL, NULL);
+	assert_true(single == -EISDIR || single == -EINVAL);
+	assert_int_equal(r[3].rc, single);
+	assert_null(r[3].missing);
+	assert_int_equal(get(f, f->ua, 4).version, 0);
+
+	assert_int_equal(r[4].rc, -ENOENT);
+	assert_null(r[4].missing);
+	assert_int_equal(r[4].missing_count, 0);
+	n = get(f, f->ub, 5);
+	assert_int_equal(n.version, 0);
+	assert_int_equal(n.seq, bob.seq);
+	assert_int_equal(n.size, bob.size);
+	assert_int_equal(n.status, bob.status);
+	versions_of(f, f->ub, 5, &l);
+	assert_int_equal(l.count, 0);
+
+	/* An invalid item refuses the whole call: nothing is committed. */
+	seq = get(f, f->ua, 1).seq;
+	commit_prep(&b[0], 1, 2, 1, 1); /* would be version 3 */
+	commit_prep(&b[1], 2, 1, 2, 1); /* would be version 2 */
+	cs[0] = b[0].c;
+	cs[1] = b[1].c;
+	cs[1].manifest = NULL;
+	memset(r, 0xff, sizeof(r));
+	assert_int_equal(f->m->ops->commit_batch(f->m, f->ua, cs, 2, r),
+			 -EINVAL);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(r[i].rc, 0);
+		assert_int_equal(r[i].version, 0);
+		assert_null(r[i].missing);
+	}
+	n = get(f, f->ua, 1);
+	assert_int_equal(n.version, 2);
+	assert_int_equal(n.seq, seq);
+	assert_int_equal(get(f, f->ua, 2).version, 1);
+	versions_of(f, f->ua, 1, &l);
+	assert_int_equal(l.count, 2);
+	/* and the same call made valid commits both */
+	cs[1].manifest = b[1].manifest;
+	assert_int_equal(f->m->ops->commit_batch(f->m, f->ua, cs, 2, r), 0);
+	assert_int_equal(r[0].rc, 0);
+	assert_int_equal(r[0].version, 3);
+	assert_int_equal(r[1].rc, 0);
+	assert_int_equal(r[1].version, 2);
+
+	/* Items run in order: a second commit of a file builds on the first. */
+	commit_prep(&b[0], 2, 2, 1, 1);
+	commit_prep(&b[1], 2, 3, 2, 1);
+	cs[0] = b[0].c;
+	cs[1] = b[1].c;
+	assert_int_equal(f->m->ops->commit_batch(f->m, f->ua, cs, 2, r), 0);
+	assert_int_equal(r[0].rc, 0);
+	assert_int_equal(r[0].version, 3);
+	assert_int_equal(r[1].rc, 0);
+	assert_int_equal(r[1].version, 4);
+	assert_true(r[1].seq > r[0].seq);
+	n = get(f, f->ua, 2);
+	assert_int_equal(n.version, 4);
+	assert_int_equal(n.seq, r[1].seq);
+	versions_of(f, f->ua, 2, &l);
+	assert_int_equal(l.count, 4);
+}
+
 /* ----- group commit ----- */
 
 #define GC_THREADS 8
@@ -1706,6 +1892,8 @@ static int fault_round(struct fx *f, unsigned i, int *rcs, size_t max)
 	struct blk_id b = bid(i);
 	struct srv_version v;
 	struct feed fd = { 0 };
+	struct commit_buf cb;
+	struct srv_commit_result r;
 	int64_t dev = 0, user, device;
 	uint64_t next;
 	char name[32];
@@ -1730,6 +1918,17 @@ static int fault_round(struct fx *f, unsigned i, int *rcs, size_t max)
 	}
 	rcs[n++] = f->m->ops->block_add(f->m, f->ua, &b, 10, 100, NULL);
 	rcs[n++] = commit(f, f->ua, 20000 + i, 0, i, 1, NULL, NULL, NULL);
+	/* an item's own failure counts as the op's; a failed call clears r */
+	commit_prep(&cb, 20000 + i, 1, i, 1);
+	rcs[n] = f->m->ops->commit_batch(f->m, f->ua, &cb.c, 1, &r);
+	if (rcs[n] < 0) {
+		assert_int_equal(r.rc, 0);
+		assert_null(r.missing);
+	} else {
+		rcs[n] = r.rc;
+		free(r.missing);
+	}
+	n++;
 	rcs[n++] = f->m->ops->list_dir(f->m, f->ua, srv_root_id, NULL, 0, 0,
 				       names_fn, &s);
 	rcs[n++] = f->m->ops->changes(f->m, f->ua, 0, 50, feed_node, feed_entry,
@@ -1863,6 +2062,7 @@ int main(void)
 		T(test_srv_meta__devices_and_tokens),
 		T(test_srv_meta__create_every_kind),
 		T(test_srv_meta__create_batch),
+		T(test_srv_meta__commit_batch),
 		T(test_srv_meta__setattr_and_pending),
 		T(test_srv_meta__accounts_are_isolated),
 		T(test_srv_meta__changes_page_exactly),
