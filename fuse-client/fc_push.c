@@ -434,26 +434,59 @@ static bool setattr_between(const struct fc_pusher *p, size_t from, size_t to,
 	return false;
 }
 
+/* Where in at[0..run) the create of node is, or run. */
+static size_t create_of(const struct fc_pusher *p, const size_t *at, size_t run,
+			const uint8_t *node)
+{
+	size_t j;
+
+	for (j = 0; j < run; j++)
+		if (memcmp(p->ops[at[j]].node, node, FC_ID_SIZE) == 0)
+			break;
+	return j;
+}
+
+/* A setattr of a node being made goes into its create request. */
+static void fold_setattr(const struct fc_op *op, struct fc_create_req *c)
+{
+	if (op->flags & FC_SET_MODE)
+		c->mode = op->mode;
+	if (op->flags & FC_SET_UID)
+		c->uid = op->uid;
+	if (op->flags & FC_SET_GID)
+		c->gid = op->gid;
+	if (op->flags & FC_SET_MTIME)
+		c->mtime_ns = op->mtime_ns;
+}
+
 /*
  * The creates at p->ops[i..*n) in one request, the common case of many
- * new files: how many the server made (their ops marked done and taken
- * out of the window, the others keeping their order). Creates are taken
- * past setattr ops (tar and cp -a set times and modes after each file):
- * a setattr names a node made before it, never one of these; but not
- * past a setattr of the create's own parent, whose mtime the create
- * moves. What the server did not make goes one by one (push_one), which
- * knows the ways a create can fail; so does everything after a failed
- * request.
+ * new files: how many ops the server applied (marked done and taken out
+ * of the window, the others keeping their order). tar and cp -a set a
+ * file's mode and times right after writing it, so creates are taken
+ * past setattr ops: a setattr names a node made before it, never one of
+ * these; but not past a setattr of the create's own parent, whose mtime
+ * the create moves. A setattr of a node of the batch rides in its create.
+ * What the server did not make goes one by one (push_one), which knows
+ * the ways a create can fail; so does everything after a failed request.
  */
 static size_t push_creates(struct fc_pusher *p, size_t i, size_t *n)
 {
-	size_t at[PEEK_MAX], run = 0, done = 0, bytes = 0, k, j, m;
+	size_t at[PEEK_MAX], fold[PEEK_MAX], into[PEEK_MAX];
+	size_t run = 0, nfold = 0, done = 0, nseq = 0, bytes = 0, k, j;
+	bool gone[PEEK_MAX] = { false };
 	int rc;
 
 	/* symlink targets take room: stay far below the server's body cap */
 	for (k = i; k < *n && bytes < FC_REMOTE_CREATE_BATCH_BYTES; k++) {
-		if (p->ops[k].kind == FC_OP_SETATTR)
+		if (p->ops[k].kind == FC_OP_SETATTR) {
+			j = create_of(p, at, run, p->ops[k].node);
+			if (j < run) {
+				fold[nfold] = k;
+				into[nfold++] = j;
+			}
 			continue;
+		}
 		if (p->ops[k].kind != FC_OP_CREATE ||
 		    setattr_between(p, i, k, p->ops[k].parent))
 			break;
@@ -465,27 +498,34 @@ static size_t push_creates(struct fc_pusher *p, size_t i, size_t *n)
 	for (k = 0; k < run; k++)
 		create_req(&p->ops[at[k]], p->ops[at[k]].name,
 			   p->ops[at[k]].name_len, &p->reqs[k]);
+	for (k = 0; k < nfold; k++)
+		fold_setattr(&p->ops[fold[k]], &p->reqs[into[k]]);
 	rc = fc_remote_nodes_create(p->d.remote, p->reqs, run, &done, NULL);
-	cf_dbg("%zu creates in one request: %zu made%s%s", run, done,
-	       rc < 0 ? ", then " : "", rc < 0 ? strerror(-rc) : "");
+	cf_dbg("%zu creates (and %zu setattrs) in one request: %zu made%s%s",
+	       run, nfold, done, rc < 0 ? ", then " : "",
+	       rc < 0 ? strerror(-rc) : "");
 	for (k = 0; k < done; k++)
-		p->seqs[k] = p->ops[at[k]].seq;
-	rc = done ? fc_state_ops_done(p->d.state, p->seqs, done) : 0;
+		gone[at[k] - i] = true;
+	for (k = 0; k < nfold; k++)
+		if (into[k] < done)
+			gone[fold[k] - i] = true;
+	for (k = i; k < *n; k++)
+		if (gone[k - i])
+			p->seqs[nseq++] = p->ops[k].seq;
+	rc = nseq ? fc_state_ops_done(p->d.state, p->seqs, nseq) : 0;
 	if (rc < 0) {
-		cf_err("outbox: %zu made ops: %s", done, strerror(-rc));
+		cf_err("outbox: %zu applied ops: %s", nseq, strerror(-rc));
 		return 0;
 	}
-	for (k = j = i, m = 0; k < *n; k++) {
-		if (m < done && k == at[m]) {
-			m++;
+	for (k = j = i; k < *n; k++) {
+		if (gone[k - i])
 			continue;
-		}
 		if (j != k)
 			p->ops[j] = p->ops[k];
 		j++;
 	}
 	*n = j;
-	return done;
+	return nseq;
 }
 
 /*

@@ -64,6 +64,9 @@ mkdir "$T/tree"
 for i in $(seq $FILES); do
 	head -c $((500 + i)) /dev/urandom >"$T/tree/g$i"
 done
+# tar sets each file's mode and times after writing it
+chmod 0600 "$T/tree/g7"
+touch -d '2001-02-03 04:05:06' "$T/tree/g7"
 tar -C "$T" -cf "$T/tree.tar" tree
 server_stop
 tar -C "$M" -xf "$T/tree.tar"
@@ -72,10 +75,13 @@ sync_fs "$M" 120
 # the counters started again with the server
 commits=$(requests commit)
 groups=$(requests commit_batch)
-note "commits $commits + $groups batches"
+patches=$(requests node_patch)
+note "commits $commits + $groups batches, $patches setattrs"
 # all due at once: up to 64 files per request
 [ $((commits + groups)) -le $((FILES / 16)) ] ||
 	fail "$commits commits + $groups batches for $FILES files"
+# each file's mode and times ride in its create
+[ "$patches" -le $((FILES / 16)) ] || fail "$patches setattrs for $FILES files"
 
 note "a fresh device reads the same tree"
 login "$T/s2" >/dev/null || fail "login 2"
@@ -83,5 +89,7 @@ mount_fs "$T/m2" "$T/s2" "$T/c2"
 tree_sum "$M" >"$T/sum1"
 tree_sum "$T/m2" >"$T/sum2"
 diff "$T/sum1" "$T/sum2" || fail "the trees differ"
+[ "$(stat -c '%a %Y' "$T/m2/tree/g7")" = "$(stat -c '%a %Y' "$T/tree/g7")" ] ||
+	fail "g7 is $(stat -c '%a %Y' "$T/m2/tree/g7") on the fresh device"
 "$CLOUDFSD" fsck --data "$DATA" >/dev/null || fail "fsck"
 echo "ok"

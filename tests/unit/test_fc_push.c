@@ -39,6 +39,9 @@ static int seen_count; /* protected by srv_lock */
 static int fail_first; /* protected by srv_lock: 503s to send */
 static const char *refuse; /* name the server refuses */
 static int batches; /* protected by srv_lock: POST /nodes/batch answered */
+/* protected by srv_lock: "NAME MODE" of each item a batch made */
+static char batch_modes[64][96];
+static int batch_mode_count;
 
 /*
  * POST /nodes/batch as the server does it: items in order, stopping at a
@@ -67,11 +70,18 @@ static void h_batch(json_t *list, struct resp *p)
 		const char *name = json_string_value(
 			json_object_get(json_array_get(list, i), "name"));
 
+		json_int_t mode = json_integer_value(
+			json_object_get(json_array_get(list, i), "mode"));
+
 		if (name && !strcmp(name, "dup"))
 			break;
 		if (seen_count < 64)
 			snprintf(seen[seen_count++], sizeof(seen[0]),
 				 "POST nodes %s", name ? name : "-");
+		if (batch_mode_count < 64)
+			snprintf(batch_modes[batch_mode_count++],
+				 sizeof(batch_modes[0]), "%s %o",
+				 name ? name : "-", (unsigned)mode);
 	}
 	pthread_mutex_unlock(&srv_lock);
 	snprintf(out, sizeof(out), "{\"done\":%zu,\"cursor\":1%s}", i,
@@ -208,6 +218,7 @@ static void reset(int fails, const char *refuse_name)
 	pthread_mutex_lock(&srv_lock);
 	seen_count = 0;
 	batches = 0;
+	batch_mode_count = 0;
 	fail_first = fails;
 	refuse = refuse_name;
 	pthread_mutex_unlock(&srv_lock);
@@ -267,7 +278,8 @@ static void test_fc_push__ops_in_order(void **state)
 
 /*
  * tar and cp -a set modes and times after each file: creates go in one
- * request past those setattrs, but not past a setattr of their parent.
+ * request past those setattrs, which ride in the creates of their nodes;
+ * but not past a setattr of their parent.
  */
 static void test_fc_push__creates_past_setattrs(void **state)
 {
@@ -275,29 +287,36 @@ static void test_fc_push__creates_past_setattrs(void **state)
 	struct fc_remote *r = client(5000);
 	struct fc_setattr sa = { 0 };
 	struct fc_pusher *p;
-	struct fc_node d, f1, f2;
+	struct fc_node d, f1, e;
 	static const char *const want[] = {
-		"POST nodes d",	 "POST nodes f1", "POST nodes f2",
-		"PATCH nodes/",	 "PATCH nodes/",  "PATCH nodes/",
-		"POST nodes f3", "POST nodes e",
+		"POST nodes d", "POST nodes f1", "POST nodes f2",
+		"PATCH nodes/", "POST nodes f3", "POST nodes e",
 	};
+	static const char *const modes[] = { "f1 600", "f2 644", "f3 644",
+					     "e 640" };
 	size_t i;
 
 	(void)state;
 	reset(0, NULL);
 	srv_handler = h_tree;
-	sa.flags = FC_SET_MODE;
-	sa.mode = 0600;
-	sa.now_ns = now_ns();
 	d = make(st, FC_ROOT_INO, "d", FC_KIND_DIR);
+	p = pusher(st, r);
+	fc_push_wake(p, false);
+	drain(st, 10);
+	fc_push_free(p);
+
+	sa.flags = FC_SET_MODE;
+	sa.now_ns = now_ns();
 	f1 = make(st, d.ino, "f1", FC_KIND_FILE);
+	sa.mode = 0600;
 	assert_int_equal(fc_state_setattr(st, f1.ino, &sa, NULL), 0);
-	f2 = make(st, d.ino, "f2", FC_KIND_FILE);
-	assert_int_equal(fc_state_setattr(st, f2.ino, &sa, NULL), 0);
+	make(st, d.ino, "f2", FC_KIND_FILE);
 	sa.mode = 0700;
 	assert_int_equal(fc_state_setattr(st, d.ino, &sa, NULL), 0);
 	make(st, d.ino, "f3", FC_KIND_FILE);
-	make(st, FC_ROOT_INO, "e", FC_KIND_FILE);
+	e = make(st, FC_ROOT_INO, "e", FC_KIND_FILE);
+	sa.mode = 0640;
+	assert_int_equal(fc_state_setattr(st, e.ino, &sa, NULL), 0);
 	p = pusher(st, r);
 	fc_push_wake(p, false);
 	drain(st, 10);
@@ -307,6 +326,10 @@ static void test_fc_push__creates_past_setattrs(void **state)
 	assert_int_equal(seen_count, CF_ARRAY_SIZE(want));
 	for (i = 0; i < CF_ARRAY_SIZE(want); i++)
 		assert_int_equal(strncmp(seen[i], want[i], strlen(want[i])), 0);
+	/* the setattrs of f1 and e rode in their creates: no PATCH */
+	assert_int_equal(batch_mode_count, CF_ARRAY_SIZE(modes));
+	for (i = 0; i < CF_ARRAY_SIZE(modes); i++)
+		assert_string_equal(batch_modes[i], modes[i]);
 	pthread_mutex_unlock(&srv_lock);
 	fc_remote_free(r);
 	state_free(st);
