@@ -73,6 +73,37 @@ int fc_remote_simple_call(struct fc_remote *r, const char *method,
 	return rc;
 }
 
+int fc_remote_post_list(struct fc_remote *r, struct call *c, const char *path,
+			const char *key, const void *items, size_t count,
+			size_t max, fc_remote_item_fn item)
+{
+	json_t *body = json_object(), *list = json_array(), *one;
+	size_t i;
+	int rc = body && list ? 0 : -ENOMEM;
+
+	fc_remote_call_init(c, "POST");
+	if (!count || count > max)
+		rc = -EINVAL;
+	for (i = 0; i < count && rc == 0; i++) {
+		rc = item(items, i, &one);
+		if (rc == 0 && json_array_append_new(list, one) < 0)
+			rc = -ENOMEM;
+	}
+	if (rc == 0)
+		rc = fc_remote_jset_new(body, key, list);
+	else
+		json_decref(list);
+	if (rc == 0)
+		rc = fc_remote_call_path(c, "%s", path);
+	if (rc == 0) {
+		c->body = body;
+		rc = fc_remote_call_run(r, c);
+		c->body = NULL;
+	}
+	json_decref(body);
+	return rc;
+}
+
 /* ----- routes ----- */
 
 int fc_remote_prelogin(struct fc_remote *r, const char *user,
@@ -381,32 +412,25 @@ static int commit_result(json_t *o, uint64_t cursor, struct fc_commit_item *it)
 	return 0;
 }
 
+static int commit_item_json(const void *items, size_t i, json_t **out)
+{
+	const struct fc_commit_item *it =
+		(const struct fc_commit_item *)items + i;
+
+	return commit_body(it->id, it->req, out);
+}
+
 int fc_remote_commit_batch(struct fc_remote *r, struct fc_commit_item *items,
 			   size_t count)
 {
-	json_t *body = json_object(), *list = json_array(), *item, *results;
 	uint64_t cursor = 0;
+	json_t *results;
 	struct call c;
 	size_t i;
-	int rc = body && list ? 0 : -ENOMEM;
+	int rc;
 
-	fc_remote_call_init(&c, "POST");
-	if (!count || count > FC_REMOTE_COMMIT_BATCH_MAX)
-		rc = -EINVAL;
-	for (i = 0; i < count && rc == 0; i++) {
-		rc = commit_body(items[i].id, items[i].req, &item);
-		if (rc == 0 && json_array_append_new(list, item) < 0)
-			rc = -ENOMEM;
-	}
-	if (rc == 0)
-		rc = fc_remote_jset_new(body, "commits", list);
-	else
-		json_decref(list);
-	if (rc < 0)
-		goto out;
-	fc_remote_call_path(&c, "/commits");
-	c.body = body;
-	rc = fc_remote_call_run(r, &c);
+	rc = fc_remote_post_list(r, &c, "/commits", "commits", items, count,
+				 FC_REMOTE_COMMIT_BATCH_MAX, commit_item_json);
 	if (rc < 0)
 		goto out;
 	results = json_object_get(c.json, "results");
@@ -426,7 +450,6 @@ int fc_remote_commit_batch(struct fc_remote *r, struct fc_commit_item *items,
 		}
 	}
 out:
-	json_decref(body);
 	fc_remote_call_release(&c);
 	return rc;
 }

@@ -111,4 +111,16 @@ int fc_remote_simple_call(struct fc_remote *r, const char *method,
 			  const char *prefix, const uint8_t *id,
 			  const char *suffix, bool json_body);
 
+/* Item i of a batch as JSON, into *out: 0 or -errno. */
+typedef int (*fc_remote_item_fn)(const void *items, size_t i, json_t **out);
+
+/*
+ * POST path with {key: [item 0, ..., item count - 1]}, count in 1..max:
+ * the answer is in c (initialised here; the caller releases it). 0 or
+ * the errno of fc_remote_call_run; -EINVAL for a bad count.
+ */
+int fc_remote_post_list(struct fc_remote *r, struct call *c, const char *path,
+			const char *key, const void *items, size_t count,
+			size_t max, fc_remote_item_fn item);
+
 #endif /* CLOUDFS_FC_REMOTE_INT_H */

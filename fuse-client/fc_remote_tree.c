@@ -372,38 +372,27 @@ int fc_remote_node_create(struct fc_remote *r, const struct fc_create_req *q,
 	return cursor_call(r, "POST", "/nodes", NULL, body, rc, out_cursor);
 }
 
+static int create_item_json(const void *items, size_t i, json_t **out)
+{
+	return create_body((const struct fc_create_req *)items + i, out);
+}
+
 int fc_remote_nodes_create(struct fc_remote *r, const struct fc_create_req *qs,
 			   size_t count, size_t *out_done, uint64_t *out_cursor)
 {
-	json_t *body = json_object(), *list = json_array(), *item;
 	const char *code = NULL;
 	uint64_t done = 0;
 	struct call c;
-	size_t i;
-	int rc = body && list ? 0 : -ENOMEM;
+	json_t *err;
+	int rc;
 
 	*out_done = 0;
-	fc_remote_call_init(&c, "POST");
-	if (!count || count > FC_REMOTE_CREATE_BATCH_MAX)
-		rc = -EINVAL;
-	for (i = 0; i < count && rc == 0; i++) {
-		rc = create_body(&qs[i], &item);
-		if (rc == 0 && json_array_append_new(list, item) < 0)
-			rc = -ENOMEM;
-	}
-	if (rc == 0)
-		rc = fc_remote_jset_new(body, "nodes", list);
-	else
-		json_decref(list);
+	rc = fc_remote_post_list(r, &c, "/nodes/batch", "nodes", qs, count,
+				 FC_REMOTE_CREATE_BATCH_MAX, create_item_json);
 	if (rc < 0)
 		goto out;
-	fc_remote_call_path(&c, "/nodes/batch");
-	c.body = body;
-	rc = fc_remote_call_run(r, &c);
-	if (rc < 0)
-		goto out;
-	item = json_object_get(c.json, "error");
-	code = json_is_string(item) ? json_string_value(item) : NULL;
+	err = json_object_get(c.json, "error");
+	code = json_is_string(err) ? json_string_value(err) : NULL;
 	if (fc_remote_jget_u64(c.json, "done", &done) < 0 || done > count ||
 	    (done < count) != (code != NULL)) {
 		rc = -EPROTO;
@@ -415,7 +404,6 @@ int fc_remote_nodes_create(struct fc_remote *r, const struct fc_create_req *qs,
 	if (code)
 		rc = fc_remote_error(CURLE_OK, 409, code);
 out:
-	json_decref(body);
 	fc_remote_call_release(&c);
 	return rc;
 }
