@@ -217,6 +217,19 @@ int api_fail(struct api_call *c, int err, const char *fmt, ...)
 	return rc < 0 ? rc : err;
 }
 
+void api_fail_item(struct api_call *c, size_t i)
+{
+	json_t *j = c->resp->json;
+	const char *msg = json_string_value(json_object_get(j, "message"));
+	char *both;
+
+	/* no memory: the answer keeps its message as it was */
+	if (msg && asprintf(&both, "item %zu: %s", i, msg) >= 0) {
+		json_object_set_new(j, "message", json_string(both));
+		free(both);
+	}
+}
+
 int api_fail_code(struct api_call *c, int err, int status, const char *code,
 		  json_t *extra, const char *fmt, ...)
 {

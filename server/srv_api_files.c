@@ -327,6 +327,8 @@ int api_commit_batch(struct api_call *c)
 			rc = api_get_node_id(c, "node", true, items[i].id);
 		if (rc == 0)
 			rc = commit_parse(c, &items[i]);
+		if (rc != 0 && json_is_object(c->body))
+			api_fail_item(c, i);
 		cs[i] = items[i].cm;
 	}
 	c->body = body;

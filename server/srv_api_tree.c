@@ -418,6 +418,8 @@ int api_node_create_batch(struct api_call *c)
 		else
 			rc = create_parse(c, &nodes[i], parents[i],
 					  &items[i].name, &items[i].name_len);
+		if (rc != 0 && json_is_object(c->body))
+			api_fail_item(c, i);
 		items[i].node = &nodes[i];
 		items[i].parent = parents[i];
 	}

@@ -155,6 +155,7 @@ expect 404
 # malformed: nothing is made
 api_json POST /api/v1/nodes/batch "{\"nodes\":[$(item "$b4" file "$bd" four),$(item "$(new_id)" file "$bd" 'a/b')]}"
 expect 400 bad_name
+j .message | grep -q '^item 1: ' || fail "message does not name item 1: $(cat "$BODY")"
 api GET /api/v1/stat -G --data-urlencode 'path=/batch/four'
 expect 404
 api_json POST /api/v1/nodes/batch '{"nodes":[]}'

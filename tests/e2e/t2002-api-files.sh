@@ -201,6 +201,7 @@ expect 413 too_large
 api_json POST /api/v1/commits "{\"commits\":[$good,{\"node\":\"$c2\",\"base_version\":1,\"size\":5000,\"mtime\":1,\"manifest\":\"$mf2\"}]}"
 expect 400
 j .message | grep -q "'tag'" || fail "message does not name 'tag'"
+j .message | grep -q '^item 1: ' || fail "message does not name item 1"
 TOKEN="" api_json POST /api/v1/commits "{\"commits\":[$good]}"
 expect 401
 [ "$(version "$c1")" = 2 ] && [ "$(version "$c2")" = 1 ] || fail "a refused batch committed"
