@@ -83,6 +83,16 @@ note "commits $commits + $groups batches, $patches setattrs"
 # each file's mode and times ride in its create
 [ "$patches" -le $((FILES / 16)) ] || fail "$patches setattrs for $FILES files"
 
+note "the server killed while $FILES small files go up, then back"
+mkdir "$M/crash"
+(cd "$T/tree" && cp -a . "$M/crash/")
+sleep 0.5
+kill -9 "$SRV_PID"
+wait "$SRV_PID" 2>/dev/null || true
+server_start
+sync_fs "$M" 120
+[ "$(tree_sum "$M/crash")" = "$(tree_sum "$T/tree")" ] || fail "the copy differs"
+
 note "a fresh device reads the same tree"
 login "$T/s2" >/dev/null || fail "login 2"
 mount_fs "$T/m2" "$T/s2" "$T/c2"
