@@ -121,6 +121,19 @@ static int apply_node(struct conn *c, const struct fc_remote_node *rn,
 	 */
 	if (rn->version < r.n.remote_version || rn->version < r.n.version)
 		return 0;
+	/*
+	 * Our own change coming back (a commit, a create, a setattr this
+	 * device pushed): nothing a program could see differs, so neither
+	 * the row nor the kernel's cache of it needs touching. The server's
+	 * ctime may differ from ours; ours stays, as it would on a disk.
+	 */
+	if (r.n.pushed && rn->version == r.n.version &&
+	    rn->version == r.n.remote_version &&
+	    (rn->mode & 07777) == r.n.mode && rn->uid == r.n.uid &&
+	    rn->gid == r.n.gid && rn->rdev == r.n.rdev &&
+	    (r.n.dirty ||
+	     (rn->size == r.n.size && rn->mtime_ns == r.n.mtime_ns)))
+		return 0;
 	r.n.mode = rn->mode & 07777;
 	r.n.uid = rn->uid;
 	r.n.gid = rn->gid;

@@ -790,6 +790,25 @@ static void test_fc_state__apply_page(void **state)
 	n = get(f->st, n.ino);
 	assert_true(fc_node_has_manifest(&n));
 
+	/*
+	 * The version we have, coming back with nothing different (our own
+	 * change echoed by the feed): no change for the kernel. A different
+	 * mode at that version is one.
+	 */
+	p.entry_count = 0;
+	memset(&seen, 0, sizeof(seen));
+	nodes[1].mtime_ns = get(f->st, n.ino).mtime_ns;
+	assert_int_equal(fc_state_apply_page(f->st, &p, changed_cb, &seen), 0);
+	assert_int_equal(seen.inodes, 0);
+	nodes[1].mode = 0600;
+	assert_int_equal(fc_state_apply_page(f->st, &p, changed_cb, &seen), 0);
+	assert_int_equal(seen.inodes, 1);
+	assert_int_equal(get(f->st, n.ino).mode, 0600);
+	nodes[1].mode = 0640;
+	assert_int_equal(fc_state_apply_page(f->st, &p, changed_cb, &seen), 0);
+	assert_int_equal(seen.inodes, 2);
+	p.entry_count = 1;
+
 	/* a tombstone removes the entry */
 	entries[1].deleted = true;
 	p.node_count = 0;
