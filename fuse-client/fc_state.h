@@ -538,6 +538,18 @@ int fc_state_upload_claim(struct fc_state *st, int64_t now_ns,
 			  struct fc_upload *out, int64_t *out_next_due_ns);
 
 /*
+ * Claim, in one transaction, what fc_state_upload_claim would hand out
+ * next, in the same order, while each file is smaller than below: up to
+ * max files, stopping once max_bytes are reached. The first file that is
+ * not small stays unclaimed. 0 with *out_count (possibly 0) files in
+ * out; an error with none claimed.
+ */
+int fc_state_upload_claim_small(struct fc_state *st, int64_t now_ns,
+				uint64_t below, uint64_t max_bytes,
+				struct fc_upload *out, size_t max,
+				size_t *out_count);
+
+/*
  * The commit of u succeeded as version, with manifest m (borrowed): chunk
  * rows become m's, all present (the bytes came from the cache file);
  * version = remote_version = manifest_version = version. The node becomes

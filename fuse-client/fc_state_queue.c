@@ -719,6 +719,30 @@ static int claim_pick(struct conn *c, int64_t now, int64_t *out_ino)
 	return 0;
 }
 
+/* Claim row r (ino) for upload into *out, in c's transaction. */
+static int claim_row(struct conn *c, int64_t ino, struct row *r,
+		     struct fc_upload *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ino = ino;
+	memcpy(out->id, r->n.id, FC_ID_SIZE);
+	out->base_version = r->n.version;
+	out->size = r->n.size;
+	out->mtime_ns = r->n.mtime_ns;
+	out->gen = r->gen;
+	out->attempts = r->attempts;
+	if (r->lo < r->hi) {
+		out->lo = CF_MIN(r->lo, r->n.size);
+		out->hi = CF_MIN(r->hi, r->n.size);
+	} else {
+		out->lo = out->hi = CF_MIN(r->lo, r->n.size);
+	}
+	r->claimed = true;
+	r->due = FC_STATE_DUE_NONE;
+	r->lo = r->hi = 0;
+	return fc_state_row_put(c, r);
+}
+
 /*
  * The uploader wakes on every close: looking costs reads only, and a
  * write transaction is opened once there is something to claim (the lock
@@ -747,31 +771,47 @@ int fc_state_upload_claim(struct fc_state *st, int64_t now,
 	if (rc < 0)
 		return fc_state_read_end(st, rc);
 	rc = fc_state_row_get(c, ino, &r);
-	if (rc < 0)
-		goto out;
-	memset(out, 0, sizeof(*out));
-	out->ino = ino;
-	memcpy(out->id, r.n.id, FC_ID_SIZE);
-	out->base_version = r.n.version;
-	out->size = r.n.size;
-	out->mtime_ns = r.n.mtime_ns;
-	out->gen = r.gen;
-	out->attempts = r.attempts;
-	if (r.lo < r.hi) {
-		out->lo = CF_MIN(r.lo, r.n.size);
-		out->hi = CF_MIN(r.hi, r.n.size);
-	} else {
-		out->lo = out->hi = CF_MIN(r.lo, r.n.size);
-	}
-	r.claimed = true;
-	r.due = FC_STATE_DUE_NONE;
-	r.lo = r.hi = 0;
-	rc = fc_state_row_put(c, &r);
+	if (rc == 0)
+		rc = claim_row(c, ino, &r, out);
 	if (out_next_due)
 		*out_next_due = now;
-out:
 	rc = fc_state_tx_end(st, c, rc);
 	return fc_state_read_end(st, rc);
+}
+
+int fc_state_upload_claim_small(struct fc_state *st, int64_t now,
+				uint64_t below, uint64_t max_bytes,
+				struct fc_upload *out, size_t max,
+				size_t *out_count)
+{
+	uint64_t bytes = 0;
+	struct conn *c;
+	struct row r;
+	int64_t ino;
+	size_t n = 0;
+	int rc;
+
+	*out_count = 0;
+	rc = fc_state_tx_begin(st, &c);
+	if (rc < 0)
+		return rc;
+	while (n < max && bytes < max_bytes) {
+		rc = claim_pick(c, now, &ino);
+		if (rc < 0 || !ino)
+			break;
+		rc = fc_state_row_get(c, ino, &r);
+		if (rc < 0 || r.n.size >= below)
+			break; /* left for a claim of its own */
+		rc = claim_row(c, ino, &r, &out[n]);
+		if (rc < 0)
+			break;
+		bytes += r.n.size;
+		n++;
+	}
+	rc = fc_state_tx_end(st, c, rc);
+	if (rc == 0)
+		*out_count = n;
+	return rc;
 }
 
 int fc_state_upload_done(struct fc_state *st, const struct fc_upload *u,

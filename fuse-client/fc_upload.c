@@ -605,40 +605,33 @@ static void upload_group(struct worker *w, size_t n)
 }
 
 /*
- * u, claimed; when it is small, more small files due now join it, up to
- * a commit request's worth. A large one claimed on the way goes last,
- * alone.
+ * u, claimed; when it is small, more small files due now join it (claimed
+ * in one transaction), up to a commit request's worth.
  */
 static void upload_claimed(struct worker *w, const struct fc_upload *u)
 {
 	struct fc_uploader *up = w->up;
-	struct fc_upload big;
-	bool have_big = false;
-	uint64_t bytes = u->size;
-	size_t n = 1;
+	struct fc_upload more[FC_UPLOAD_GROUP_MAX - 1];
+	size_t n = 0, i;
+	int rc;
 
 	if (!groupable(u)) {
 		upload_one(w, u);
 		return;
 	}
 	w->group[0].u = *u;
-	while (n < FC_UPLOAD_GROUP_MAX && bytes < FC_UPLOAD_BATCH_BYTES / 2 &&
-	       !stopping(up) &&
-	       fc_state_upload_claim(up->d.state, fc_upload_now_ns(), &big,
-				     NULL) == 0) {
-		if (!groupable(&big)) {
-			have_big = true;
-			break;
-		}
-		w->group[n++].u = big;
-		bytes += big.size;
-	}
-	if (n == 1)
+	rc = fc_state_upload_claim_small(up->d.state, fc_upload_now_ns(),
+					 FC_UPLOAD_ANNOUNCE_BYTES,
+					 FC_UPLOAD_BATCH_BYTES / 2 - u->size,
+					 more, CF_ARRAY_SIZE(more), &n);
+	if (rc < 0)
+		cf_dbg("claiming more small files: %s", strerror(-rc));
+	for (i = 0; i < n; i++)
+		w->group[i + 1].u = more[i];
+	if (n == 0)
 		upload_one(w, &w->group[0].u);
 	else
-		upload_group(w, n);
-	if (have_big)
-		upload_one(w, &big);
+		upload_group(w, n + 1);
 }
 
 static int worker_init(struct fc_uploader *up, struct worker *w)

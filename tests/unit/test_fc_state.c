@@ -520,6 +520,65 @@ static void test_fc_state__upload_queue(void **state)
 	}
 }
 
+/* Small files claimed in one go, in due order, up to a large one. */
+static void test_fc_state__upload_claim_small(void **state)
+{
+	struct fx *f = *state;
+	static const uint64_t sizes[] = { 100, 200, 5000, 300 };
+	struct fc_write_summary w = { 0 };
+	struct fc_upload u[8];
+	enum fc_op_kind k[8];
+	int64_t ino[4];
+	char name[8];
+	size_t n, i;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "s%zu", i);
+		ino[i] = mk(f->st, FC_ROOT_INO, name, FC_KIND_FILE, 0);
+		assert_int_equal(fc_state_write_begin(f->st, ino[i]), 0);
+		w.lo = 0;
+		w.hi = w.size = sizes[i];
+		assert_int_equal(fc_state_write_done(f->st, ino[i], &w,
+						     10 + (int64_t)i, false),
+				 0);
+	}
+	assert_int_equal(drain(f->st, k, 8), 4);
+	/* nothing due yet */
+	assert_int_equal(
+		fc_state_upload_claim_small(f->st, 9, 1000, 1 << 20, u, 8, &n),
+		0);
+	assert_int_equal(n, 0);
+	/* the two small ones due first; the large one stops the run */
+	assert_int_equal(fc_state_upload_claim_small(f->st, 100, 1000, 1 << 20,
+						     u, 8, &n),
+			 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(u[0].ino, ino[0]);
+	assert_int_equal(u[0].hi, 100);
+	assert_int_equal(u[1].ino, ino[1]);
+	assert_int_equal(u[1].size, 200);
+	/* ... and stays unclaimed, next for a claim of its own */
+	assert_int_equal(fc_state_upload_claim(f->st, 100, &u[2], NULL), 0);
+	assert_int_equal(u[2].ino, ino[2]);
+	/* at most max */
+	assert_int_equal(fc_state_upload_claim_small(f->st, 100, 1000, 1 << 20,
+						     u + 3, 1, &n),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(u[3].ino, ino[3]);
+	assert_int_equal(fc_state_upload_claim_small(f->st, 100, 1000, 1 << 20,
+						     u + 4, 4, &n),
+			 0);
+	assert_int_equal(n, 0);
+	/* stops once max_bytes are reached */
+	assert_int_equal(fc_state_upload_failed(f->st, &u[0], -EIO, 150), 0);
+	assert_int_equal(fc_state_upload_failed(f->st, &u[1], -EIO, 151), 0);
+	assert_int_equal(
+		fc_state_upload_claim_small(f->st, 200, 1000, 50, u, 8, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(u[0].ino, ino[0]);
+}
+
 static void test_fc_state__unlinked_file_leaves_queue(void **state)
 {
 	struct fx *f = *state;
@@ -1511,6 +1570,7 @@ int main(void)
 		T(test_fc_state__outbox_order),
 		T(test_fc_state__rename_create),
 		T(test_fc_state__upload_queue),
+		T(test_fc_state__upload_claim_small),
 		T(test_fc_state__unlinked_file_leaves_queue),
 		T(test_fc_state__crash_recovery_requeues),
 		T(test_fc_state__chunks),
