@@ -25,8 +25,16 @@ void cf_thread_name(const char *name)
 		cf_dbg("cannot name thread %s: %s", cut, strerror(rc));
 }
 
+static _Thread_local bool background;
+
+bool cf_thread_is_background(void)
+{
+	return background;
+}
+
 void cf_thread_background(void)
 {
+	background = true;
 	/* Linux keeps a nice value per thread: PRIO_PROCESS with a tid. */
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), BACKGROUND_NICE) < 0)
 		cf_dbg("cannot lower a thread's priority: %s", strerror(errno));

@@ -8,6 +8,8 @@
 #ifndef CLOUDFS_CF_THREAD_H
 #define CLOUDFS_CF_THREAD_H
 
+#include <stdbool.h>
+
 /* Name the calling thread; longer names are cut to 15 bytes. */
 void cf_thread_name(const char *name);
 
@@ -17,5 +19,8 @@ void cf_thread_name(const char *name);
  * never waits for them. They still run on a busy machine, only slower.
  */
 void cf_thread_background(void);
+
+/* Whether the calling thread called cf_thread_background. */
+bool cf_thread_is_background(void);
 
 #endif

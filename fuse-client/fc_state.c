@@ -13,7 +13,9 @@
  * One connection, guarded by st->lock (recursive), which every read and
  * every write transaction holds; SQLite's own locks are below it. No lock
  * is held across a call out of this module (fc_state_readdir and
- * fc_state_evictable call back without it).
+ * fc_state_evictable call back without it). The user's requests go
+ * first: a background thread (cf_thread_background) that takes the lock
+ * while a foreground one waits for it steps back (fc_state_read_begin).
  */
 #include "fc_state_int.h"
 
@@ -250,6 +252,8 @@ int fc_state_open(const char *path, uint32_t uid, uint32_t gid,
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&st->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
+	pthread_cond_init(&st->fg_gone, NULL);
+	atomic_init(&st->fg_waiting, 0);
 	rc = fc_state_conn_open(path, &st->conn);
 	if (rc == 0)
 		rc = migrate(st, st->conn, now_ns());
@@ -276,6 +280,7 @@ void fc_state_close(struct fc_state *st)
 					  NULL);
 	fc_state_conn_free(st->conn);
 	pthread_mutex_destroy(&st->lock);
+	pthread_cond_destroy(&st->fg_gone);
 	free(st);
 }
 

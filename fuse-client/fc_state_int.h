@@ -12,6 +12,7 @@
 #include "fc_state.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -94,6 +95,8 @@ struct conn {
 struct fc_state {
 	uint32_t uid, gid;
 	pthread_mutex_t lock; /* recursive; guards conn and ops_pushed */
+	atomic_int fg_waiting; /* foreground threads waiting for ->lock */
+	pthread_cond_t fg_gone; /* with ->lock: fg_waiting fell to 0 */
 	struct conn *conn;    /* owned */
 	uint64_t ops_pushed;  /* outbox ops done or failed, this process */
 	char device[64];      /* for conflicted copy names */
@@ -137,6 +140,7 @@ void fc_state_conn_free(struct conn *c);
  * Take the connection for reads (st->lock) until fc_state_read_end, which
  * returns rc so a function can end with `return fc_state_read_end(st,
  * rc);`. Reads may nest inside a write transaction of the same thread.
+ * A background thread steps back while a foreground one waits.
  */
 void fc_state_read_begin(struct fc_state *st, struct conn **out);
 int fc_state_read_end(struct fc_state *st, int rc);

@@ -20,6 +20,7 @@
 
 #define CF_LOG_SUBSYS "state"
 #include "cf_log.h"
+#include "cf_thread.h"
 
 #define BUSY_TIMEOUT_MS 10000
 
@@ -265,14 +266,35 @@ out:
 	return rc;
 }
 
+/* This thread's hold on a state's lock (it is recursive). */
+static _Thread_local unsigned lock_depth;
+
+/*
+ * The user's requests first: a background thread (uploads, pushes, pulls)
+ * that takes the lock while a FUSE request waits for it steps back until
+ * none does. Only on the outermost take: cond_wait needs the recursive
+ * mutex held once.
+ */
 void fc_state_read_begin(struct fc_state *st, struct conn **out)
 {
-	pthread_mutex_lock(&st->lock);
+	if (lock_depth++) {
+		pthread_mutex_lock(&st->lock);
+	} else if (cf_thread_is_background()) {
+		pthread_mutex_lock(&st->lock);
+		while (atomic_load(&st->fg_waiting) > 0)
+			pthread_cond_wait(&st->fg_gone, &st->lock);
+	} else {
+		atomic_fetch_add(&st->fg_waiting, 1);
+		pthread_mutex_lock(&st->lock);
+		atomic_fetch_sub(&st->fg_waiting, 1);
+	}
 	*out = st->conn;
 }
 
 int fc_state_read_end(struct fc_state *st, int rc)
 {
+	if (--lock_depth == 0 && atomic_load(&st->fg_waiting) == 0)
+		pthread_cond_broadcast(&st->fg_gone);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }

@@ -22,7 +22,9 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "cf_thread.h"
 #include "fc_state.h"
+#include "fc_state_int.h"
 
 #include "unit_fault.h"
 
@@ -1291,6 +1293,58 @@ static void *thr_main(void *p)
 	return NULL;
 }
 
+/* ----- the user's requests first ----- */
+
+struct order {
+	struct fc_state *st;
+	bool background;
+	char *log; /* appended to under the state's lock */
+};
+
+static void *order_main(void *arg)
+{
+	struct order *o = arg;
+	struct conn *c;
+
+	if (o->background)
+		cf_thread_background();
+	size_t n;
+
+	fc_state_read_begin(o->st, &c);
+	n = strlen(o->log);
+	o->log[n] = o->background ? 'B' : 'F';
+	o->log[n + 1] = '\0';
+	fc_state_read_end(o->st, 0);
+	return NULL;
+}
+
+/*
+ * A background thread that gets the lock while a foreground one waits
+ * for it steps back: the foreground one goes first, however the mutex
+ * hands the lock over.
+ */
+static void test_fc_state__foreground_first(void **state)
+{
+	struct fx *f = *state;
+	char log[8] = "";
+	struct order bg = { f->st, true, log }, fg = { f->st, false, log };
+	pthread_t tb, tf;
+	struct conn *c;
+	int i;
+
+	fc_state_read_begin(f->st, &c);
+	assert_int_equal(pthread_create(&tb, NULL, order_main, &bg), 0);
+	usleep(20000); /* let it block on the lock, most of the time */
+	assert_int_equal(pthread_create(&tf, NULL, order_main, &fg), 0);
+	for (i = 0; i < 5000 && atomic_load(&f->st->fg_waiting) == 0; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&f->st->fg_waiting), 1);
+	fc_state_read_end(f->st, 0);
+	pthread_join(tf, NULL);
+	pthread_join(tb, NULL);
+	assert_string_equal(log, "FB");
+}
+
 static void test_fc_state__threads(void **state)
 {
 	struct fx *f = *state;
@@ -1578,6 +1632,7 @@ int main(void)
 		T(test_fc_state__apply_page),
 		T(test_fc_state__readdir),
 		T(test_fc_state__threads),
+		T(test_fc_state__foreground_first),
 		T(test_fc_state__orphans),
 		T(test_fc_state__resync),
 		T(test_fc_state__edit_wins_over_removal),
