@@ -150,6 +150,13 @@ sync_fs() {
 	"$CLOUDFS" sync "$1" --timeout "${2:-120}" || fail "cloudfs sync $1"
 }
 
+# requests ROUTE: how many the server answered on that route (any status)
+requests() {
+	curl -s "$URL/metrics" |
+		awk -v r="route=\"$1\"" 'index($0, "cloudfs_requests_total{") == 1 &&
+			index($0, r) { n += $2 } END { print n + 0 }'
+}
+
 # Blocks the server stores for the account.
 block_count() {
 	find "$DATA/blocks" -type f 2>/dev/null | grep -cv '/\.tmp' || true

@@ -42,9 +42,9 @@ sync_fs "$B"
 for i in $(seq 10); do echo "B $i" >"$B/many/f$i.txt"; done
 for i in $(seq 10); do echo "A $i" >"$A/many/f$i.txt"; done
 sync_fs "$A"
-batches0=$(curl -s "$URL/metrics" | awk '/route="commit_batch"/ { n += $2 } END { print n + 0 }')
+batches0=$(requests commit_batch)
 sync_fs "$B"
-batches=$(curl -s "$URL/metrics" | awk '/route="commit_batch"/ { n += $2 } END { print n + 0 }')
+batches=$(requests commit_batch)
 [ "$batches" -gt "$batches0" ] || fail "B's ten commits went one by one"
 for i in $(seq 10); do
 	copy=$(ls "$B/many" | grep -F "f$i (conflicted copy e2e-s2 " || true)

@@ -12,13 +12,6 @@
 
 FILES=300
 
-# requests ROUTE: how many the server answered on that route (any status)
-requests() {
-	curl -s "$URL/metrics" |
-		awk -v r="route=\"$1\"" 'index($0, "cloudfs_requests_total{") == 1 &&
-			index($0, r) { n += $2 } END { print n + 0 }'
-}
-
 server_init
 login "$T/s1" >/dev/null || fail "login"
 M=$T/m1
