@@ -87,8 +87,10 @@ int fc_remote_jopt_i64(json_t *o, const char *key, int64_t *out);
 int fc_remote_jset_new(json_t *o, const char *key, json_t *v);
 int fc_remote_jset_hex(json_t *o, const char *key, const uint8_t *data,
 		       size_t size);
-int fc_remote_jset_name(json_t *o, const char *key, const char *name,
-			size_t len);
+/* An entry: parent (a node id, hex) and name, under those two keys. */
+int fc_remote_jset_entry(json_t *o, const char *parent_key,
+			 const uint8_t *parent, const char *name_key,
+			 const char *name, size_t len);
 int fc_remote_jset_u64(json_t *o, const char *key, uint64_t v);
 
 /*

@@ -211,8 +211,7 @@ int fc_remote_jset_hex(json_t *o, const char *key, const uint8_t *data,
 }
 
 /* Names are opaque bytes on the server; JSON carries them as strings. */
-int fc_remote_jset_name(json_t *o, const char *key, const char *name,
-			size_t len)
+static int jset_name(json_t *o, const char *key, const char *name, size_t len)
 {
 	json_t *v;
 
@@ -222,6 +221,15 @@ int fc_remote_jset_name(json_t *o, const char *key, const char *name,
 	if (!v)
 		return -EILSEQ; /* not UTF-8: the wire format cannot carry it */
 	return fc_remote_jset_new(o, key, v);
+}
+
+int fc_remote_jset_entry(json_t *o, const char *parent_key,
+			 const uint8_t *parent, const char *name_key,
+			 const char *name, size_t len)
+{
+	int rc = fc_remote_jset_hex(o, parent_key, parent, FC_NODE_ID_SIZE);
+
+	return rc ? rc : jset_name(o, name_key, name, len);
 }
 
 int fc_remote_jset_u64(json_t *o, const char *key, uint64_t v)

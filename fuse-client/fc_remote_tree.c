@@ -330,10 +330,8 @@ static int create_body(const struct fc_create_req *q, json_t **out)
 	if (!rc)
 		rc = fc_remote_jset_new(body, "kind", json_string(kind));
 	if (!rc)
-		rc = fc_remote_jset_hex(body, "parent", q->parent,
-					FC_NODE_ID_SIZE);
-	if (!rc)
-		rc = fc_remote_jset_name(body, "name", q->name, q->name_len);
+		rc = fc_remote_jset_entry(body, "parent", q->parent, "name",
+					  q->name, q->name_len);
 	if (!rc)
 		rc = fc_remote_jset_u64(body, "mode", q->mode & 07777);
 	if (!rc)
@@ -441,10 +439,8 @@ int fc_remote_link(struct fc_remote *r, const uint8_t node[FC_NODE_ID_SIZE],
 	int rc = body ? 0 : -ENOMEM;
 
 	if (!rc)
-		rc = fc_remote_jset_hex(body, "parent", parent,
-					FC_NODE_ID_SIZE);
-	if (!rc)
-		rc = fc_remote_jset_name(body, "name", name, name_len);
+		rc = fc_remote_jset_entry(body, "parent", parent, "name", name,
+					  name_len);
 	if (!rc)
 		rc = fc_remote_jset_hex(body, "node", node, FC_NODE_ID_SIZE);
 	return cursor_call(r, "POST", "/entries", NULL, body, rc, out_cursor);
@@ -460,10 +456,8 @@ int fc_remote_trash_restore(struct fc_remote *r,
 	int rc = body ? 0 : -ENOMEM;
 
 	if (!rc && parent)
-		rc = fc_remote_jset_hex(body, "parent", parent,
-					FC_NODE_ID_SIZE);
-	if (!rc && parent)
-		rc = fc_remote_jset_name(body, "name", name, name_len);
+		rc = fc_remote_jset_entry(body, "parent", parent, "name", name,
+					  name_len);
 	return cursor_call_to(r, "POST", "/trash/", node, "/restore", body, rc,
 			      out_cursor);
 }
@@ -476,10 +470,8 @@ int fc_remote_unlink(struct fc_remote *r, const uint8_t parent[FC_NODE_ID_SIZE],
 	int rc = body ? 0 : -ENOMEM;
 
 	if (!rc)
-		rc = fc_remote_jset_hex(body, "parent", parent,
-					FC_NODE_ID_SIZE);
-	if (!rc)
-		rc = fc_remote_jset_name(body, "name", name, name_len);
+		rc = fc_remote_jset_entry(body, "parent", parent, "name", name,
+					  name_len);
 	if (!rc && (flags & FC_REMOTE_UNLINK_DIR))
 		rc = fc_remote_jset_new(body, "dir", json_true());
 	if (!rc && (flags & FC_REMOTE_UNLINK_RECURSIVE))
@@ -498,15 +490,11 @@ int fc_remote_rename(struct fc_remote *r,
 	int rc = body ? 0 : -ENOMEM;
 
 	if (!rc)
-		rc = fc_remote_jset_hex(body, "src_parent", src_parent,
-					FC_NODE_ID_SIZE);
+		rc = fc_remote_jset_entry(body, "src_parent", src_parent,
+					  "src_name", src_name, src_len);
 	if (!rc)
-		rc = fc_remote_jset_name(body, "src_name", src_name, src_len);
-	if (!rc)
-		rc = fc_remote_jset_hex(body, "dst_parent", dst_parent,
-					FC_NODE_ID_SIZE);
-	if (!rc)
-		rc = fc_remote_jset_name(body, "dst_name", dst_name, dst_len);
+		rc = fc_remote_jset_entry(body, "dst_parent", dst_parent,
+					  "dst_name", dst_name, dst_len);
 	if (!rc && (flags & FC_REMOTE_RENAME_NOREPLACE))
 		rc = fc_remote_jset_new(body, "noreplace", json_true());
 	if (!rc && (flags & FC_REMOTE_RENAME_EXCHANGE))
