@@ -443,7 +443,8 @@ int fc_remote_commit_batch(struct fc_remote *r, struct fc_commit_item *items,
 		rc = commit_result(json_array_get(results, i), cursor,
 				   &items[i]);
 	if (rc < 0) {
-		/* the server committed what it said: call it done by none */
+		/* a malformed answer counts for none: what the server did
+		 * commit answers stale_version on the next try */
 		while (i-- > 0) {
 			free(items[i].res.missing);
 			memset(&items[i].res, 0, sizeof(items[i].res));
