@@ -87,8 +87,8 @@ static int trash_parent(struct fc_remote *r, const uint8_t id[FC_ID_SIZE],
 /*
  * Local changes into a directory another device removed win as edits do:
  * take dir out of the server's trash to where it was, and first the
- * directory it was in when that went too. 0 when dir is live; -ENOENT
- * when it is not in the trash either (purged).
+ * directory it was in when that went too. 1 when it came back, 0 when dir
+ * is live; -ENOENT when it is not in the trash either (purged).
  */
 static int revive_dir(struct fc_pusher *p, const uint8_t dir[FC_ID_SIZE],
 		      unsigned depth)
@@ -107,13 +107,14 @@ static int revive_dir(struct fc_pusher *p, const uint8_t dir[FC_ID_SIZE],
 	rc = trash_parent(r, dir, up);
 	if (rc == 0)
 		rc = revive_dir(p, up, depth + 1);
-	if (rc == 0)
+	if (rc >= 0)
 		rc = fc_remote_trash_restore(r, dir, NULL, NULL, 0, NULL);
 out:
-	if (rc == 0)
-		cf_warn("a directory removed on another device came back: "
-			"this device changed something in it");
-	return rc;
+	if (rc < 0)
+		return rc;
+	cf_warn("a directory removed on another device came back: this "
+		"device changed something in it");
+	return 1;
 }
 
 /* Create op's request under name (both borrowed for its life). */
@@ -243,7 +244,7 @@ static int push_restore(struct fc_pusher *p, const struct fc_op *op)
 		}
 		if (!revived) {
 			revived = true;
-			if (revive_dir(p, parent, 0) == 0)
+			if (revive_dir(p, parent, 0) >= 0)
 				continue;
 		}
 		parent = root;
@@ -280,45 +281,130 @@ static int keep_filled_dir(struct fc_pusher *p, const struct fc_op *op)
 	return 0;
 }
 
-/*
- * Create op's node. When another device's node took the name meanwhile
- * (both created it unseen by the other), the first create wins the name
- * and this one is kept under a conflicted copy name, renamed here first
- * (with the ops that follow it), so a retry after a lost answer sends the
- * name the server has. Directories too: merging two directories made
- * apart would mix their files silently, and a file in both would still
- * need a conflicted copy.
- */
-static int push_create(struct fc_pusher *p, const struct fc_op *op)
+/* Sends op with name (borrowed) for the name op puts its node under. */
+typedef int (*send_as_fn)(struct fc_pusher *p, const struct fc_op *op,
+			  const char *name, size_t len);
+
+static int create_as(struct fc_pusher *p, const struct fc_op *op,
+		     const char *name, size_t len)
 {
-	struct cf_buf name;
+	return create_node(p->d.remote, op, name, len);
+}
+
+static int link_as(struct fc_pusher *p, const struct fc_op *op,
+		   const char *name, size_t len)
+{
+	return fc_remote_link(p->d.remote, op->node, op->parent, name, len,
+			      NULL);
+}
+
+/*
+ * A rename replays with the node it replaced here (op->node2) as the only
+ * one the server may replace, and with a target that was free here as a
+ * target that must be free there: what another device put at that name
+ * meanwhile is never replaced unseen.
+ */
+static int rename_as(struct fc_pusher *p, const struct fc_op *op,
+		     const char *name, size_t len)
+{
+	static const uint8_t none[FC_ID_SIZE];
+	bool replaced = memcmp(op->node2, none, FC_ID_SIZE) != 0;
+	unsigned fl = 0;
+
+	if (op->flags & FC_RENAME_EXCHANGE)
+		fl |= FC_REMOTE_RENAME_EXCHANGE;
+	else if (!replaced || (op->flags & FC_RENAME_NOREPLACE))
+		fl |= FC_REMOTE_RENAME_NOREPLACE;
+	return fc_remote_rename(p->d.remote, op->parent, op->name, op->name_len,
+				op->parent2, name, len,
+				replaced && !(fl & FC_REMOTE_RENAME_NOREPLACE)
+					? op->node2
+					: NULL,
+				fl, NULL);
+}
+
+/*
+ * Send op, which puts its node under name. When another device's node
+ * took the name meanwhile (both made it unseen by the other), the first
+ * one wins the name and this one is kept under a conflicted copy name,
+ * renamed here first (with the ops that follow it), so a retry after a
+ * lost answer sends the name the server has. Directories too: merging two
+ * directories made apart would mix their files silently, and a file in
+ * both would still need a conflicted copy.
+ */
+static int send_dest(struct fc_pusher *p, const struct fc_op *op,
+		     send_as_fn send, const char *name, size_t len, bool is_dir)
+{
+	struct cf_buf alt;
 	unsigned k;
-	int rc = create_node(p->d.remote, op, op->name, op->name_len);
+	int rc = send(p, op, name, len);
 
 	if (rc != -EEXIST)
 		return rc;
-	cf_buf_init(&name, CF_NAME_MAX);
+	cf_buf_init(&alt, CF_NAME_MAX);
 	for (k = 1;; k++) {
-		rc = fc_conflict_candidate(
-			op->name, op->name_len, op->node_kind == FC_KIND_DIR,
-			p->d.device, (int64_t)time(NULL), k, &name);
+		rc = fc_conflict_candidate(name, len, is_dir, p->d.device,
+					   (int64_t)time(NULL), k, &alt);
 		if (rc == 0)
-			rc = fc_state_op_rename_create(p->d.state, op->seq,
-						       name.data, name.len,
-						       p->d.changed, p->d.arg);
+			rc = fc_state_op_rename_dest(p->d.state, op->seq,
+						     alt.data, alt.len,
+						     p->d.changed, p->d.arg);
 		if (rc == 0)
-			rc = create_node(p->d.remote, op, name.data, name.len);
+			rc = send(p, op, alt.data, alt.len);
 		if (rc != -EEXIST || k == CREATE_NAME_TRIES)
 			break;
 	}
 	/* the ops peeked after this one may name the old name */
 	p->renamed = rc == 0;
 	if (rc == 0)
-		cf_warn("conflict: \"%.*s\" was created on another device too: "
-			"this device's is kept as \"%.*s\"",
-			(int)op->name_len, op->name, (int)name.len, name.data);
-	cf_buf_release(&name);
+		cf_warn("conflict: another device put something at \"%.*s\" "
+			"first: this device's %s is kept as \"%.*s\"",
+			(int)len, name, op_name(op->kind), (int)alt.len,
+			alt.data);
+	cf_buf_release(&alt);
 	return rc;
+}
+
+static int push_create(struct fc_pusher *p, const struct fc_op *op)
+{
+	return send_dest(p, op, create_as, op->name, op->name_len,
+			 op->node_kind == FC_KIND_DIR);
+}
+
+/*
+ * A rename whose source name no longer holds its node on the server:
+ * another device moved or removed it first (or this device's earlier try
+ * got through and its answer was lost). The server's tree stands; a full
+ * resync brings this device's tree in line with it. -ENOENT when the
+ * node is gone from the server altogether.
+ */
+static int rename_source_gone(struct fc_pusher *p, const struct fc_op *op)
+{
+	struct fc_rnode n;
+	uint64_t resync;
+	int rc = fc_remote_node_get(p->d.remote, op->node, &n, NULL, 0);
+
+	if (rc < 0)
+		return rc;
+	rc = fc_state_resync_begin(p->d.state, &resync);
+	if (rc < 0)
+		return rc;
+	cf_warn("\"%.*s\" was moved or removed on the server before this "
+		"device's rename to \"%.*s\" got there: the server's tree "
+		"stands, this device follows it",
+		(int)op->name_len, op->name, (int)op->name2_len, op->name2);
+	return 0;
+}
+
+static int push_rename(struct fc_pusher *p, const struct fc_op *op)
+{
+	struct fc_node n;
+
+	if (op->flags & FC_RENAME_EXCHANGE)
+		return rename_as(p, op, op->name2, op->name2_len);
+	return send_dest(p, op, rename_as, op->name2, op->name2_len,
+			 fc_state_get_by_id(p->d.state, op->node, &n) == 0 &&
+				 n.kind == FC_KIND_DIR);
 }
 
 /* Send op once. 0 when the server has its effect. */
@@ -334,8 +420,7 @@ static int send_op(struct fc_pusher *p, const struct fc_op *op)
 		rc = push_create(p, op);
 		break;
 	case FC_OP_LINK:
-		rc = fc_remote_link(r, op->node, op->parent, op->name,
-				    op->name_len, NULL);
+		rc = send_dest(p, op, link_as, op->name, op->name_len, false);
 		break;
 	case FC_OP_UNLINK:
 		if (op->flags & FC_OP_DIR)
@@ -348,13 +433,7 @@ static int send_op(struct fc_pusher *p, const struct fc_op *op)
 			rc = keep_filled_dir(p, op);
 		break;
 	case FC_OP_RENAME:
-		if (op->flags & FC_RENAME_NOREPLACE)
-			fl |= FC_REMOTE_RENAME_NOREPLACE;
-		if (op->flags & FC_RENAME_EXCHANGE)
-			fl |= FC_REMOTE_RENAME_EXCHANGE;
-		rc = fc_remote_rename(r, op->parent, op->name, op->name_len,
-				      op->parent2, op->name2, op->name2_len, fl,
-				      NULL);
+		rc = push_rename(p, op);
 		break;
 	case FC_OP_RESTORE:
 		rc = push_restore(p, op);
@@ -404,8 +483,10 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 	const uint8_t *dir = target_dir(op);
 	int rc = send_op(p, op);
 
-	if (rc == -ENOENT && dir && revive_dir(p, dir, 0) == 0)
+	if (rc == -ENOENT && dir && revive_dir(p, dir, 0) > 0)
 		rc = send_op(p, op);
+	if (rc == -ENOENT && op->kind == FC_OP_RENAME)
+		rc = rename_source_gone(p, op);
 	return rc;
 }
 

@@ -8,10 +8,13 @@
  * logged, counted in the status), the queue stops for a pause and then
  * goes on with the next op (or at once on fc_push_wake with sync). Ops
  * whose effect is already on the server (a retried create whose first try
- * got through) count as done. A create that meets its name taken by
- * another device's node is not refused: the node goes under a conflicted
- * copy name, here as on the server (fc_state_op_rename_create), and the
- * next pull brings the other node under the name.
+ * got through) count as done. A create, link or rename that meets its
+ * name taken by another device's node is not refused: the node goes under
+ * a conflicted copy name, here as on the server (fc_state_op_rename_dest),
+ * and the next pull brings the other node under the name. A rename names
+ * the node it replaced here, so the server replaces that one only. A
+ * rename whose source another device moved first leaves the server's
+ * tree standing and resyncs this one to it.
  *
  * Threading: fc_push_wake, fc_push_stop and fc_push_status are safe from
  * any thread.

@@ -430,12 +430,16 @@ enum fc_remote_rename_flags {
 	FC_REMOTE_RENAME_EXCHANGE = 1u << 1,
 };
 
-/* POST /rename. */
+/*
+ * POST /rename. replaces (may be NULL): the only node the target may hold
+ * for the rename to go ahead ("replaces"); another one is -EEXIST.
+ */
 int fc_remote_rename(struct fc_remote *r,
 		     const uint8_t src_parent[FC_NODE_ID_SIZE],
 		     const char *src_name, size_t src_len,
 		     const uint8_t dst_parent[FC_NODE_ID_SIZE],
-		     const char *dst_name, size_t dst_len, unsigned flags,
+		     const char *dst_name, size_t dst_len,
+		     const uint8_t *replaces, unsigned flags,
 		     uint64_t *out_cursor);
 
 /* ----- trash ----- */

@@ -483,7 +483,8 @@ int fc_remote_rename(struct fc_remote *r,
 		     const uint8_t src_parent[FC_NODE_ID_SIZE],
 		     const char *src_name, size_t src_len,
 		     const uint8_t dst_parent[FC_NODE_ID_SIZE],
-		     const char *dst_name, size_t dst_len, unsigned flags,
+		     const char *dst_name, size_t dst_len,
+		     const uint8_t *replaces, unsigned flags,
 		     uint64_t *out_cursor)
 {
 	json_t *body = json_object();
@@ -499,5 +500,8 @@ int fc_remote_rename(struct fc_remote *r,
 		rc = fc_remote_jset_new(body, "noreplace", json_true());
 	if (!rc && (flags & FC_REMOTE_RENAME_EXCHANGE))
 		rc = fc_remote_jset_new(body, "exchange", json_true());
+	if (!rc && replaces)
+		rc = fc_remote_jset_hex(body, "replaces", replaces,
+					FC_NODE_ID_SIZE);
 	return cursor_call(r, "POST", "/rename", NULL, body, rc, out_cursor);
 }

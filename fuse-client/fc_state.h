@@ -434,6 +434,8 @@ struct fc_op {
 	uint8_t parent2[FC_ID_SIZE];
 	char name2[CF_NAME_MAX + 1];
 	size_t name2_len;
+	/* FC_OP_RENAME: the node it replaced or swapped with; zero: none */
+	uint8_t node2[FC_ID_SIZE];
 	unsigned flags;
 	enum fc_kind node_kind;         /* FC_OP_CREATE */
 	uint32_t mode, uid, gid;
@@ -490,22 +492,22 @@ int fc_state_op_failed(struct fc_state *st, int64_t seq, int err,
 		       const char *message);
 
 /*
- * Pending FC_OP_CREATE seq met its name taken on the server by another
- * device's node: this node goes under name (len bytes, borrowed) instead,
- * a conflicted copy name in the same directory. As if the create had
- * used that name from the start, in one transaction: every pending op
- * from seq on that names the entry (directory, old name) names (directory,
- * name) instead, and the local entry of that name, whatever it holds now
- * (a later rename may have moved this node away and put another there),
- * is renamed too; the old name is then free for the pull to bring the
- * other device's node. changed (may be NULL) is told both names after
- * the commit. 0 also when name is the op's name already; -EEXIST when
- * name is taken here (an entry, or a pending op naming it: try another);
- * -ENOENT (seq is not a pending create), -EINVAL, -ENAMETOOLONG, -EIO.
+ * Pending op seq (a create, a link, or a rename's target) met its name
+ * taken on the server by another device's node: this node goes under name
+ * (len bytes, borrowed) instead, a conflicted copy name in the same
+ * directory. As if the op had used that name from the start, in one
+ * transaction: every pending op from seq on that names the entry
+ * (directory, old name) names (directory, name) instead, and the local
+ * entry of that name, whatever it holds now (a later rename may have moved
+ * this node away and put another there), is renamed too; the old name is
+ * then free for the pull to bring the other device's node. changed (may
+ * be NULL) is told both names after the commit. 0 also when name is the
+ * op's name already; -EEXIST when name is taken here (an entry, or a
+ * pending op naming it: try another); -ENOENT (seq is not such a pending
+ * op), -EINVAL, -ENAMETOOLONG, -EIO.
  */
-int fc_state_op_rename_create(struct fc_state *st, int64_t seq,
-			      const char *name, size_t len,
-			      fc_changed_fn changed, void *arg);
+int fc_state_op_rename_dest(struct fc_state *st, int64_t seq, const char *name,
+			    size_t len, fc_changed_fn changed, void *arg);
 
 /* Pending and failed op counts. */
 int fc_state_op_counts(struct fc_state *st, uint64_t *out_pending,

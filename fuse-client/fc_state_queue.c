@@ -382,6 +382,7 @@ static int ops_read(struct conn *c, int64_t now, struct fc_op *out,
 				  &op->target_len);
 		op->target[op->target_len] = '\0';
 		op->attempts = (uint32_t)sqlite3_column_int64(s, 15);
+		fc_state_col_copy(s, 17, op->node2, FC_ID_SIZE, NULL);
 		n++;
 	}
 	fc_state_reset(s);
@@ -528,22 +529,37 @@ int fc_state_op_failed(struct fc_state *st, int64_t seq, int err,
 	return fc_state_tx_end(st, c, rc);
 }
 
-/* The directory and name pending create seq names: -ENOENT if no such op. */
-static int create_slot(struct conn *c, int64_t seq, uint8_t dir[FC_ID_SIZE],
-		       char *name, size_t *out_len)
+/*
+ * The directory and name pending op seq puts a node under (a create's or
+ * link's entry, a rename's target): -ENOENT if no such op.
+ */
+static int dest_slot(struct conn *c, int64_t seq, uint8_t dir[FC_ID_SIZE],
+		     char *name, size_t *out_len)
 {
 	sqlite3_stmt *s = fc_state_stmt(c, S_OP_SLOT);
-	int rc;
+	int rc, col = 1;
 
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, seq);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		rc = sqlite3_column_int(s, 0) == FC_OP_CREATE ? 0 : -ENOENT;
+		switch (sqlite3_column_int(s, 0)) {
+		case FC_OP_CREATE:
+		case FC_OP_LINK:
+			rc = 0;
+			break;
+		case FC_OP_RENAME:
+			col = 3;
+			rc = 0;
+			break;
+		default:
+			rc = -ENOENT;
+			break;
+		}
 		if (rc == 0)
-			rc = fc_state_col_blob(s, 1, dir, FC_ID_SIZE);
-		fc_state_col_copy(s, 2, name, CF_NAME_MAX, out_len);
+			rc = fc_state_col_blob(s, col, dir, FC_ID_SIZE);
+		fc_state_col_copy(s, col + 1, name, CF_NAME_MAX, out_len);
 		if (rc == 0 && !*out_len)
 			rc = -EPROTO;
 	} else if (rc == SQLITE_DONE) {
@@ -566,12 +582,12 @@ static void bind_slot(sqlite3_stmt *s, int64_t seq,
 }
 
 /*
- * The rename of fc_state_op_rename_create inside its transaction; *out_dir
+ * The rename of fc_state_op_rename_dest inside its transaction; *out_dir
  * gets the directory's ino (0 when it is not known here).
  */
-static int rename_create(struct conn *c, int64_t seq, const char *name,
-			 size_t len, char *old, size_t *out_old_len,
-			 int64_t *out_dir)
+static int rename_dest(struct conn *c, int64_t seq, const char *name,
+		       size_t len, char *old, size_t *out_old_len,
+		       int64_t *out_dir)
 {
 	uint8_t dir[FC_ID_SIZE];
 	sqlite3_stmt *s;
@@ -580,7 +596,7 @@ static int rename_create(struct conn *c, int64_t seq, const char *name,
 	int rc;
 
 	*out_dir = 0;
-	rc = create_slot(c, seq, dir, old, out_old_len);
+	rc = dest_slot(c, seq, dir, old, out_old_len);
 	if (rc < 0)
 		return rc;
 	if (*out_old_len == len && !memcmp(old, name, len))
@@ -633,9 +649,8 @@ static int rename_create(struct conn *c, int64_t seq, const char *name,
 	return fc_state_run(c, s, "rename entry");
 }
 
-int fc_state_op_rename_create(struct fc_state *st, int64_t seq,
-			      const char *name, size_t len,
-			      fc_changed_fn changed, void *arg)
+int fc_state_op_rename_dest(struct fc_state *st, int64_t seq, const char *name,
+			    size_t len, fc_changed_fn changed, void *arg)
 {
 	char old[CF_NAME_MAX + 1];
 	size_t old_len = 0;
@@ -651,7 +666,7 @@ int fc_state_op_rename_create(struct fc_state *st, int64_t seq,
 	rc = fc_state_tx_begin(st, &c);
 	if (rc < 0)
 		return rc;
-	rc = rename_create(c, seq, name, len, old, &old_len, &dir);
+	rc = rename_dest(c, seq, name, len, old, &old_len, &dir);
 	rc = fc_state_tx_end(st, c, rc);
 	if (rc == 0 && dir && changed) {
 		changed(arg, 0, dir, old, old_len);

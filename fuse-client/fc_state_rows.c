@@ -328,6 +328,8 @@ int fc_state_op_append(struct conn *c, const struct fc_op *op)
 	sqlite3_bind_int64(s, 13, op->mtime_ns);
 	if (op->target_len)
 		fc_state_bind_blob(s, 14, op->target, op->target_len);
+	if (memcmp(op->node2, zero, FC_ID_SIZE))
+		fc_state_bind_blob(s, 15, op->node2, FC_ID_SIZE);
 	return fc_state_run(c, s, "append op");
 }
 

@@ -105,13 +105,14 @@ static const char *const stmt_sql[S_COUNT] = {
 			   "AND present = 1",
 	[S_CHUNKS_ANY_PRESENT] = "SELECT 1 FROM chunks WHERE ino = ?1 "
 				 "AND present = 1 LIMIT 1",
-	[S_OP_INS] = "INSERT INTO outbox (kind, node, parent, name, parent2, "
-		     "name2, flags, node_kind, mode, uid, gid, rdev, mtime, "
-		     "target) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-		     "?11, ?12, ?13, ?14)",
+	[S_OP_INS] =
+		"INSERT INTO outbox (kind, node, parent, name, parent2, "
+		"name2, flags, node_kind, mode, uid, gid, rdev, mtime, "
+		"target, node2) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+		"?10, ?11, ?12, ?13, ?14, ?15)",
 	[S_OP_PEEK] = "SELECT seq, kind, node, parent, name, parent2, name2, "
 		      "flags, node_kind, mode, uid, gid, rdev, mtime, target, "
-		      "attempts, retry_at FROM outbox WHERE state = 0 "
+		      "attempts, retry_at, node2 FROM outbox WHERE state = 0 "
 		      "ORDER BY seq LIMIT ?1",
 	[S_OP_GET] = "SELECT kind, node FROM outbox WHERE seq = ?1 "
 		     "AND state = 0",
@@ -121,8 +122,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OP_FAIL] = "UPDATE outbox SET state = 2, attempts = attempts + 1, "
 		      "error = ?2, message = ?3 WHERE seq = ?1 AND state = 0",
 	[S_OP_COUNT_STATE] = "SELECT count(*) FROM outbox WHERE state = ?1",
-	[S_OP_SLOT] = "SELECT kind, parent, name FROM outbox WHERE seq = ?1 "
-		      "AND state = 0",
+	[S_OP_SLOT] = "SELECT kind, parent, name, parent2, name2 FROM outbox "
+		      "WHERE seq = ?1 AND state = 0",
 	[S_OP_NAMES] = "SELECT 1 FROM outbox WHERE " OP_NAMES_SLOT " LIMIT 1",
 	[S_OP_RENAME] = "UPDATE outbox SET name = CASE WHEN parent = ?2 AND "
 			"name = ?3 THEN ?4 ELSE name END, name2 = CASE WHEN "

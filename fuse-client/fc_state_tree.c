@@ -474,6 +474,8 @@ int fc_state_rename(struct fc_state *st, int64_t src_parent,
 	memcpy(op.name2, dst_name, dst_len);
 	op.name2_len = dst_len;
 	op.flags = flags;
+	if (have_dst)
+		memcpy(op.node2, dst.n.id, FC_ID_SIZE);
 	rc = fc_state_op_append(c, &op);
 out:
 	return fc_state_tx_end(st, c, rc);

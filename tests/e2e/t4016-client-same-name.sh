@@ -10,10 +10,13 @@
 #   dir/       B: mkdir with a file in it; A: mkdir with another file
 #   busy.txt   A took the first conflicted copy name too
 #   link       B: symlink; A: a file
+#   moved.txt  B: renames mv.txt (which both had) there; A: a file
+#   hard       B: a hard link of seed; A: a file
 . "$(dirname "$0")/client-lib.sh"
 
 two_devices
 echo seed >"$A/seed"
+echo "B moves this" >"$A/mv.txt"
 sync_fs "$A"
 mount_fs "$B" "$T/s2" "$T/c2"
 [ "$(cat "$B/seed")" = seed ] || fail "B does not see seed"
@@ -32,6 +35,8 @@ mkdir "$B/dir"
 echo "B in dir" >"$B/dir/b.txt"
 echo "B busy" >"$B/busy.txt"
 ln -s seed "$B/link"
+mv "$B/mv.txt" "$B/moved.txt"
+ln "$B/seed" "$B/hard"
 # the ops stay in B's outbox across the unmount
 umount_fs "$B"
 
@@ -48,6 +53,8 @@ echo "A in dir" >"$A/dir/a.txt"
 echo "A busy" >"$A/busy.txt"
 echo "A busy copy" >"$A/$(copy busy .txt)"
 echo "A link" >"$A/link"
+echo "A moved" >"$A/moved.txt"
+echo "A hard" >"$A/hard"
 sync_fs "$A"
 
 note "B comes back"
@@ -56,8 +63,10 @@ sync_fs "$B"
 "$CLOUDFS" status "$B" | tee "$T/status.b"
 grep -q "refused" "$T/status.b" && fail "B's status has a refusal"
 grep "refused" "$T/client.log" && fail "an op was refused"
-grep -q "conflict: \"same.txt\" was created on another device" \
-	"$T/client.log" || fail "no conflict logged for same.txt"
+for n in same.txt moved.txt hard; do
+	grep -q "conflict: another device put something at \"$n\" first" \
+		"$T/client.log" || fail "no conflict logged for $n"
+done
 
 # check MOUNT: both versions of each name, where they belong
 check_tree() {
@@ -79,6 +88,14 @@ check_tree() {
 	[ "$(cat "$m/link")" = "A link" ] || fail "$m/link"
 	[ "$(readlink "$m/$(copy link "")")" = seed ] ||
 		{ ls -la "$m"; fail "$m: B's symlink is not in its copy"; }
+	[ "$(cat "$m/moved.txt")" = "A moved" ] || fail "$m/moved.txt: '$(cat "$m/moved.txt")'"
+	[ "$(cat "$m/$(copy moved .txt)")" = "B moves this" ] ||
+		{ ls -la "$m"; fail "$m: B's renamed file is not in its copy"; }
+	[ ! -e "$m/mv.txt" ] || fail "$m: mv.txt is still there"
+	[ "$(cat "$m/hard")" = "A hard" ] || fail "$m/hard: '$(cat "$m/hard")'"
+	[ "$m/$(copy hard "")" -ef "$m/seed" ] ||
+		{ ls -lai "$m"; fail "$m: B's hard link is not in its copy"; }
+	[ "$(stat -c %h "$m/seed")" = 2 ] || fail "$m/seed: $(stat -c %h "$m/seed") links"
 }
 check_tree "$B"
 sync_fs "$A"

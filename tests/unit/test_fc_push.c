@@ -861,6 +861,143 @@ static void test_fc_pull__pages_and_cursor(void **state)
 	state_free(st);
 }
 
+/*
+ * Another device put "theirs" (and its first conflicted copy name) and
+ * "theirs-link" at the root first: a rename or link onto those names
+ * answers 409 exists unless it says it replaces the node there, "their
+ * node" (its id: 32 'e's). A rename from "moved-away" answers 404 (another
+ * device moved it). Each rename and link is seen as "KIND DST nr=N rp=ID".
+ */
+#define THEIR_NODE "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+
+static void h_dest_taken(const struct req *q, struct resp *p)
+{
+	json_t *j = json_loads(q->body ? q->body : "", 0, NULL);
+	const char *src = json_string_value(json_object_get(j, "src_name"));
+	const char *dst = json_string_value(json_object_get(j, "dst_name"));
+	const char *rp = json_string_value(json_object_get(j, "replaces"));
+	bool nr = json_is_true(json_object_get(j, "noreplace"));
+	bool rename = !strcmp(q->target, "/api/v1/rename");
+	bool link = !strcmp(q->target, "/api/v1/entries");
+	bool taken = false;
+
+	if (link)
+		dst = json_string_value(json_object_get(j, "name"));
+	if ((rename || link) && dst)
+		taken = (!strcmp(dst, "theirs") ||
+			 !strncmp(dst, "theirs (conflicted copy tdev ", 29) ||
+			 !strcmp(dst, "theirs-link")) &&
+			!strstr(dst, " 2)") && !(rp && !strcmp(rp, THEIR_NODE));
+	pthread_mutex_lock(&srv_lock);
+	if ((rename || link) && seen_count < 64)
+		snprintf(seen[seen_count++], sizeof(seen[0]),
+			 "%s %.50s nr=%d rp=%.4s", rename ? "rename" : "link",
+			 dst ? dst : "-", nr, rp ? rp : "-");
+	pthread_mutex_unlock(&srv_lock);
+	if (taken)
+		resp_json(p, 409, "{\"error\":\"exists\",\"message\":\"x\"}");
+	else if (rename && src && !strcmp(src, "moved-away"))
+		resp_json(p, 404,
+			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+	else if (!strcmp(q->method, "GET"))
+		resp_json(p, 200,
+			  "{\"id\":\"0102030405060708090a0b0c0d0e0f10\","
+			  "\"kind\":\"file\",\"mode\":420}");
+	else if (!strcmp(q->target, "/api/v1/nodes/batch"))
+		h_batch(json_object_get(j, "nodes"), p);
+	else
+		resp_json(p, 201, "{\"cursor\":1}");
+	json_decref(j);
+}
+
+/*
+ * Renames and a link replayed onto names another device took first: a
+ * rename onto a name free here says so (noreplace) and, refused, is kept
+ * under a conflicted copy name (the first is taken too: the second), here
+ * as on the server; a rename that replaced a node here names it
+ * (replaces) and goes ahead; a link is kept under a conflicted copy name;
+ * a rename whose source another device moved leaves the server's tree
+ * standing and starts a resync. Nothing is refused.
+ */
+static void test_fc_push__rename_and_link_name_taken(void **state)
+{
+	struct fc_state *st = state_new();
+	struct fc_remote *r = client(5000);
+	char cc2[128], lcc[128], got[16][96], want[96], hex[33];
+	uint64_t pending, failed, resync = 0;
+	struct fc_node a, b, mine, n;
+	struct fc_pusher *p;
+	int count, i;
+
+	(void)state;
+	reset(0, NULL);
+	srv_handler = h_dest_taken;
+	a = make(st, FC_ROOT_INO, "a.txt", FC_KIND_FILE);
+	b = make(st, FC_ROOT_INO, "b.txt", FC_KIND_FILE);
+	mine = make(st, FC_ROOT_INO, "mine.txt", FC_KIND_FILE);
+	make(st, FC_ROOT_INO, "moved-away", FC_KIND_FILE);
+	assert_int_equal(fc_state_rename(st, FC_ROOT_INO, "a.txt", 5,
+					 FC_ROOT_INO, "theirs", 6, 0, now_ns(),
+					 NULL),
+			 0);
+	assert_int_equal(fc_state_rename(st, FC_ROOT_INO, "b.txt", 5,
+					 FC_ROOT_INO, "mine.txt", 8, 0,
+					 now_ns(), NULL),
+			 0);
+	assert_int_equal(fc_state_link(st, b.ino, FC_ROOT_INO, "theirs-link",
+				       11, now_ns(), NULL),
+			 0);
+	assert_int_equal(fc_state_rename(st, FC_ROOT_INO, "moved-away", 10,
+					 FC_ROOT_INO, "elsewhere", 9, 0,
+					 now_ns(), NULL),
+			 0);
+	p = pusher_dev(st, r);
+	drain(st, 10);
+	fc_push_free(p);
+	assert_int_equal(fc_state_op_counts(st, &pending, &failed), 0);
+	assert_int_equal(failed, 0);
+
+	copy_name("theirs", 2, cc2, sizeof(cc2));
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "theirs", 6, &n),
+			 -ENOENT);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, cc2, strlen(cc2), &n),
+			 0);
+	assert_int_equal(n.ino, a.ino);
+	copy_name("theirs-link", 1, lcc, sizeof(lcc));
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, lcc, strlen(lcc), &n),
+			 0);
+	assert_int_equal(n.ino, b.ino);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "mine.txt", 8, &n),
+			 0);
+	assert_int_equal(n.ino, b.ino);
+	assert_int_equal(fc_state_resync_get(st, &resync), 0);
+	assert_true(resync > 0);
+
+	pthread_mutex_lock(&srv_lock);
+	memcpy(got, seen, sizeof(got));
+	count = seen_count;
+	pthread_mutex_unlock(&srv_lock);
+	/* the four creates went in one batch */
+	assert_int_equal(count, 11);
+	assert_string_equal(got[4], "rename theirs nr=1 rp=-");
+	copy_name("theirs", 1, want, sizeof(want));
+	assert_int_equal(strncmp(got[5], "rename ", 7), 0);
+	assert_int_equal(strncmp(got[5] + 7, want, strlen(want)), 0);
+	snprintf(want, sizeof(want), "rename %s nr=1 rp=-", cc2);
+	assert_string_equal(got[6], want);
+	for (i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", mine.id[i]);
+	snprintf(want, sizeof(want), "rename mine.txt nr=0 rp=%.4s", hex);
+	assert_string_equal(got[7], want);
+	assert_string_equal(got[8], "link theirs-link nr=0 rp=-");
+	snprintf(want, sizeof(want), "link %s nr=0 rp=-", lcc);
+	assert_string_equal(got[9], want);
+	/* sent once: its directory is live, nothing to bring back */
+	assert_string_equal(got[10], "rename elsewhere nr=1 rp=-");
+	fc_remote_free(r);
+	state_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -872,6 +1009,7 @@ int main(void)
 		cmocka_unit_test(test_fc_push__rmdir_of_filled_dir),
 		cmocka_unit_test(test_fc_push__create_name_taken),
 		cmocka_unit_test(test_fc_push__mkdir_name_taken_then_renamed),
+		cmocka_unit_test(test_fc_push__rename_and_link_name_taken),
 		cmocka_unit_test(test_fc_pull__pages_and_cursor),
 	};
 	int rc;

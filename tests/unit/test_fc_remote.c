@@ -569,12 +569,20 @@ static void test_fc_remote__tree_calls(void **state)
 	assert_null(json_object_get(j, "uid"));
 	json_decref(j);
 
-	assert_int_equal(fc_remote_rename(r, root, "a", 1, id, "b", 1,
+	assert_int_equal(fc_remote_rename(r, root, "a", 1, id, "b", 1, NULL,
 					  FC_REMOTE_RENAME_NOREPLACE, NULL),
 			 0);
 	j = last_body_json();
 	assert_true(json_is_true(json_object_get(j, "noreplace")));
 	assert_null(json_object_get(j, "exchange"));
+	assert_null(json_object_get(j, "replaces"));
+	json_decref(j);
+	assert_int_equal(
+		fc_remote_rename(r, root, "a", 1, id, "b", 1, id, 0, NULL), 0);
+	j = last_body_json();
+	assert_null(json_object_get(j, "noreplace"));
+	assert_string_equal(json_string_value(json_object_get(j, "replaces")),
+			    "01000000000000000000000000000000");
 	json_decref(j);
 	assert_int_equal(
 		fc_remote_unlink(r, root, "a", 1, FC_REMOTE_UNLINK_DIR, NULL),
