@@ -624,8 +624,8 @@ int api_rename(struct api_call *c)
 		flags |= SRV_RENAME_NOREPLACE;
 	if (exchange)
 		flags |= SRV_RENAME_EXCHANGE;
-	rc = m->ops->rename(m, c->who.user_id, sp, sn, sl, dp, dn, dl, flags,
-			    c->now_ns / 1000000000, &seq);
+	rc = m->ops->rename(m, c->who.user_id, sp, sn, sl, dp, dn, dl, NULL,
+			    flags, c->now_ns / 1000000000, &seq);
 	if (rc == -ENOENT)
 		return api_fail(c, rc, "no such entry or directory");
 	if (rc == -EEXIST)
