@@ -593,16 +593,22 @@ int api_entry_delete(struct api_call *c)
 	return api_reply_cursor(c, seq);
 }
 
+/*
+ * "replaces": the node the client expects at the target (it replaced that
+ * one locally, offline). Another node there now is 409, not a silent
+ * replace; a free target is a plain move.
+ */
 int api_rename(struct api_call *c)
 {
 	struct srv_meta *m = c->api->deps.meta;
 	uint8_t sp[SRV_NODE_ID_SIZE], dp[SRV_NODE_ID_SIZE];
+	uint8_t replaces[SRV_NODE_ID_SIZE];
 	bool noreplace = false, exchange = false;
 	const char *sn, *dn;
 	size_t sl, dl;
 	unsigned flags = 0;
 	uint64_t seq = 0;
-	int rc;
+	int rc, has_replaces;
 
 	rc = api_get_node_id(c, "src_parent", true, sp);
 	if (rc == 0)
@@ -617,17 +623,30 @@ int api_rename(struct api_call *c)
 		rc = api_get_bool(c, "exchange", &exchange);
 	if (rc < 0)
 		return rc;
+	has_replaces = api_get_node_id(c, "replaces", false, replaces);
+	if (has_replaces < 0)
+		return has_replaces;
 	if (noreplace && exchange)
 		return api_fail(c, -EINVAL,
 				"noreplace and exchange exclude each other");
+	if (noreplace && has_replaces == 0)
+		return api_fail(c, -EINVAL,
+				"noreplace and replaces exclude each other: "
+				"replaces names the node the target may hold");
 	if (noreplace)
 		flags |= SRV_RENAME_NOREPLACE;
 	if (exchange)
 		flags |= SRV_RENAME_EXCHANGE;
-	rc = m->ops->rename(m, c->who.user_id, sp, sn, sl, dp, dn, dl, flags,
+	rc = m->ops->rename(m, c->who.user_id, sp, sn, sl, dp, dn, dl,
+			    has_replaces == 0 ? replaces : NULL, flags,
 			    c->now_ns / 1000000000, &seq);
 	if (rc == -ENOENT)
 		return api_fail(c, rc, "no such entry or directory");
+	/* Without noreplace, only the replaces check answers -EEXIST. */
+	if (rc == -EEXIST && has_replaces == 0)
+		return api_fail(c, rc,
+				"the target holds another node than the one "
+				"'replaces' names");
 	if (rc == -EEXIST)
 		return api_fail(c, rc, "the target name is taken");
 	if (rc == -EINVAL)

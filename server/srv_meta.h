@@ -282,8 +282,9 @@ struct srv_meta_ops {
 	int (*rename)(struct srv_meta *m, int64_t user_id,
 		      const uint8_t *src_parent, const char *src_name,
 		      size_t src_len, const uint8_t *dst_parent,
-		      const char *dst_name, size_t dst_len, unsigned flags,
-		      int64_t now, uint64_t *out_seq);
+		      const char *dst_name, size_t dst_len,
+		      const uint8_t *dst_node, unsigned flags, int64_t now,
+		      uint64_t *out_seq);
 	int (*setattr)(struct srv_meta *m, int64_t user_id, const uint8_t *node,
 		       const struct srv_setattr *attr, uint64_t *out_seq);
 	int (*mark_pending)(struct srv_meta *m, int64_t user_id,
@@ -422,7 +423,14 @@ static inline void srv_meta_close(struct srv_meta *m)
  *   empty directory (-ENOTEMPTY), a file only a non-directory (-EISDIR /
  *   -ENOTDIR); moving a directory under itself is -EINVAL; renaming onto
  *   the same node is a no-op. One entry row changes for a directory move,
- *   however large the subtree.
+ *   however large the subtree. dst_node (SRV_NODE_ID_SIZE bytes, borrowed;
+ *   NULL = no expectation) is a compare-and-swap on the target, for a
+ *   client replaying an offline rename: when the target name holds a node
+ *   other than dst_node (and other than the source's own node, which stays
+ *   the no-op) the call fails with -EEXIST and changes nothing; when the
+ *   target is free, dst_node is ignored (the node it named was removed
+ *   elsewhere: a plain move). With SRV_RENAME_EXCHANGE it checks the entry
+ *   swapped in; with SRV_RENAME_NOREPLACE it is -EINVAL.
  * setattr, mark_pending: the node must be live (not in the trash).
  *   mark_pending: files only (-EISDIR for directories, -EINVAL else).
  * commit: node must be a live file (-EISDIR, -EINVAL). -ESTALE when

@@ -540,6 +540,7 @@ struct rename_args {
 	const uint8_t *sp, *dp;
 	const char *sn, *dn;
 	size_t slen, dlen;
+	const uint8_t *dst_node; /* borrowed; NULL = no expectation */
 	unsigned flags;
 	int64_t now;
 	uint64_t seq;
@@ -661,6 +662,17 @@ static int rename_run(struct srv_sq_conn *c, void *arg)
 	}
 	src_is_dir = sn.n.kind == SRV_NODE_DIR;
 
+	/*
+	 * The caller's compare-and-swap: a target holding a node other than
+	 * the one it meant to replace was put there by someone else, so it
+	 * must not go to the trash unseen. The source's own node there is
+	 * the no-op below (or a swap of two names of one node).
+	 */
+	if (have_dst && a->dst_node &&
+	    memcmp(de.node, a->dst_node, SRV_NODE_ID_SIZE) != 0 &&
+	    memcmp(de.node, se.node, SRV_NODE_ID_SIZE) != 0)
+		return -EEXIST;
+
 	if (a->flags & SRV_RENAME_EXCHANGE) {
 		if (!have_dst)
 			return -ENOENT;
@@ -722,8 +734,9 @@ done:
 int srv_sq_tree_rename(struct srv_meta *m, int64_t user_id,
 		       const uint8_t *src_parent, const char *src_name,
 		       size_t src_len, const uint8_t *dst_parent,
-		       const char *dst_name, size_t dst_len, unsigned flags,
-		       int64_t now, uint64_t *out_seq)
+		       const char *dst_name, size_t dst_len,
+		       const uint8_t *dst_node, unsigned flags, int64_t now,
+		       uint64_t *out_seq)
 {
 	struct rename_args a = {
 		.user_id = user_id,
@@ -733,6 +746,7 @@ int srv_sq_tree_rename(struct srv_meta *m, int64_t user_id,
 		.dn = dst_name,
 		.slen = src_len,
 		.dlen = dst_len,
+		.dst_node = dst_node,
 		.flags = flags,
 		.now = now,
 	};
@@ -740,6 +754,9 @@ int srv_sq_tree_rename(struct srv_meta *m, int64_t user_id,
 
 	if (flags & ~(unsigned)(SRV_RENAME_NOREPLACE | SRV_RENAME_EXCHANGE) ||
 	    ((flags & SRV_RENAME_NOREPLACE) && (flags & SRV_RENAME_EXCHANGE)))
+		return -EINVAL;
+	/* "Fail if taken" and "replace only this node" contradict. */
+	if ((flags & SRV_RENAME_NOREPLACE) && dst_node)
 		return -EINVAL;
 	rc = name_check(src_name, src_len);
 	if (rc == 0)

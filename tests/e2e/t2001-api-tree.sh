@@ -3,8 +3,9 @@
 #
 # The tree over real HTTP: nodes of every kind, stat and list by path and
 # by id with paging, setattr, hard links, unlink to the trash and back,
-# rename with noreplace and exchange, the change feed, the name and path
-# rules, and two accounts that cannot see or touch each other's tree.
+# rename with noreplace, exchange and replaces, the change feed, the name
+# and path rules, and two accounts that cannot see or touch each other's
+# tree.
 . "$(dirname "$0")/api-lib.sh"
 
 add_user ann 'ann pw'
@@ -121,6 +122,39 @@ api GET /api/v1/stat -G --data-urlencode 'path=/y'
 [ "$(j .id)" = "$docs" ] || fail "exchange"
 api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"d2\",\"dst_parent\":\"$d2\",\"dst_name\":\"self\"}"
 expect 400
+
+note "rename with replaces: the node the client expects at the target"
+r1=$(mknode file "$ROOT" r1)
+r2=$(mknode file "$ROOT" r2)
+other=$(new_id)
+# mv r1 r2 REPLACES: ren r1 to r2, expecting node $3 there, plus JSON $4
+mv_r() { api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"$1\",\"dst_parent\":\"$ROOT\",\"dst_name\":\"$2\",\"replaces\":$3${4:+,$4}}"; }
+mv_r r1 r2 "\"$other\""
+expect 409 exists
+j .message | grep -q "another node" || fail "409 message: $(j .message)"
+api GET /api/v1/stat -G --data-urlencode 'path=/r2'
+[ "$(j .id)" = "$r2" ] || fail "replaces mismatch moved something"
+api GET /api/v1/stat -G --data-urlencode 'path=/r1'
+expect 200
+mv_r r1 r2 '"12ab"'
+expect 400 bad_request
+mv_r r1 r2 42
+expect 400 bad_request
+mv_r r1 r2 "\"$r2\"" '"noreplace":true'
+expect 400 bad_request
+j .message | grep -q "noreplace and replaces" || fail "400 message: $(j .message)"
+mv_r r1 r2 "\"$r2\""
+expect 200
+api GET /api/v1/stat -G --data-urlencode 'path=/r2'
+[ "$(j .id)" = "$r1" ] || fail "replaces match did not replace"
+api GET "/api/v1/nodes/$r2"
+expect 200
+[ "$(j .deleted)" != null ] || fail "the replaced node is not in the trash"
+# the expected node is gone elsewhere: a plain move
+mv_r r2 r3 "\"$r2\""
+expect 200
+api GET /api/v1/stat -G --data-urlencode 'path=/r3'
+[ "$(j .id)" = "$r1" ] || fail "replaces on a free target"
 
 note "creates in a batch"
 # one item: "id", "kind", "parent", "name", "mode", uid 0, gid 0

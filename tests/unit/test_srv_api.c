@@ -1077,6 +1077,55 @@ static void test_srv_api__rename(void **state)
 			 404);
 }
 
+/* POST /rename with "replaces": the node the client expects at the target. */
+static int rename_replaces(struct fixture *f, const char *sn, const char *dn,
+			   const char *replaces, int noreplace)
+{
+	return call(f, "POST", "/api/v1/rename", NULL, f->a.token,
+		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "src_parent",
+			      root_hex, "src_name", sn, "dst_parent", root_hex,
+			      "dst_name", dn, "replaces", replaces, "noreplace",
+			      noreplace));
+}
+
+static void test_srv_api__rename_replaces(void **state)
+{
+	struct fixture *f = *state;
+	char x[33], y[33], z[33];
+
+	new_id(x);
+	new_id(y);
+	new_id(z);
+	assert_int_equal(mknode(f, &f->a, x, "file", root_hex, "x"), 201);
+	assert_int_equal(mknode(f, &f->a, y, "file", root_hex, "y"), 201);
+
+	/* another node at the target: 409, and nothing moved */
+	assert_int_equal(rename_replaces(f, "x", "y", z, 0), 409);
+	assert_string_equal(err_code(f), "exists");
+	assert_non_null(strstr(err_msg(f), "another node"));
+	assert_int_equal(
+		call(f, "GET", "/api/v1/stat", "path=/y", f->a.token, NULL),
+		200);
+	assert_string_equal(jstr(f, "id"), y);
+	/* malformed, or together with noreplace: 400 */
+	assert_int_equal(rename_replaces(f, "x", "y", "12ab", 0), 400);
+	assert_non_null(strstr(err_msg(f), "'replaces'"));
+	assert_int_equal(rename_replaces(f, "x", "y", y, 1), 400);
+	assert_non_null(strstr(err_msg(f), "noreplace and replaces"));
+	/* the expected node: replaced */
+	assert_int_equal(rename_replaces(f, "x", "y", y, 0), 200);
+	assert_int_equal(
+		call(f, "GET", "/api/v1/stat", "path=/y", f->a.token, NULL),
+		200);
+	assert_string_equal(jstr(f, "id"), x);
+	/* a free target: a plain move */
+	assert_int_equal(rename_replaces(f, "y", "w", z, 0), 200);
+	assert_int_equal(
+		call(f, "GET", "/api/v1/stat", "path=/w", f->a.token, NULL),
+		200);
+	assert_string_equal(jstr(f, "id"), x);
+}
+
 static void test_srv_api__changes(void **state)
 {
 	struct fixture *f = *state;
@@ -1489,6 +1538,7 @@ int main(void)
 		T(test_srv_api__patch),
 		T(test_srv_api__links_unlink_trash),
 		T(test_srv_api__rename),
+		T(test_srv_api__rename_replaces),
 		T(test_srv_api__changes),
 		T(test_srv_api__changes_resync_after_prune),
 		T(test_srv_api__blocks),

@@ -231,7 +231,19 @@ static int ren(struct fx *f, int64_t user, const uint8_t *sp, const char *sn,
 	       const uint8_t *dp, const char *dn, unsigned flags)
 {
 	return f->m->ops->rename(f->m, user, sp, sn, strlen(sn), dp, dn,
-				 strlen(dn), flags, 1000, NULL);
+				 strlen(dn), NULL, flags, 1000, NULL);
+}
+
+/* ren expecting node id `dst` at the target (the "replaces" of the API). */
+static int ren_cas(struct fx *f, int64_t user, const uint8_t *sp,
+		   const char *sn, const uint8_t *dp, const char *dn,
+		   unsigned dst, unsigned flags)
+{
+	uint8_t x[SRV_NODE_ID_SIZE];
+
+	nid(x, dst);
+	return f->m->ops->rename(f->m, user, sp, sn, strlen(sn), dp, dn,
+				 strlen(dn), x, flags, 1000, NULL);
 }
 
 static int unl(struct fx *f, int64_t user, const uint8_t *parent,
@@ -1023,6 +1035,96 @@ static void test_srv_meta__rename_matrix(void **state)
 	assert_int_equal(ren(f, f->ua, a, "full", b, "moved", 0), 0);
 	assert_int_equal(get(f, f->ua, 15).seq, seq_before);
 	assert_int_equal(lookup(f, f->ua, c, "x", &e, &n), 0);
+}
+
+/* The node at parent/name is node id `id`. */
+static void assert_at(struct fx *f, const uint8_t *parent, const char *name,
+		      unsigned id)
+{
+	uint8_t x[SRV_NODE_ID_SIZE];
+	struct srv_entry e;
+	struct srv_node n;
+
+	nid(x, id);
+	assert_int_equal(lookup(f, f->ua, parent, name, &e, &n), 0);
+	assert_memory_equal(e.node, x, SRV_NODE_ID_SIZE);
+}
+
+/*
+ * dst_node: a client replaying an offline rename names the node it
+ * replaced; a different node at the target now was put there by someone
+ * else and must not go to the trash unseen.
+ */
+static void test_srv_meta__rename_replaces_only_the_expected_node(void **state)
+{
+	struct fx *f = *state;
+	uint8_t r[SRV_NODE_ID_SIZE], x[SRV_NODE_ID_SIZE];
+	struct srv_entry e;
+	struct srv_node n;
+	uint64_t seq_r, seq_f1, seq_f2;
+
+	/* /r/{f1,f2,f3,d/} */
+	mk(f, f->ua, srv_root_id, "r", 1, SRV_NODE_DIR);
+	nid(r, 1);
+	mk(f, f->ua, r, "f1", 10, SRV_NODE_FILE);
+	mk(f, f->ua, r, "f2", 11, SRV_NODE_FILE);
+	mk(f, f->ua, r, "f3", 12, SRV_NODE_FILE);
+	mk(f, f->ua, r, "d", 13, SRV_NODE_DIR);
+
+	/* Another node at the target than expected: -EEXIST, nothing moves. */
+	seq_r = get(f, f->ua, 1).seq;
+	seq_f1 = get(f, f->ua, 10).seq;
+	seq_f2 = get(f, f->ua, 11).seq;
+	assert_int_equal(ren_cas(f, f->ua, r, "f1", r, "f2", 12, 0), -EEXIST);
+	assert_at(f, r, "f1", 10);
+	assert_at(f, r, "f2", 11);
+	assert_int_equal(get(f, f->ua, 11).deleted, 0);
+	assert_int_equal(get(f, f->ua, 1).seq, seq_r);
+	assert_int_equal(get(f, f->ua, 10).seq, seq_f1);
+	assert_int_equal(get(f, f->ua, 11).seq, seq_f2);
+
+	/* The expected node: replaced, and to the trash as without dst_node. */
+	assert_int_equal(ren_cas(f, f->ua, r, "f1", r, "f2", 11, 0), 0);
+	assert_at(f, r, "f2", 10);
+	assert_int_equal(lookup(f, f->ua, r, "f1", &e, &n), -ENOENT);
+	assert_true(get(f, f->ua, 11).deleted != 0);
+
+	/* The target is free (its node went elsewhere): a plain move. */
+	assert_int_equal(ren_cas(f, f->ua, r, "f2", r, "g", 99, 0), 0);
+	assert_at(f, r, "g", 10);
+	assert_int_equal(lookup(f, f->ua, r, "f2", &e, &n), -ENOENT);
+
+	/* NOREPLACE contradicts an expectation, target taken or free. */
+	assert_int_equal(
+		ren_cas(f, f->ua, r, "g", r, "f3", 12, SRV_RENAME_NOREPLACE),
+		-EINVAL);
+	assert_int_equal(
+		ren_cas(f, f->ua, r, "g", r, "free", 12, SRV_RENAME_NOREPLACE),
+		-EINVAL);
+	assert_at(f, r, "g", 10);
+	assert_at(f, r, "f3", 12);
+
+	/* EXCHANGE checks the entry swapped in. */
+	assert_int_equal(
+		ren_cas(f, f->ua, r, "g", r, "d", 12, SRV_RENAME_EXCHANGE),
+		-EEXIST);
+	assert_at(f, r, "g", 10);
+	assert_at(f, r, "d", 13);
+	assert_int_equal(
+		ren_cas(f, f->ua, r, "g", r, "d", 13, SRV_RENAME_EXCHANGE), 0);
+	assert_at(f, r, "g", 13);
+	assert_at(f, r, "d", 10);
+
+	/* Two names of one node: still the no-op, whatever dst_node says. */
+	nid(x, 12);
+	assert_int_equal(f->m->ops->link(f->m, f->ua, x, r, "f3b", 3, NULL), 0);
+	seq_f1 = get(f, f->ua, 12).seq;
+	assert_int_equal(ren_cas(f, f->ua, r, "f3", r, "f3b", 12, 0), 0);
+	assert_int_equal(ren_cas(f, f->ua, r, "f3", r, "f3b", 99, 0), 0);
+	assert_at(f, r, "f3", 12);
+	assert_at(f, r, "f3b", 12);
+	assert_int_equal(get(f, f->ua, 12).nlink, 2);
+	assert_int_equal(get(f, f->ua, 12).seq, seq_f1);
 }
 
 /* ----- hard links, trash ----- */
@@ -2067,6 +2169,7 @@ int main(void)
 		T(test_srv_meta__accounts_are_isolated),
 		T(test_srv_meta__changes_page_exactly),
 		T(test_srv_meta__rename_matrix),
+		T(test_srv_meta__rename_replaces_only_the_expected_node),
 		T(test_srv_meta__hard_links_and_nlink),
 		T(test_srv_meta__trash_restore_purge),
 		T(test_srv_meta__recursive_delete_restore_purge),
