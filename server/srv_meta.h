@@ -412,7 +412,9 @@ static inline void srv_meta_close(struct srv_meta *m)
  *   staying created; *out_done (always set) says how many are, *out_seq
  *   is the cursor after them. -EIO and the like with *out_done 0 when the
  *   transaction itself failed.
- * link: node must be a live non-directory (-EPERM for directories).
+ * link: node must be a live non-directory (-EPERM for directories); a
+ *   name another node holds is -EEXIST, one this node holds already is
+ *   done (a retry whose answer was lost).
  * unlink: with SRV_UNLINK_DIR the target must be a directory (-ENOTDIR),
  *   without it must not be (-EISDIR); a non-empty directory is -ENOTEMPTY
  *   unless SRV_UNLINK_RECURSIVE. Removing the last entry of a node moves

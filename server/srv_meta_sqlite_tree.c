@@ -427,6 +427,9 @@ static int link_run(struct srv_sq_conn *c, void *arg)
 	if (rc < 0)
 		return rc;
 	rc = srv_sq_entry_lookup(c, a->user_id, a->parent, a->name, a->len, &e);
+	/* The same link again is a retry whose answer was lost: done. */
+	if (rc == 0 && memcmp(e.node, a->node, SRV_NODE_ID_SIZE) == 0)
+		return srv_sq_seq_get(c, a->user_id, &a->seq);
 	if (rc == 0)
 		return -EEXIST;
 	if (rc != -ENOENT)

@@ -89,6 +89,12 @@ note "hard links, unlink, trash"
 api_json POST /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"hard\",\"node\":\"$f1\"}"
 expect 201
 [ "$(j .node.nlink)" = 2 ] || fail "nlink"
+# the same link again (a client's retry): done, nothing added
+api_json POST /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"hard\",\"node\":\"$f1\"}"
+expect 201
+[ "$(j .node.nlink)" = 2 ] || fail "nlink after the same link again"
+api_json POST /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"hard\",\"node\":\"$ln\"}"
+expect 409 exists
 api_json POST /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"dirlink\",\"node\":\"$docs\"}"
 expect 403 forbidden
 api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"hard\"}"

@@ -1148,8 +1148,12 @@ static void test_srv_meta__hard_links_and_nlink(void **state)
 	nid(x, 2);
 	assert_int_equal(
 		f->m->ops->link(f->m, f->ua, x, srv_root_id, "g", 1, NULL), 0);
+	/* the same link again (a retry): done, nothing added */
 	assert_int_equal(
-		f->m->ops->link(f->m, f->ua, x, srv_root_id, "g", 1, NULL),
+		f->m->ops->link(f->m, f->ua, x, srv_root_id, "g", 1, NULL), 0);
+	/* a name another node holds */
+	assert_int_equal(
+		f->m->ops->link(f->m, f->ua, x, srv_root_id, "d", 1, NULL),
 		-EEXIST);
 	assert_int_equal(
 		f->m->ops->link(f->m, f->ua, d, srv_root_id, "dd", 2, NULL),
