@@ -920,10 +920,20 @@ static void test_srv_api__links_unlink_trash(void **state)
 			      json_pack("{s:s, s:s, s:s}", "parent", root_hex,
 					"name", "d-link", "node", d)),
 			 403);
+	/* the same link again (a retry): done, nothing added */
 	assert_int_equal(call(f, "POST", "/api/v1/entries", NULL, f->a.token,
 			      json_pack("{s:s, s:s, s:s}", "parent", root_hex,
 					"name", "x-link", "node", x)),
+			 201);
+	assert_int_equal(jint2(f, "node", "nlink"), 2);
+	/* a name another node holds */
+	assert_int_equal(call(f, "POST", "/api/v1/entries", NULL, f->a.token,
+			      json_pack("{s:s, s:s, s:s}", "parent", root_hex,
+					"name", "d", "node", x)),
 			 409);
+	assert_string_equal(
+		json_string_value(json_object_get(f->resp.json, "error")),
+		"exists");
 
 	/* unlink one link: the node lives on */
 	assert_int_equal(call(f, "DELETE", "/api/v1/entries", NULL, f->a.token,
