@@ -54,14 +54,17 @@ static void h_upload(const struct req *q, struct resp *p)
 	if (put)
 		resp_json(p, 201, "{}");
 	else if (batch && status == 404)
-		resp_json(p, 404, "{\"error\":\"not_found\",\"message\":\"x\"}");
+		resp_json(p, 404,
+			  "{\"error\":\"not_found\",\"message\":\"x\"}");
 	else if (batch)
-		resp_json(p, status, "{\"error\":\"bad_request\",\"message\":"
-				     "\"cannot parse\"}");
+		resp_json(p, status,
+			  "{\"error\":\"bad_request\",\"message\":"
+			  "\"cannot parse\"}");
 	else if (single)
 		resp_json(p, 200, "{\"version\":1,\"cursor\":7}");
 	else
-		resp_json(p, 404, "{\"error\":\"not_found\",\"message\":\"x\"}");
+		resp_json(p, 404,
+			  "{\"error\":\"not_found\",\"message\":\"x\"}");
 }
 
 struct fx {
