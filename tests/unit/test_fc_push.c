@@ -628,6 +628,18 @@ static struct fc_pusher *pusher_dev(struct fc_state *st, struct fc_remote *r)
 	return p;
 }
 
+/* Push everything st's outbox holds as device tdev; none is refused. */
+static void push_all_dev(struct fc_state *st, struct fc_remote *r)
+{
+	struct fc_pusher *p = pusher_dev(st, r);
+	uint64_t pending, failed;
+
+	drain(st, 15);
+	fc_push_free(p);
+	assert_int_equal(fc_state_op_counts(st, &pending, &failed), 0);
+	assert_int_equal(failed, 0);
+}
+
 static void reset_same_name(bool lose)
 {
 	pthread_mutex_lock(&srv_lock);
@@ -665,8 +677,6 @@ static void test_fc_push__create_name_taken(void **state)
 	struct fc_remote *r = client(5000);
 	struct fc_setattr sa = { 0 };
 	char cc2[128], want[8][96], got[16][96];
-	uint64_t pending, failed;
-	struct fc_pusher *p;
 	struct fc_node f, n;
 	int count, i;
 
@@ -678,11 +688,7 @@ static void test_fc_push__create_name_taken(void **state)
 	sa.now_ns = now_ns();
 	assert_int_equal(fc_state_setattr(st, f.ino, &sa, NULL), 0);
 	make(st, FC_ROOT_INO, "other", FC_KIND_FILE);
-	p = pusher_dev(st, r);
-	drain(st, 15);
-	fc_push_free(p);
-	assert_int_equal(fc_state_op_counts(st, &pending, &failed), 0);
-	assert_int_equal(failed, 0);
+	push_all_dev(st, r);
 	/* two names tried and renamed here: both entries each time */
 	assert_int_equal(entries_changed, 4);
 	copy_name("taken.txt", 2, cc2, sizeof(cc2));
@@ -724,8 +730,6 @@ static void test_fc_push__mkdir_name_taken_then_renamed(void **state)
 	struct fc_state *st = state_new();
 	struct fc_remote *r = client(5000);
 	char cc1[128], cc2[128], got[16][96];
-	uint64_t pending, failed;
-	struct fc_pusher *p;
 	struct fc_node d, second, n;
 	int count;
 
@@ -740,11 +744,7 @@ static void test_fc_push__mkdir_name_taken_then_renamed(void **state)
 	/* a new one under the old name, with a file in it */
 	second = make(st, FC_ROOT_INO, "taken", FC_KIND_DIR);
 	make(st, second.ino, "f", FC_KIND_FILE);
-	p = pusher_dev(st, r);
-	drain(st, 10);
-	fc_push_free(p);
-	assert_int_equal(fc_state_op_counts(st, &pending, &failed), 0);
-	assert_int_equal(failed, 0);
+	push_all_dev(st, r);
 	copy_name("taken", 1, cc1, sizeof(cc1));
 	copy_name("taken", 2, cc2, sizeof(cc2));
 	pthread_mutex_lock(&srv_lock);
@@ -924,9 +924,8 @@ static void test_fc_push__rename_and_link_name_taken(void **state)
 	struct fc_state *st = state_new();
 	struct fc_remote *r = client(5000);
 	char cc2[128], lcc[128], got[16][96], want[96], hex[33];
-	uint64_t pending, failed, resync = 0;
 	struct fc_node a, b, mine, n;
-	struct fc_pusher *p;
+	uint64_t resync = 0;
 	int count, i;
 
 	(void)state;
@@ -951,11 +950,7 @@ static void test_fc_push__rename_and_link_name_taken(void **state)
 					 FC_ROOT_INO, "elsewhere", 9, 0,
 					 now_ns(), NULL),
 			 0);
-	p = pusher_dev(st, r);
-	drain(st, 10);
-	fc_push_free(p);
-	assert_int_equal(fc_state_op_counts(st, &pending, &failed), 0);
-	assert_int_equal(failed, 0);
+	push_all_dev(st, r);
 
 	copy_name("theirs", 2, cc2, sizeof(cc2));
 	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "theirs", 6, &n),
