@@ -276,6 +276,7 @@ static void test_srv_gc__scrub_finds_corruption(void **state)
 	struct srv_scrub_stats st;
 	struct blk_id id, other;
 	char path[256], hex[BLK_ID_HEX_SIZE];
+	uint8_t byte;
 	int fd;
 
 	add_block(f, 4000, 0, &id);
@@ -289,9 +290,12 @@ static void test_srv_gc__scrub_finds_corruption(void **state)
 	blk_id_to_hex(&id, hex);
 	snprintf(path, sizeof(path), "%s/blocks/%lld/%.2s/%s", f->dir,
 		 (long long)f->user, hex, hex);
-	fd = open(path, O_WRONLY);
+	/* flip a byte: random content holds any given byte 1 time in 256 */
+	fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, "x", 1, 1234), 1);
+	assert_int_equal(pread(fd, &byte, 1, 1234), 1);
+	byte ^= 0xff;
+	assert_int_equal(pwrite(fd, &byte, 1, 1234), 1);
 	close(fd);
 	assert_int_equal(srv_scrub_run(f->bs, count_report, f, &st), 0);
 	assert_int_equal(st.corrupt, 1);
