@@ -69,6 +69,16 @@ static inline void resp_json(struct resp *p, int status, const char *json)
 	p->body_size = strlen(json);
 }
 
+/* The server's error answer, with code and a placeholder message. */
+static inline void resp_error(struct resp *p, int status, const char *code)
+{
+	char json[128];
+
+	snprintf(json, sizeof(json), "{\"error\":\"%s\",\"message\":\"x\"}",
+		 code);
+	resp_json(p, status, json);
+}
+
 static inline int read_request(int fd, char *buf, size_t cap, size_t *have,
 			       struct req *q)
 {

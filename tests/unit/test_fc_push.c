@@ -43,6 +43,14 @@ static int batches; /* protected by srv_lock: POST /nodes/batch answered */
 static char batch_modes[64][96];
 static int batch_mode_count;
 
+/* GET /nodes/ID of a live file: what the pusher's checks ask. */
+static void resp_file_node(struct resp *p)
+{
+	resp_json(p, 200,
+		  "{\"id\":\"0102030405060708090a0b0c0d0e0f10\","
+		  "\"kind\":\"file\",\"mode\":420}");
+}
+
 /*
  * POST /nodes/batch as the server does it: items in order, stopping at a
  * taken name ("dup"); a refused name refuses the whole batch. Each item
@@ -120,20 +128,16 @@ static void h_tree(const struct req *q, struct resp *p)
 			 q->method, q->target + 8, name ? name : "-");
 	pthread_mutex_unlock(&srv_lock);
 	if (fail503)
-		resp_json(p, 503,
-			  "{\"error\":\"unavailable\",\"message\":\"x\"}");
+		resp_error(p, 503, "unavailable");
 	else if (name && refuse && !strcmp(name, refuse))
 		resp_json(p, 400,
 			  "{\"error\":\"bad_name\",\"message\":\"no\"}");
 	else if (name && !strcmp(name, "full") && !strcmp(q->method, "DELETE"))
-		resp_json(p, 409,
-			  "{\"error\":\"not_empty\",\"message\":\"x\"}");
+		resp_error(p, 409, "not_empty");
 	else if (name && !strcmp(name, "dup"))
-		resp_json(p, 409, "{\"error\":\"exists\",\"message\":\"x\"}");
+		resp_error(p, 409, "exists");
 	else if (!strcmp(q->method, "GET"))
-		resp_json(p, 200,
-			  "{\"id\":\"0102030405060708090a0b0c0d0e0f10\","
-			  "\"kind\":\"file\",\"mode\":420}");
+		resp_file_node(p);
 	else
 		resp_json(p, 201, "{\"cursor\":1}");
 	json_decref(j);
@@ -434,7 +438,7 @@ static bool no_batch_route(const struct req *q, struct resp *p)
 {
 	if (strcmp(q->target, "/api/v1/nodes/batch"))
 		return false;
-	resp_json(p, 404, "{\"error\":\"not_found\",\"message\":\"x\"}");
+	resp_error(p, 404, "not_found");
 	return true;
 }
 
@@ -463,8 +467,7 @@ static void h_removed_dir(const struct req *q, struct resp *p)
 			 q->method, q->target + 8, name ? name : "-");
 	pthread_mutex_unlock(&srv_lock);
 	if (late && !back)
-		resp_json(p, 404,
-			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+		resp_error(p, 404, "not_found");
 	else if (!strcmp(q->method, "GET"))
 		resp_json(p, 200,
 			  back ? "{\"id\":\"0102030405060708090a0b0c0d0e0f10\","
@@ -586,16 +589,12 @@ static void h_same_name(const struct req *q, struct resp *p)
 	}
 	pthread_mutex_unlock(&srv_lock);
 	if (taken || lose)
-		resp_json(p, lose ? 503 : 409,
-			  lose ? "{\"error\":\"unavailable\",\"message\":\"x\"}"
-			       : "{\"error\":\"exists\",\"message\":\"x\"}");
+		resp_error(p, lose ? 503 : 409,
+			   lose ? "unavailable" : "exists");
 	else if (!strcmp(q->method, "GET") && !mine)
-		resp_json(p, 404,
-			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+		resp_error(p, 404, "not_found");
 	else if (!strcmp(q->method, "GET"))
-		resp_json(p, 200,
-			  "{\"id\":\"0102030405060708090a0b0c0d0e0f10\","
-			  "\"kind\":\"file\",\"mode\":420}");
+		resp_file_node(p);
 	else
 		resp_json(p, 201, "{\"cursor\":1}");
 	json_decref(j);
@@ -808,8 +807,7 @@ static void h_feed(const struct req *q, struct resp *p)
 			  "\"chunk\":{\"min\":65536,\"avg\":262144,\"max\":"
 			  "1048576},\"codec\":\"zstd\"}");
 	else
-		resp_json(p, 404,
-			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+		resp_error(p, 404, "not_found");
 }
 
 static int pushes;
@@ -895,14 +893,11 @@ static void h_dest_taken(const struct req *q, struct resp *p)
 			 dst ? dst : "-", nr, rp ? rp : "-");
 	pthread_mutex_unlock(&srv_lock);
 	if (taken)
-		resp_json(p, 409, "{\"error\":\"exists\",\"message\":\"x\"}");
+		resp_error(p, 409, "exists");
 	else if (rename && src && !strcmp(src, "moved-away"))
-		resp_json(p, 404,
-			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+		resp_error(p, 404, "not_found");
 	else if (!strcmp(q->method, "GET"))
-		resp_json(p, 200,
-			  "{\"id\":\"0102030405060708090a0b0c0d0e0f10\","
-			  "\"kind\":\"file\",\"mode\":420}");
+		resp_file_node(p);
 	else if (!strcmp(q->target, "/api/v1/nodes/batch"))
 		h_batch(json_object_get(j, "nodes"), p);
 	else

@@ -62,8 +62,7 @@ static void h_login(const struct req *q, struct resp *p)
 			  "{\"min\":65536,\"avg\":262144,\"max\":1048576},"
 			  "\"codec\":1,\"max_file_size\":1000}");
 	else
-		resp_json(p, 404,
-			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+		resp_error(p, 404, "not_found");
 }
 
 static void test_fc_remote__error_mapping(void **state)
@@ -259,8 +258,7 @@ static void h_commit(const struct req *q, struct resp *p)
 			"\"missing\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 			"aaaaaaaaaaaaaaaaaaaaaaaa\"]}");
 	else if (strstr(q->body, "\"base_version\":5,"))
-		resp_json(p, 413,
-			  "{\"error\":\"too_large\",\"message\":\"x\"}");
+		resp_error(p, 413, "too_large");
 	else
 		resp_json(p, 200, "{\"version\":4,\"cursor\":99}");
 }
@@ -366,10 +364,9 @@ static void h_put(const struct req *q, struct resp *p)
 	if (strncmp(q->target, "/api/v1/blocks/", 15) ||
 	    strcmp(q->method, "PUT") ||
 	    strcmp(q->ctype, "application/octet-stream") || q->body_size != 100)
-		resp_json(p, 400,
-			  "{\"error\":\"bad_request\",\"message\":\"x\"}");
+		resp_error(p, 400, "bad_request");
 	else if (!strncmp(q->target + 15, "ff", 2))
-		resp_json(p, 500, "{\"error\":\"internal\",\"message\":\"x\"}");
+		resp_error(p, 500, "internal");
 	else {
 		p->hang_ms = 50;
 		resp_json(p, 201, "{}");
@@ -423,8 +420,7 @@ static void h_block_get(const struct req *q, struct resp *p)
 		memset(p->body, 7, 5000);
 		p->body_size = 5000;
 	} else if (strstr(q->target, "/blocks/02")) {
-		resp_json(p, 429,
-			  "{\"error\":\"rate_limited\",\"message\":\"x\"}");
+		resp_error(p, 429, "rate_limited");
 		snprintf(p->headers, sizeof(p->headers), "Retry-After: 3\r\n");
 	} else if (strstr(q->target, "/blocks/03")) {
 		p->hang_ms = 1500;
@@ -432,8 +428,7 @@ static void h_block_get(const struct req *q, struct resp *p)
 	} else if (strstr(q->target, "/blocks/04")) {
 		p->close = true;
 	} else {
-		resp_json(p, 404,
-			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+		resp_error(p, 404, "not_found");
 	}
 }
 
@@ -509,7 +504,7 @@ static void h_tree(const struct req *q, struct resp *p)
 			"\"created\":200000000000000}]}");
 	else if (!strcmp(q->target, "/api/v1/nodes") &&
 		 strstr(q->body, "\"name\":\"taken\""))
-		resp_json(p, 409, "{\"error\":\"exists\",\"message\":\"x\"}");
+		resp_error(p, 409, "exists");
 	else
 		resp_json(p, 201, "{\"cursor\":5}");
 }

@@ -54,8 +54,7 @@ static void h_upload(const struct req *q, struct resp *p)
 	if (put)
 		resp_json(p, 201, "{}");
 	else if (batch && status == 404)
-		resp_json(p, 404,
-			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+		resp_error(p, 404, "not_found");
 	else if (batch)
 		resp_json(p, status,
 			  "{\"error\":\"bad_request\",\"message\":"
@@ -63,8 +62,7 @@ static void h_upload(const struct req *q, struct resp *p)
 	else if (single)
 		resp_json(p, 200, "{\"version\":1,\"cursor\":7}");
 	else
-		resp_json(p, 404,
-			  "{\"error\":\"not_found\",\"message\":\"x\"}");
+		resp_error(p, 404, "not_found");
 }
 
 struct fx {
