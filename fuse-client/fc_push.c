@@ -308,19 +308,19 @@ static int rename_as(struct fc_pusher *p, const struct fc_op *op,
 		     const char *name, size_t len)
 {
 	static const uint8_t none[FC_ID_SIZE];
-	bool replaced = memcmp(op->node2, none, FC_ID_SIZE) != 0;
+	const uint8_t *replaces = NULL;
 	unsigned fl = 0;
 
-	if (op->flags & FC_RENAME_EXCHANGE)
-		fl |= FC_REMOTE_RENAME_EXCHANGE;
-	else if (!replaced || (op->flags & FC_RENAME_NOREPLACE))
-		fl |= FC_REMOTE_RENAME_NOREPLACE;
+	if (memcmp(op->node2, none, FC_ID_SIZE) != 0)
+		replaces = op->node2;
+	if (op->flags & FC_RENAME_EXCHANGE) {
+		fl = FC_REMOTE_RENAME_EXCHANGE;
+	} else if (!replaces || (op->flags & FC_RENAME_NOREPLACE)) {
+		fl = FC_REMOTE_RENAME_NOREPLACE;
+		replaces = NULL; /* the server takes one or the other */
+	}
 	return fc_remote_rename(p->d.remote, op->parent, op->name, op->name_len,
-				op->parent2, name, len,
-				replaced && !(fl & FC_REMOTE_RENAME_NOREPLACE)
-					? op->node2
-					: NULL,
-				fl, NULL);
+				op->parent2, name, len, replaces, fl, NULL);
 }
 
 /*
