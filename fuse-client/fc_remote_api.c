@@ -315,14 +315,11 @@ static int parse_missing(json_t *err, struct fc_commit_res *res)
 static int commit_body(const uint8_t *node, const struct fc_commit_req *q,
 		       json_t **out)
 {
-	char hex[FC_NODE_HEX_SIZE];
 	json_t *body = json_object();
 	int rc = body ? 0 : -ENOMEM;
 
-	if (!rc && node) {
-		fc_remote_node_id_hex(node, hex);
-		rc = fc_remote_jset_new(body, "node", json_string(hex));
-	}
+	if (!rc && node)
+		rc = fc_remote_jset_hex(body, "node", node, FC_NODE_ID_SIZE);
 	if (!rc)
 		rc = fc_remote_jset_u64(body, "base_version", q->base_version);
 	if (!rc)
