@@ -156,13 +156,13 @@ json_t *api_json_u64(uint64_t v);
 json_t *api_node_json(const struct srv_node *n);
 /* A change-feed or listing entry; NULL on -ENOMEM. */
 json_t *api_entry_json(const struct srv_entry *e);
-/* Set key in obj to val (stolen, even on failure): 0 or -ENOMEM. */
 /*
  * The answer a batch's item i was refused with names the item: "item i: "
  * goes before its message. For handlers that parse items one by one.
  */
 void api_fail_item(struct api_call *c, size_t i);
 
+/* Set key in obj to val (stolen, even on failure): 0 or -ENOMEM. */
 int api_set(json_t *obj, const char *key, json_t *val);
 
 /* Names of node kinds and codecs, and back. */
