@@ -1305,10 +1305,10 @@ static void *order_main(void *arg)
 {
 	struct order *o = arg;
 	struct conn *c;
+	size_t n;
 
 	if (o->background)
 		cf_thread_background();
-	size_t n;
 
 	fc_state_read_begin(o->st, &c);
 	n = strlen(o->log);
