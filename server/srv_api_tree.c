@@ -552,20 +552,43 @@ out:
 	return rc;
 }
 
+/*
+ * "node" (optional): the node the client expects at the entry it names,
+ * so a name another device gave to another node since is left alone.
+ * *out_slot->node points into node_buf when given.
+ */
+static int get_slot(struct api_call *c, const char *parent_key,
+		    const char *name_key, uint8_t parent[SRV_NODE_ID_SIZE],
+		    uint8_t node_buf[SRV_NODE_ID_SIZE], struct srv_slot *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = api_get_node_id(c, parent_key, true, parent);
+	if (rc == 0)
+		rc = api_get_name(c, name_key, &out->name, &out->len);
+	if (rc < 0)
+		return rc;
+	out->parent = parent;
+	rc = api_get_node_id(c, "node", false, node_buf);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		out->node = node_buf;
+	return 0;
+}
+
 int api_entry_delete(struct api_call *c)
 {
 	struct srv_meta *m = c->api->deps.meta;
-	uint8_t parent[SRV_NODE_ID_SIZE];
+	uint8_t parent[SRV_NODE_ID_SIZE], node[SRV_NODE_ID_SIZE];
 	bool dir = false, recursive = false;
-	const char *name;
+	struct srv_slot at;
 	unsigned flags = 0;
 	uint64_t seq = 0;
-	size_t len;
 	int rc;
 
-	rc = api_get_node_id(c, "parent", true, parent);
-	if (rc == 0)
-		rc = api_get_name(c, "name", &name, &len);
+	rc = get_slot(c, "parent", "name", parent, node, &at);
 	if (rc == 0)
 		rc = api_get_bool(c, "dir", &dir);
 	if (rc >= 0)
@@ -576,10 +599,12 @@ int api_entry_delete(struct api_call *c)
 		flags |= SRV_UNLINK_DIR;
 	if (recursive)
 		flags |= SRV_UNLINK_RECURSIVE;
-	rc = m->ops->unlink(m, c->who.user_id, parent, name, len, flags,
+	rc = m->ops->unlink(m, c->who.user_id, &at, flags,
 			    c->now_ns / 1000000000, &seq);
 	if (rc == -ENOENT)
-		return api_fail(c, rc, "no such entry");
+		return api_fail(c, rc,
+				at.node ? "no such entry holding 'node'"
+					: "no such entry");
 	if (rc == -ENOTEMPTY)
 		return api_fail(c, rc,
 				"the directory is not empty; set "
@@ -594,42 +619,42 @@ int api_entry_delete(struct api_call *c)
 }
 
 /*
- * "replaces": the node the client expects at the target (it replaced that
- * one locally, offline). Another node there now is 409, not a silent
- * replace; a free target is a plain move.
+ * "node": the node the client expects at the source, "replaces": the one
+ * it expects at the target (it replaced that one locally, offline).
+ * Another node at the source is 404; another node at the target is 409,
+ * not a silent replace; a free target is a plain move.
  */
 int api_rename(struct api_call *c)
 {
 	struct srv_meta *m = c->api->deps.meta;
 	uint8_t sp[SRV_NODE_ID_SIZE], dp[SRV_NODE_ID_SIZE];
-	uint8_t replaces[SRV_NODE_ID_SIZE];
+	uint8_t node[SRV_NODE_ID_SIZE], replaces[SRV_NODE_ID_SIZE];
 	bool noreplace = false, exchange = false;
-	const char *sn, *dn;
-	size_t sl, dl;
+	struct srv_slot src, dst = { 0 };
 	unsigned flags = 0;
 	uint64_t seq = 0;
-	int rc, has_replaces;
+	int rc;
 
-	rc = api_get_node_id(c, "src_parent", true, sp);
-	if (rc == 0)
-		rc = api_get_name(c, "src_name", &sn, &sl);
+	rc = get_slot(c, "src_parent", "src_name", sp, node, &src);
 	if (rc == 0)
 		rc = api_get_node_id(c, "dst_parent", true, dp);
 	if (rc == 0)
-		rc = api_get_name(c, "dst_name", &dn, &dl);
+		rc = api_get_name(c, "dst_name", &dst.name, &dst.len);
 	if (rc == 0)
 		rc = api_get_bool(c, "noreplace", &noreplace);
 	if (rc >= 0)
 		rc = api_get_bool(c, "exchange", &exchange);
+	if (rc >= 0)
+		rc = api_get_node_id(c, "replaces", false, replaces);
 	if (rc < 0)
 		return rc;
-	has_replaces = api_get_node_id(c, "replaces", false, replaces);
-	if (has_replaces < 0)
-		return has_replaces;
+	dst.parent = dp;
+	if (rc == 0)
+		dst.node = replaces;
 	if (noreplace && exchange)
 		return api_fail(c, -EINVAL,
 				"noreplace and exchange exclude each other");
-	if (noreplace && has_replaces == 0)
+	if (noreplace && dst.node)
 		return api_fail(c, -EINVAL,
 				"noreplace and replaces exclude each other: "
 				"replaces names the node the target may hold");
@@ -637,13 +662,15 @@ int api_rename(struct api_call *c)
 		flags |= SRV_RENAME_NOREPLACE;
 	if (exchange)
 		flags |= SRV_RENAME_EXCHANGE;
-	rc = m->ops->rename(m, c->who.user_id, sp, sn, sl, dp, dn, dl,
-			    has_replaces == 0 ? replaces : NULL, flags,
+	rc = m->ops->rename(m, c->who.user_id, &src, &dst, flags,
 			    c->now_ns / 1000000000, &seq);
 	if (rc == -ENOENT)
-		return api_fail(c, rc, "no such entry or directory");
+		return api_fail(c, rc,
+				src.node ? "no such entry holding 'node', or "
+					   "no such directory"
+					 : "no such entry or directory");
 	/* Without noreplace, only the replaces check answers -EEXIST. */
-	if (rc == -EEXIST && has_replaces == 0)
+	if (rc == -EEXIST && dst.node)
 		return api_fail(c, rc,
 				"the target holds another node than the one "
 				"'replaces' names");

@@ -158,6 +158,19 @@ enum srv_unlink_flags {
 	SRV_UNLINK_RECURSIVE = 1u << 1, /* a non-empty directory goes to trash whole */
 };
 
+/*
+ * An entry as a client names it for unlink and rename: a directory and a
+ * name, and the node the client expects there. A client replaying ops it
+ * made offline names its node, so a name another device has since given
+ * to another node is not removed or moved unseen. All borrowed.
+ */
+struct srv_slot {
+	const uint8_t *parent;
+	const char *name;
+	size_t len;
+	const uint8_t *node; /* SRV_NODE_ID_SIZE bytes; NULL = no expectation */
+};
+
 /* ----- versions ----- */
 
 struct srv_version {
@@ -277,14 +290,11 @@ struct srv_meta_ops {
 		    const uint8_t *parent, const char *name, size_t name_len,
 		    uint64_t *out_seq);
 	int (*unlink)(struct srv_meta *m, int64_t user_id,
-		      const uint8_t *parent, const char *name, size_t name_len,
-		      unsigned flags, int64_t now, uint64_t *out_seq);
-	int (*rename)(struct srv_meta *m, int64_t user_id,
-		      const uint8_t *src_parent, const char *src_name,
-		      size_t src_len, const uint8_t *dst_parent,
-		      const char *dst_name, size_t dst_len,
-		      const uint8_t *dst_node, unsigned flags, int64_t now,
+		      const struct srv_slot *at, unsigned flags, int64_t now,
 		      uint64_t *out_seq);
+	int (*rename)(struct srv_meta *m, int64_t user_id,
+		      const struct srv_slot *src, const struct srv_slot *dst,
+		      unsigned flags, int64_t now, uint64_t *out_seq);
 	int (*setattr)(struct srv_meta *m, int64_t user_id, const uint8_t *node,
 		       const struct srv_setattr *attr, uint64_t *out_seq);
 	int (*mark_pending)(struct srv_meta *m, int64_t user_id,
@@ -419,20 +429,22 @@ static inline void srv_meta_close(struct srv_meta *m)
  *   without it must not be (-EISDIR); a non-empty directory is -ENOTEMPTY
  *   unless SRV_UNLINK_RECURSIVE. Removing the last entry of a node moves
  *   it to the trash (deleted = now) with its versions; a directory goes
- *   with the tree below it, whose rows stay as they are.
+ *   with the tree below it, whose rows stay as they are. An at->node the
+ *   name does not hold is -ENOENT: the node the caller meant is gone from
+ *   there already, and the one in its place stays.
  * rename: POSIX rename(2) semantics on entries: replacing an existing target
  *   moves the replaced node to the trash; a directory may replace only an
  *   empty directory (-ENOTEMPTY), a file only a non-directory (-EISDIR /
  *   -ENOTDIR); moving a directory under itself is -EINVAL; renaming onto
  *   the same node is a no-op. One entry row changes for a directory move,
- *   however large the subtree. dst_node (SRV_NODE_ID_SIZE bytes, borrowed;
- *   NULL = no expectation) is a compare-and-swap on the target, for a
- *   client replaying an offline rename: when the target name holds a node
- *   other than dst_node (and other than the source's own node, which stays
- *   the no-op) the call fails with -EEXIST and changes nothing; when the
- *   target is free, dst_node is ignored (the node it named was removed
- *   elsewhere: a plain move). With SRV_RENAME_EXCHANGE it checks the entry
- *   swapped in; with SRV_RENAME_NOREPLACE it is -EINVAL.
+ *   however large the subtree. src->node the source name does not hold is
+ *   -ENOENT, as for unlink. dst->node is a compare-and-swap on the target,
+ *   for a client replaying an offline rename: when the target name holds a
+ *   node other than dst->node (and other than the source's own node, which
+ *   stays the no-op) the call fails with -EEXIST and changes nothing; when
+ *   the target is free, dst->node is ignored (the node it named was
+ *   removed elsewhere: a plain move). With SRV_RENAME_EXCHANGE it checks
+ *   the entry swapped in; with SRV_RENAME_NOREPLACE it is -EINVAL.
  * setattr, mark_pending: the node must be live (not in the trash).
  *   mark_pending: files only (-EISDIR for directories, -EINVAL else).
  * commit: node must be a live file (-EISDIR, -EINVAL). -ESTALE when

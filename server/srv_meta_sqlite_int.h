@@ -348,14 +348,11 @@ int srv_sq_tree_link(struct srv_meta *m, int64_t user_id, const uint8_t *node,
 		     const uint8_t *parent, const char *name, size_t name_len,
 		     uint64_t *out_seq);
 int srv_sq_tree_unlink(struct srv_meta *m, int64_t user_id,
-		       const uint8_t *parent, const char *name, size_t name_len,
-		       unsigned flags, int64_t now, uint64_t *out_seq);
-int srv_sq_tree_rename(struct srv_meta *m, int64_t user_id,
-		       const uint8_t *src_parent, const char *src_name,
-		       size_t src_len, const uint8_t *dst_parent,
-		       const char *dst_name, size_t dst_len,
-		       const uint8_t *dst_node, unsigned flags, int64_t now,
+		       const struct srv_slot *at, unsigned flags, int64_t now,
 		       uint64_t *out_seq);
+int srv_sq_tree_rename(struct srv_meta *m, int64_t user_id,
+		       const struct srv_slot *src, const struct srv_slot *dst,
+		       unsigned flags, int64_t now, uint64_t *out_seq);
 int srv_sq_tree_setattr(struct srv_meta *m, int64_t user_id,
 			const uint8_t *node, const struct srv_setattr *attr,
 			uint64_t *out_seq);

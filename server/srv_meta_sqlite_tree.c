@@ -467,11 +467,25 @@ int srv_sq_tree_link(struct srv_meta *m, int64_t user_id, const uint8_t *node,
 	return rc;
 }
 
+/*
+ * The live entry at slot, which must hold slot->node when the caller
+ * names one: -ENOENT otherwise, as for a free name.
+ */
+static int slot_lookup(struct srv_sq_conn *c, int64_t user_id,
+		       const struct srv_slot *slot, struct srv_entry *e)
+{
+	int rc = srv_sq_entry_lookup(c, user_id, slot->parent, slot->name,
+				     slot->len, e);
+
+	if (rc == 0 && slot->node &&
+	    memcmp(e->node, slot->node, SRV_NODE_ID_SIZE) != 0)
+		return -ENOENT;
+	return rc;
+}
+
 struct unlink_args {
 	int64_t user_id;
-	const uint8_t *parent;
-	const char *name;
-	size_t len;
+	const struct srv_slot *at;
 	unsigned flags;
 	int64_t now;
 	uint64_t seq;
@@ -485,10 +499,9 @@ static int unlink_run(struct srv_sq_conn *c, void *arg)
 	bool is_dir;
 	int rc;
 
-	rc = srv_sq_dir_load(c, a->user_id, a->parent, &dir);
+	rc = srv_sq_dir_load(c, a->user_id, a->at->parent, &dir);
 	if (rc == 0)
-		rc = srv_sq_entry_lookup(c, a->user_id, a->parent, a->name,
-					 a->len, &e);
+		rc = slot_lookup(c, a->user_id, a->at, &e);
 	if (rc == 0)
 		rc = srv_sq_node_load(c, a->user_id, e.node, &mn);
 	if (rc < 0)
@@ -511,25 +524,23 @@ static int unlink_run(struct srv_sq_conn *c, void *arg)
 	if (rc == 0)
 		rc = srv_sq_drop_link(c, a->user_id, e.node, e.id, a->now);
 	if (rc == 0)
-		rc = srv_sq_dir_touch(c, a->user_id, a->parent, is_dir ? -1 : 0,
-				      srv_sq_now_ns());
+		rc = srv_sq_dir_touch(c, a->user_id, a->at->parent,
+				      is_dir ? -1 : 0, srv_sq_now_ns());
 	if (rc == 0)
 		rc = srv_sq_seq_get(c, a->user_id, &a->seq);
 	return rc;
 }
 
 int srv_sq_tree_unlink(struct srv_meta *m, int64_t user_id,
-		       const uint8_t *parent, const char *name, size_t name_len,
-		       unsigned flags, int64_t now, uint64_t *out_seq)
+		       const struct srv_slot *at, unsigned flags, int64_t now,
+		       uint64_t *out_seq)
 {
-	struct unlink_args a = {
-		user_id, parent, name, name_len, flags, now, 0
-	};
+	struct unlink_args a = { user_id, at, flags, now, 0 };
 	int rc;
 
 	if (flags & ~(unsigned)(SRV_UNLINK_DIR | SRV_UNLINK_RECURSIVE))
 		return -EINVAL;
-	rc = name_check(name, name_len);
+	rc = name_check(at->name, at->len);
 	if (rc < 0)
 		return rc;
 	rc = srv_sq_write(sq_of(m), unlink_run, &a);
@@ -540,10 +551,7 @@ int srv_sq_tree_unlink(struct srv_meta *m, int64_t user_id,
 
 struct rename_args {
 	int64_t user_id;
-	const uint8_t *sp, *dp;
-	const char *sn, *dn;
-	size_t slen, dlen;
-	const uint8_t *dst_node; /* borrowed; NULL = no expectation */
+	const struct srv_slot *src, *dst;
 	unsigned flags;
 	int64_t now;
 	uint64_t seq;
@@ -578,14 +586,15 @@ static int node_ctime(struct srv_sq_conn *c, int64_t user_id, const uint8_t *id,
 static int touch_parents(struct srv_sq_conn *c, struct rename_args *a,
 			 int sp_delta, int dp_delta, int64_t now_ns)
 {
+	const uint8_t *sp = a->src->parent, *dp = a->dst->parent;
 	int rc;
 
-	if (memcmp(a->sp, a->dp, SRV_NODE_ID_SIZE) == 0)
-		return srv_sq_dir_touch(c, a->user_id, a->sp,
-					sp_delta + dp_delta, now_ns);
-	rc = srv_sq_dir_touch(c, a->user_id, a->sp, sp_delta, now_ns);
+	if (memcmp(sp, dp, SRV_NODE_ID_SIZE) == 0)
+		return srv_sq_dir_touch(c, a->user_id, sp, sp_delta + dp_delta,
+					now_ns);
+	rc = srv_sq_dir_touch(c, a->user_id, sp, sp_delta, now_ns);
 	if (rc == 0)
-		rc = srv_sq_dir_touch(c, a->user_id, a->dp, dp_delta, now_ns);
+		rc = srv_sq_dir_touch(c, a->user_id, dp, dp_delta, now_ns);
 	return rc;
 }
 
@@ -599,12 +608,12 @@ static int exchange(struct srv_sq_conn *c, struct rename_args *a,
 	int rc;
 
 	if (sdir) {
-		rc = check_not_below(c, a->user_id, a->dp, se->node);
+		rc = check_not_below(c, a->user_id, a->dst->parent, se->node);
 		if (rc < 0)
 			return rc;
 	}
 	if (ddir) {
-		rc = check_not_below(c, a->user_id, a->sp, de->node);
+		rc = check_not_below(c, a->user_id, a->src->parent, de->node);
 		if (rc < 0)
 			return rc;
 	}
@@ -612,14 +621,14 @@ static int exchange(struct srv_sq_conn *c, struct rename_args *a,
 	 * Names are unique among live entries, checked row by row: park the
 	 * source as a tombstone while the target takes its place.
 	 */
-	memcpy(se->parent, a->dp, SRV_NODE_ID_SIZE);
-	entry_name_set(se, a->dn, a->dlen);
+	memcpy(se->parent, a->dst->parent, SRV_NODE_ID_SIZE);
+	entry_name_set(se, a->dst->name, a->dst->len);
 	se->deleted = true;
 	rc = srv_sq_entry_save(c, a->user_id, se);
 	if (rc < 0)
 		return rc;
-	memcpy(de->parent, a->sp, SRV_NODE_ID_SIZE);
-	entry_name_set(de, a->sn, a->slen);
+	memcpy(de->parent, a->src->parent, SRV_NODE_ID_SIZE);
+	entry_name_set(de, a->src->name, a->src->len);
 	rc = srv_sq_entry_save(c, a->user_id, de);
 	if (rc < 0)
 		return rc;
@@ -644,17 +653,17 @@ static int rename_run(struct srv_sq_conn *c, void *arg)
 	bool have_dst, src_is_dir;
 	int rc, dp_delta = 0;
 
-	rc = srv_sq_dir_load(c, a->user_id, a->sp, &sdir);
+	rc = srv_sq_dir_load(c, a->user_id, a->src->parent, &sdir);
 	if (rc == 0)
-		rc = srv_sq_dir_load(c, a->user_id, a->dp, &ddir);
+		rc = srv_sq_dir_load(c, a->user_id, a->dst->parent, &ddir);
 	if (rc == 0)
-		rc = srv_sq_entry_lookup(c, a->user_id, a->sp, a->sn, a->slen,
-					 &se);
+		rc = slot_lookup(c, a->user_id, a->src, &se);
 	if (rc == 0)
 		rc = srv_sq_node_load(c, a->user_id, se.node, &sn);
 	if (rc < 0)
 		return rc;
-	rc = srv_sq_entry_lookup(c, a->user_id, a->dp, a->dn, a->dlen, &de);
+	rc = srv_sq_entry_lookup(c, a->user_id, a->dst->parent, a->dst->name,
+				 a->dst->len, &de);
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
 	have_dst = rc == 0;
@@ -671,8 +680,8 @@ static int rename_run(struct srv_sq_conn *c, void *arg)
 	 * must not go to the trash unseen. The source's own node there is
 	 * the no-op below (or a swap of two names of one node).
 	 */
-	if (have_dst && a->dst_node &&
-	    memcmp(de.node, a->dst_node, SRV_NODE_ID_SIZE) != 0 &&
+	if (have_dst && a->dst->node &&
+	    memcmp(de.node, a->dst->node, SRV_NODE_ID_SIZE) != 0 &&
 	    memcmp(de.node, se.node, SRV_NODE_ID_SIZE) != 0)
 		return -EEXIST;
 
@@ -703,7 +712,7 @@ static int rename_run(struct srv_sq_conn *c, void *arg)
 		}
 	}
 	if (src_is_dir) {
-		rc = check_not_below(c, a->user_id, a->dp, se.node);
+		rc = check_not_below(c, a->user_id, a->dst->parent, se.node);
 		if (rc < 0)
 			return rc;
 	}
@@ -719,8 +728,8 @@ static int rename_run(struct srv_sq_conn *c, void *arg)
 		if (dn.n.kind == SRV_NODE_DIR)
 			dp_delta--;
 	}
-	memcpy(se.parent, a->dp, SRV_NODE_ID_SIZE);
-	entry_name_set(&se, a->dn, a->dlen);
+	memcpy(se.parent, a->dst->parent, SRV_NODE_ID_SIZE);
+	entry_name_set(&se, a->dst->name, a->dst->len);
 	rc = srv_sq_entry_save(c, a->user_id, &se);
 	if (rc == 0)
 		rc = node_ctime(c, a->user_id, se.node, now_ns);
@@ -735,21 +744,13 @@ done:
 }
 
 int srv_sq_tree_rename(struct srv_meta *m, int64_t user_id,
-		       const uint8_t *src_parent, const char *src_name,
-		       size_t src_len, const uint8_t *dst_parent,
-		       const char *dst_name, size_t dst_len,
-		       const uint8_t *dst_node, unsigned flags, int64_t now,
-		       uint64_t *out_seq)
+		       const struct srv_slot *src, const struct srv_slot *dst,
+		       unsigned flags, int64_t now, uint64_t *out_seq)
 {
 	struct rename_args a = {
 		.user_id = user_id,
-		.sp = src_parent,
-		.dp = dst_parent,
-		.sn = src_name,
-		.dn = dst_name,
-		.slen = src_len,
-		.dlen = dst_len,
-		.dst_node = dst_node,
+		.src = src,
+		.dst = dst,
 		.flags = flags,
 		.now = now,
 	};
@@ -759,11 +760,11 @@ int srv_sq_tree_rename(struct srv_meta *m, int64_t user_id,
 	    ((flags & SRV_RENAME_NOREPLACE) && (flags & SRV_RENAME_EXCHANGE)))
 		return -EINVAL;
 	/* "Fail if taken" and "replace only this node" contradict. */
-	if ((flags & SRV_RENAME_NOREPLACE) && dst_node)
+	if ((flags & SRV_RENAME_NOREPLACE) && dst->node)
 		return -EINVAL;
-	rc = name_check(src_name, src_len);
+	rc = name_check(src->name, src->len);
 	if (rc == 0)
-		rc = name_check(dst_name, dst_len);
+		rc = name_check(dst->name, dst->len);
 	if (rc < 0)
 		return rc;
 	rc = srv_sq_write(sq_of(m), rename_run, &a);

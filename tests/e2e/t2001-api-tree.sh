@@ -3,9 +3,9 @@
 #
 # The tree over real HTTP: nodes of every kind, stat and list by path and
 # by id with paging, setattr, hard links, unlink to the trash and back,
-# rename with noreplace, exchange and replaces, the change feed, the name
-# and path rules, and two accounts that cannot see or touch each other's
-# tree.
+# rename with noreplace, exchange, replaces and node, the change feed,
+# the name and path rules, and two accounts that cannot see or touch each
+# other's tree.
 . "$(dirname "$0")/api-lib.sh"
 
 add_user ann 'ann pw'
@@ -161,6 +161,24 @@ mv_r r2 r3 "\"$r2\""
 expect 200
 api GET /api/v1/stat -G --data-urlencode 'path=/r3'
 [ "$(j .id)" = "$r1" ] || fail "replaces on a free target"
+
+note "rename and unlink with node: the node the client expects at the name"
+# /r3 holds $r1: naming another node moves or removes nothing
+api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"r3\",\"dst_parent\":\"$ROOT\",\"dst_name\":\"r4\",\"node\":\"$other\"}"
+expect 404 not_found
+j .message | grep -q "holding 'node'" || fail "404 message: $(j .message)"
+api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"r3\",\"node\":\"$other\"}"
+expect 404 not_found
+api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"r3\",\"node\":7}"
+expect 400 bad_request
+api GET /api/v1/stat -G --data-urlencode 'path=/r3'
+[ "$(j .id)" = "$r1" ] || fail "a mismatched node moved or removed r3"
+api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"r3\",\"dst_parent\":\"$ROOT\",\"dst_name\":\"r4\",\"node\":\"$r1\"}"
+expect 200
+api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"r4\",\"node\":\"$r1\"}"
+expect 200
+api GET "/api/v1/nodes/$r1"
+[ "$(j .deleted)" != null ] || fail "unlink with its node did not trash it"
 
 note "creates in a batch"
 # one item: "id", "kind", "parent", "name", "mode", uid 0, gid 0

@@ -1136,6 +1136,55 @@ static void test_srv_api__rename_replaces(void **state)
 	assert_string_equal(jstr(f, "id"), x);
 }
 
+/* "node" on rename and unlink: the node the client expects at the name. */
+static void test_srv_api__rename_unlink_name_their_node(void **state)
+{
+	struct fixture *f = *state;
+	char x[33], y[33];
+
+	new_id(x);
+	new_id(y);
+	assert_int_equal(mknode(f, &f->a, x, "file", root_hex, "x"), 201);
+
+	/* another node at the source: 404, nothing moved or removed */
+	assert_int_equal(
+		call(f, "POST", "/api/v1/rename", NULL, f->a.token,
+		     json_pack("{s:s, s:s, s:s, s:s, s:s}", "src_parent",
+			       root_hex, "src_name", "x", "dst_parent",
+			       root_hex, "dst_name", "x2", "node", y)),
+		404);
+	assert_non_null(strstr(err_msg(f), "holding 'node'"));
+	assert_int_equal(call(f, "DELETE", "/api/v1/entries", NULL, f->a.token,
+			      json_pack("{s:s, s:s, s:s}", "parent", root_hex,
+					"name", "x", "node", y)),
+			 404);
+	assert_non_null(strstr(err_msg(f), "holding 'node'"));
+	assert_int_equal(call(f, "DELETE", "/api/v1/entries", NULL, f->a.token,
+			      json_pack("{s:s, s:s, s:s}", "parent", root_hex,
+					"name", "x", "node", "zz")),
+			 400);
+	assert_non_null(strstr(err_msg(f), "'node'"));
+	assert_int_equal(
+		call(f, "GET", "/api/v1/stat", "path=/x", f->a.token, NULL),
+		200);
+	assert_string_equal(jstr(f, "id"), x);
+
+	/* the named node: moved, then removed */
+	assert_int_equal(
+		call(f, "POST", "/api/v1/rename", NULL, f->a.token,
+		     json_pack("{s:s, s:s, s:s, s:s, s:s}", "src_parent",
+			       root_hex, "src_name", "x", "dst_parent",
+			       root_hex, "dst_name", "x2", "node", x)),
+		200);
+	assert_int_equal(call(f, "DELETE", "/api/v1/entries", NULL, f->a.token,
+			      json_pack("{s:s, s:s, s:s}", "parent", root_hex,
+					"name", "x2", "node", x)),
+			 200);
+	assert_int_equal(
+		call(f, "GET", "/api/v1/stat", "path=/x2", f->a.token, NULL),
+		404);
+}
+
 static void test_srv_api__changes(void **state)
 {
 	struct fixture *f = *state;
@@ -1218,6 +1267,7 @@ static void test_srv_api__changes_resync_after_prune(void **state)
 	uint64_t seq, versions, nodes;
 	int64_t now = time(NULL);
 	json_int_t horizon;
+	struct srv_slot at;
 	char d[33], q[64];
 
 	new_id(d);
@@ -1225,9 +1275,8 @@ static void test_srv_api__changes_resync_after_prune(void **state)
 	assert_int_equal(m->ops->lookup(m, f->a.user_id, srv_root_id, "gone",
 					4, &e, &n),
 			 0);
-	assert_int_equal(m->ops->unlink(m, f->a.user_id, srv_root_id, "gone",
-					4, 0, now, NULL),
-			 0);
+	at = (struct srv_slot){ srv_root_id, "gone", 4, NULL };
+	assert_int_equal(m->ops->unlink(m, f->a.user_id, &at, 0, now, NULL), 0);
 	assert_int_equal(m->ops->trash_purge(m, f->a.user_id, n.id, &seq), 0);
 	assert_int_equal(m->ops->gc_prune(m, now + 40 * 86400, 30 * 86400,
 					  &versions, &nodes),
@@ -1549,6 +1598,7 @@ int main(void)
 		T(test_srv_api__links_unlink_trash),
 		T(test_srv_api__rename),
 		T(test_srv_api__rename_replaces),
+		T(test_srv_api__rename_unlink_name_their_node),
 		T(test_srv_api__changes),
 		T(test_srv_api__changes_resync_after_prune),
 		T(test_srv_api__blocks),

@@ -227,11 +227,34 @@ static int lookup(struct fx *f, int64_t user, const uint8_t *parent,
 	return f->m->ops->lookup(f->m, user, parent, name, strlen(name), e, n);
 }
 
+/* The entry at parent/name, expecting node id `node` there (0: any). */
+static struct srv_slot slot(const uint8_t *parent, const char *name,
+			    unsigned node, uint8_t buf[SRV_NODE_ID_SIZE])
+{
+	struct srv_slot s = { parent, name, strlen(name), NULL };
+
+	if (node) {
+		nid(buf, node);
+		s.node = buf;
+	}
+	return s;
+}
+
+/* rename expecting node ids `src` at the source and `dst` at the target */
+static int ren_nodes(struct fx *f, int64_t user, const uint8_t *sp,
+		     const char *sn, unsigned src, const uint8_t *dp,
+		     const char *dn, unsigned dst, unsigned flags)
+{
+	uint8_t sb[SRV_NODE_ID_SIZE], db[SRV_NODE_ID_SIZE];
+	struct srv_slot s = slot(sp, sn, src, sb), d = slot(dp, dn, dst, db);
+
+	return f->m->ops->rename(f->m, user, &s, &d, flags, 1000, NULL);
+}
+
 static int ren(struct fx *f, int64_t user, const uint8_t *sp, const char *sn,
 	       const uint8_t *dp, const char *dn, unsigned flags)
 {
-	return f->m->ops->rename(f->m, user, sp, sn, strlen(sn), dp, dn,
-				 strlen(dn), NULL, flags, 1000, NULL);
+	return ren_nodes(f, user, sp, sn, 0, dp, dn, 0, flags);
 }
 
 /* ren expecting node id `dst` at the target (the "replaces" of the API). */
@@ -239,18 +262,24 @@ static int ren_cas(struct fx *f, int64_t user, const uint8_t *sp,
 		   const char *sn, const uint8_t *dp, const char *dn,
 		   unsigned dst, unsigned flags)
 {
-	uint8_t x[SRV_NODE_ID_SIZE];
+	return ren_nodes(f, user, sp, sn, 0, dp, dn, dst, flags);
+}
 
-	nid(x, dst);
-	return f->m->ops->rename(f->m, user, sp, sn, strlen(sn), dp, dn,
-				 strlen(dn), x, flags, 1000, NULL);
+/* unlink expecting node id `node` at the name (0: any) */
+static int unl_node(struct fx *f, int64_t user, const uint8_t *parent,
+		    const char *name, unsigned node, unsigned flags,
+		    int64_t now)
+{
+	uint8_t b[SRV_NODE_ID_SIZE];
+	struct srv_slot at = slot(parent, name, node, b);
+
+	return f->m->ops->unlink(f->m, user, &at, flags, now, NULL);
 }
 
 static int unl(struct fx *f, int64_t user, const uint8_t *parent,
 	       const char *name, unsigned flags, int64_t now)
 {
-	return f->m->ops->unlink(f->m, user, parent, name, strlen(name), flags,
-				 now, NULL);
+	return unl_node(f, user, parent, name, 0, flags, now);
 }
 
 /* One commit and the buffers it points into. */
@@ -1125,6 +1154,61 @@ static void test_srv_meta__rename_replaces_only_the_expected_node(void **state)
 	assert_at(f, r, "f3b", 12);
 	assert_int_equal(get(f, f->ua, 12).nlink, 2);
 	assert_int_equal(get(f, f->ua, 12).seq, seq_f1);
+}
+
+/*
+ * The source's node (unlink's too): a client replaying an offline rename
+ * or unlink names the node it moved or removed; another node at that name
+ * now was put there by someone else and stays where it is.
+ */
+static void
+test_srv_meta__rename_and_unlink_take_only_the_named_node(void **state)
+{
+	struct fx *f = *state;
+	uint8_t r[SRV_NODE_ID_SIZE];
+	uint64_t seq_r, seq_f1;
+
+	/* /r/{f1,f2,d/} */
+	mk(f, f->ua, srv_root_id, "r", 1, SRV_NODE_DIR);
+	nid(r, 1);
+	mk(f, f->ua, r, "f1", 10, SRV_NODE_FILE);
+	mk(f, f->ua, r, "f2", 11, SRV_NODE_FILE);
+	mk(f, f->ua, r, "d", 12, SRV_NODE_DIR);
+
+	/* Another node at the source: -ENOENT, nothing moves. */
+	seq_r = get(f, f->ua, 1).seq;
+	seq_f1 = get(f, f->ua, 10).seq;
+	assert_int_equal(ren_nodes(f, f->ua, r, "f1", 11, r, "g", 0, 0),
+			 -ENOENT);
+	assert_int_equal(ren_nodes(f, f->ua, r, "f1", 11, r, "f2", 0,
+				   SRV_RENAME_EXCHANGE),
+			 -ENOENT);
+	assert_at(f, r, "f1", 10);
+	assert_at(f, r, "f2", 11);
+	assert_int_equal(get(f, f->ua, 1).seq, seq_r);
+	assert_int_equal(get(f, f->ua, 10).seq, seq_f1);
+
+	/* The named node: it moves, with a check on the target as well. */
+	assert_int_equal(ren_nodes(f, f->ua, r, "f1", 10, r, "g", 0, 0), 0);
+	assert_at(f, r, "g", 10);
+	assert_int_equal(ren_nodes(f, f->ua, r, "g", 10, r, "f2", 99, 0),
+			 -EEXIST);
+	assert_int_equal(ren_nodes(f, f->ua, r, "g", 10, r, "f2", 11, 0), 0);
+	assert_at(f, r, "f2", 10);
+	assert_true(get(f, f->ua, 11).deleted != 0);
+
+	/* unlink: another node at the name stays, the named one goes. */
+	assert_int_equal(unl_node(f, f->ua, r, "f2", 11, 0, 1000), -ENOENT);
+	assert_int_equal(unl_node(f, f->ua, r, "d", 10, SRV_UNLINK_DIR, 1000),
+			 -ENOENT);
+	assert_at(f, r, "f2", 10);
+	assert_at(f, r, "d", 12);
+	assert_int_equal(get(f, f->ua, 10).deleted, 0);
+	assert_int_equal(unl_node(f, f->ua, r, "f2", 10, 0, 1000), 0);
+	assert_true(get(f, f->ua, 10).deleted != 0);
+	assert_int_equal(unl_node(f, f->ua, r, "d", 12, SRV_UNLINK_DIR, 1000),
+			 0);
+	assert_true(get(f, f->ua, 12).deleted != 0);
 }
 
 /* ----- hard links, trash ----- */
@@ -2174,6 +2258,7 @@ int main(void)
 		T(test_srv_meta__changes_page_exactly),
 		T(test_srv_meta__rename_matrix),
 		T(test_srv_meta__rename_replaces_only_the_expected_node),
+		T(test_srv_meta__rename_and_unlink_take_only_the_named_node),
 		T(test_srv_meta__hard_links_and_nlink),
 		T(test_srv_meta__trash_restore_purge),
 		T(test_srv_meta__recursive_delete_restore_purge),
