@@ -308,6 +308,7 @@ static int rename_as(struct fc_pusher *p, const struct fc_op *op,
 		     const char *name, size_t len)
 {
 	static const uint8_t none[FC_ID_SIZE];
+	struct fc_remote_slot src, dst;
 	const uint8_t *replaces = NULL;
 	unsigned fl = 0;
 
@@ -319,8 +320,10 @@ static int rename_as(struct fc_pusher *p, const struct fc_op *op,
 		fl = FC_REMOTE_RENAME_NOREPLACE;
 		replaces = NULL; /* the server takes one or the other */
 	}
-	return fc_remote_rename(p->d.remote, op->parent, op->name, op->name_len,
-				op->parent2, name, len, replaces, fl, NULL);
+	src = (struct fc_remote_slot){ op->parent, op->name, op->name_len,
+				       op->node };
+	dst = (struct fc_remote_slot){ op->parent2, name, len, replaces };
+	return fc_remote_rename(p->d.remote, &src, &dst, fl, NULL);
 }
 
 /*
@@ -373,8 +376,9 @@ static int push_create(struct fc_pusher *p, const struct fc_op *op)
 
 /*
  * A rename whose source name no longer holds its node on the server:
- * another device moved or removed it first (or this device's earlier try
- * got through and its answer was lost). The server's tree stands; a full
+ * another device moved or removed it first, and maybe put another node
+ * there, which stays (or this device's earlier try got through and its
+ * answer was lost). The server's tree stands; a full
  * resync brings this device's tree in line with it. -ENOENT when the
  * node is gone from the server altogether.
  */
@@ -412,6 +416,7 @@ static int send_op(struct fc_pusher *p, const struct fc_op *op)
 {
 	struct fc_remote *r = p->d.remote;
 	struct fc_patch_req pt = { 0 };
+	struct fc_remote_slot at;
 	unsigned fl = 0;
 	int rc = -EINVAL;
 
@@ -425,10 +430,11 @@ static int send_op(struct fc_pusher *p, const struct fc_op *op)
 	case FC_OP_UNLINK:
 		if (op->flags & FC_OP_DIR)
 			fl |= FC_REMOTE_UNLINK_DIR;
-		rc = fc_remote_unlink(r, op->parent, op->name, op->name_len, fl,
-				      NULL);
+		at = (struct fc_remote_slot){ op->parent, op->name,
+					      op->name_len, op->node };
+		rc = fc_remote_unlink(r, &at, fl, NULL);
 		if (rc == -ENOENT)
-			rc = 0; /* gone already */
+			rc = 0; /* gone already, or another node took the name */
 		if (rc == -ENOTEMPTY && (op->flags & FC_OP_DIR))
 			rc = keep_filled_dir(p, op);
 		break;

@@ -415,15 +415,28 @@ int fc_remote_link(struct fc_remote *r, const uint8_t node[FC_NODE_ID_SIZE],
 		   const uint8_t parent[FC_NODE_ID_SIZE], const char *name,
 		   size_t name_len, uint64_t *out_cursor);
 
+/*
+ * An entry as unlink and rename name it, with the node this device
+ * expects there (NULL: whatever it holds). All borrowed.
+ */
+struct fc_remote_slot {
+	const uint8_t *parent; /* FC_NODE_ID_SIZE bytes */
+	const char *name;
+	size_t len;
+	const uint8_t *node; /* FC_NODE_ID_SIZE bytes, or NULL */
+};
+
 enum fc_remote_unlink_flags {
 	FC_REMOTE_UNLINK_DIR = 1u << 0, /* rmdir */
 	FC_REMOTE_UNLINK_RECURSIVE = 1u << 1,
 };
 
-/* DELETE /entries. */
-int fc_remote_unlink(struct fc_remote *r, const uint8_t parent[FC_NODE_ID_SIZE],
-		     const char *name, size_t name_len, unsigned flags,
-		     uint64_t *out_cursor);
+/*
+ * DELETE /entries. -ENOENT when the name is free, or holds another node
+ * than at->node: that node stays.
+ */
+int fc_remote_unlink(struct fc_remote *r, const struct fc_remote_slot *at,
+		     unsigned flags, uint64_t *out_cursor);
 
 enum fc_remote_rename_flags {
 	FC_REMOTE_RENAME_NOREPLACE = 1u << 0,
@@ -431,15 +444,12 @@ enum fc_remote_rename_flags {
 };
 
 /*
- * POST /rename. replaces (may be NULL): the only node the target may hold
- * for the rename to go ahead ("replaces"); another one is -EEXIST.
+ * POST /rename. src->node ("node"): the node to move; another one at the
+ * source is -ENOENT. dst->node ("replaces"): the only node the target may
+ * hold for the rename to go ahead; another one is -EEXIST.
  */
-int fc_remote_rename(struct fc_remote *r,
-		     const uint8_t src_parent[FC_NODE_ID_SIZE],
-		     const char *src_name, size_t src_len,
-		     const uint8_t dst_parent[FC_NODE_ID_SIZE],
-		     const char *dst_name, size_t dst_len,
-		     const uint8_t *replaces, unsigned flags,
+int fc_remote_rename(struct fc_remote *r, const struct fc_remote_slot *src,
+		     const struct fc_remote_slot *dst, unsigned flags,
 		     uint64_t *out_cursor);
 
 /* ----- trash ----- */

@@ -462,16 +462,27 @@ int fc_remote_trash_restore(struct fc_remote *r,
 			      out_cursor);
 }
 
-int fc_remote_unlink(struct fc_remote *r, const uint8_t parent[FC_NODE_ID_SIZE],
-		     const char *name, size_t name_len, unsigned flags,
-		     uint64_t *out_cursor)
+/* slot's directory and name under the keys given, its node under node_key */
+static int jset_slot(json_t *o, const char *parent_key, const char *name_key,
+		     const char *node_key, const struct fc_remote_slot *slot)
+{
+	int rc = fc_remote_jset_entry(o, parent_key, slot->parent, name_key,
+				      slot->name, slot->len);
+
+	if (!rc && slot->node)
+		rc = fc_remote_jset_hex(o, node_key, slot->node,
+					FC_NODE_ID_SIZE);
+	return rc;
+}
+
+int fc_remote_unlink(struct fc_remote *r, const struct fc_remote_slot *at,
+		     unsigned flags, uint64_t *out_cursor)
 {
 	json_t *body = json_object();
 	int rc = body ? 0 : -ENOMEM;
 
 	if (!rc)
-		rc = fc_remote_jset_entry(body, "parent", parent, "name", name,
-					  name_len);
+		rc = jset_slot(body, "parent", "name", "node", at);
 	if (!rc && (flags & FC_REMOTE_UNLINK_DIR))
 		rc = fc_remote_jset_new(body, "dir", json_true());
 	if (!rc && (flags & FC_REMOTE_UNLINK_RECURSIVE))
@@ -479,29 +490,20 @@ int fc_remote_unlink(struct fc_remote *r, const uint8_t parent[FC_NODE_ID_SIZE],
 	return cursor_call(r, "DELETE", "/entries", NULL, body, rc, out_cursor);
 }
 
-int fc_remote_rename(struct fc_remote *r,
-		     const uint8_t src_parent[FC_NODE_ID_SIZE],
-		     const char *src_name, size_t src_len,
-		     const uint8_t dst_parent[FC_NODE_ID_SIZE],
-		     const char *dst_name, size_t dst_len,
-		     const uint8_t *replaces, unsigned flags,
+int fc_remote_rename(struct fc_remote *r, const struct fc_remote_slot *src,
+		     const struct fc_remote_slot *dst, unsigned flags,
 		     uint64_t *out_cursor)
 {
 	json_t *body = json_object();
 	int rc = body ? 0 : -ENOMEM;
 
 	if (!rc)
-		rc = fc_remote_jset_entry(body, "src_parent", src_parent,
-					  "src_name", src_name, src_len);
+		rc = jset_slot(body, "src_parent", "src_name", "node", src);
 	if (!rc)
-		rc = fc_remote_jset_entry(body, "dst_parent", dst_parent,
-					  "dst_name", dst_name, dst_len);
+		rc = jset_slot(body, "dst_parent", "dst_name", "replaces", dst);
 	if (!rc && (flags & FC_REMOTE_RENAME_NOREPLACE))
 		rc = fc_remote_jset_new(body, "noreplace", json_true());
 	if (!rc && (flags & FC_REMOTE_RENAME_EXCHANGE))
 		rc = fc_remote_jset_new(body, "exchange", json_true());
-	if (!rc && replaces)
-		rc = fc_remote_jset_hex(body, "replaces", replaces,
-					FC_NODE_ID_SIZE);
 	return cursor_call(r, "POST", "/rename", NULL, body, rc, out_cursor);
 }

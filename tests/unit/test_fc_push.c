@@ -864,9 +864,11 @@ static void test_fc_pull__pages_and_cursor(void **state)
  * "theirs-link" at the root first: a rename or link onto those names
  * answers 409 exists unless it says it replaces the node there, "their
  * node" (its id: 32 'e's). A rename from "moved-away" answers 404 (another
- * device moved it). Each rename and link is seen as "KIND DST nr=N rp=ID".
+ * device moved it). Each rename and link is seen as "KIND DST nr=N rp=ID";
+ * renames that do not name the node they move are counted.
  */
 #define THEIR_NODE "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+static int renames_without_node;
 
 static void h_dest_taken(const struct req *q, struct resp *p)
 {
@@ -891,6 +893,8 @@ static void h_dest_taken(const struct req *q, struct resp *p)
 		snprintf(seen[seen_count++], sizeof(seen[0]),
 			 "%s %.50s nr=%d rp=%.4s", rename ? "rename" : "link",
 			 dst ? dst : "-", nr, rp ? rp : "-");
+	if (rename && !json_is_string(json_object_get(j, "node")))
+		renames_without_node++;
 	pthread_mutex_unlock(&srv_lock);
 	if (taken)
 		resp_error(p, 409, "exists");
@@ -926,6 +930,7 @@ static void test_fc_push__rename_and_link_name_taken(void **state)
 	(void)state;
 	reset(0, NULL);
 	srv_handler = h_dest_taken;
+	renames_without_node = 0;
 	a = make(st, FC_ROOT_INO, "a.txt", FC_KIND_FILE);
 	b = make(st, FC_ROOT_INO, "b.txt", FC_KIND_FILE);
 	mine = make(st, FC_ROOT_INO, "mine.txt", FC_KIND_FILE);
@@ -966,7 +971,10 @@ static void test_fc_push__rename_and_link_name_taken(void **state)
 	pthread_mutex_lock(&srv_lock);
 	memcpy(got, seen, sizeof(got));
 	count = seen_count;
+	i = renames_without_node;
 	pthread_mutex_unlock(&srv_lock);
+	/* each rename names the node it moves */
+	assert_int_equal(i, 0);
 	/* the four creates went in one batch */
 	assert_int_equal(count, 11);
 	assert_string_equal(got[4], "rename theirs nr=1 rp=-");

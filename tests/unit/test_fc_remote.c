@@ -514,6 +514,7 @@ static void test_fc_remote__tree_calls(void **state)
 	uint8_t id[FC_NODE_ID_SIZE] = { 1 }, root[FC_NODE_ID_SIZE] = { 0 };
 	struct fc_create_req c = { 0 };
 	struct fc_patch_req pt = { 0 };
+	struct fc_remote_slot src, dst;
 	struct fc_version_info *vs;
 	struct fc_version_data vd;
 	struct fc_remote *r;
@@ -564,27 +565,34 @@ static void test_fc_remote__tree_calls(void **state)
 	assert_null(json_object_get(j, "uid"));
 	json_decref(j);
 
-	assert_int_equal(fc_remote_rename(r, root, "a", 1, id, "b", 1, NULL,
+	src = (struct fc_remote_slot){ root, "a", 1, NULL };
+	dst = (struct fc_remote_slot){ id, "b", 1, NULL };
+	assert_int_equal(fc_remote_rename(r, &src, &dst,
 					  FC_REMOTE_RENAME_NOREPLACE, NULL),
 			 0);
 	j = last_body_json();
 	assert_true(json_is_true(json_object_get(j, "noreplace")));
 	assert_null(json_object_get(j, "exchange"));
 	assert_null(json_object_get(j, "replaces"));
+	assert_null(json_object_get(j, "node"));
 	json_decref(j);
-	assert_int_equal(
-		fc_remote_rename(r, root, "a", 1, id, "b", 1, id, 0, NULL), 0);
+	src.node = root;
+	dst.node = id;
+	assert_int_equal(fc_remote_rename(r, &src, &dst, 0, NULL), 0);
 	j = last_body_json();
 	assert_null(json_object_get(j, "noreplace"));
 	assert_string_equal(json_string_value(json_object_get(j, "replaces")),
 			    "01000000000000000000000000000000");
+	assert_string_equal(json_string_value(json_object_get(j, "node")),
+			    "00000000000000000000000000000000");
 	json_decref(j);
-	assert_int_equal(
-		fc_remote_unlink(r, root, "a", 1, FC_REMOTE_UNLINK_DIR, NULL),
-		0);
+	assert_int_equal(fc_remote_unlink(r, &src, FC_REMOTE_UNLINK_DIR, NULL),
+			 0);
 	assert_string_equal(last_req().method, "DELETE");
 	j = last_body_json();
 	assert_true(json_is_true(json_object_get(j, "dir")));
+	assert_string_equal(json_string_value(json_object_get(j, "node")),
+			    "00000000000000000000000000000000");
 	json_decref(j);
 	assert_int_equal(fc_remote_link(r, id, root, "h", 1, NULL), 0);
 	assert_int_equal(fc_remote_node_pending(r, id), 0);
