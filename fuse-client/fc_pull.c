@@ -162,7 +162,7 @@ int fc_pull_once(struct fc_puller *p)
 		fc_changes_page_release(&pg);
 	}
 	if (resync) {
-		rc = fc_state_resync_end(p->d.state, resync,
+		rc = fc_state_resync_end(p->d.state, resync, pushed,
 					 p->d.changed ? p->d.changed
 						      : no_change,
 					 p->d.changed_arg, &removed);

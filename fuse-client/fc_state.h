@@ -668,15 +668,21 @@ int fc_state_apply_page(struct fc_state *st, const struct fc_remote_page *p,
  * resync in progress and sets the cursor to 0; pages from 0 are applied
  * with page.resync = that number, which marks every entry they send;
  * after the last page, fc_state_resync_end removes every entry known
- * from the server but not sent (as its tombstone would have; changed is
- * told as for a page; *out_removed counts them) and ends the resync.
+ * from the server but not sent (as its tombstone would have), and every
+ * entry made here that no op in the outbox puts there (its op reached
+ * the server, which has another tree now, as after a rename whose source
+ * another device had moved); a refused op keeps its entry. changed is
+ * told as for a page; *out_removed counts them; the resync ends.
  * fc_state_resync_get gives the resync in progress (0: none), so one
  * cut short by a restart goes on from the stored cursor. -EAGAIN from
- * resync_end while local ops are pending (push first); -EIO, -ENOMEM.
+ * resync_end while local ops are pending (push first), or when an op
+ * was pushed after ops_pushed (fc_state_ops_pushed before the pages were
+ * asked for: pull again first); -EIO, -ENOMEM.
  */
 int fc_state_resync_begin(struct fc_state *st, uint64_t *out);
 int fc_state_resync_get(struct fc_state *st, uint64_t *out);
 int fc_state_resync_end(struct fc_state *st, uint64_t resync,
-			fc_changed_fn changed, void *arg, size_t *out_removed);
+			uint64_t ops_pushed, fc_changed_fn changed, void *arg,
+			size_t *out_removed);
 
 #endif /* CLOUDFS_FC_STATE_H */

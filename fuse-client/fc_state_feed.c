@@ -630,7 +630,8 @@ static int unseen_list(struct conn *c, uint64_t resync, struct unseen **out,
 }
 
 int fc_state_resync_end(struct fc_state *st, uint64_t resync,
-			fc_changed_fn changed, void *arg, size_t *out_removed)
+			uint64_t ops_pushed, fc_changed_fn changed, void *arg,
+			size_t *out_removed)
 {
 	struct changes ch = { 0 };
 	struct unseen *v = NULL;
@@ -642,7 +643,14 @@ int fc_state_resync_end(struct fc_state *st, uint64_t resync,
 	rc = feed_tx_begin(st, &c);
 	if (rc < 0)
 		return rc;
-	rc = unseen_list(c, resync, &v, &n);
+	/*
+	 * An op pushed since the pages were asked for made an entry the
+	 * pages may not show yet: it is not stale, pull once more first.
+	 */
+	if (ops_pushed != st->ops_pushed)
+		rc = -EAGAIN;
+	if (rc == 0)
+		rc = unseen_list(c, resync, &v, &n);
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = remote_unlink(c, v[i].eid, v[i].parent, v[i].name,
 				   v[i].len, v[i].ino, &ch);

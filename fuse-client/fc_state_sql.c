@@ -162,8 +162,14 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DEFER_ALL] = "SELECT id, parent, node, name FROM feed_defer "
 			"ORDER BY id",
 	[S_ENTRY_SEEN] = "UPDATE entries SET seen = ?2 WHERE remote = ?1",
-	[S_ENTRIES_UNSEEN] = "SELECT eid, parent, name, ino FROM entries "
-			     "WHERE remote IS NOT NULL AND seen != ?1",
+	/* known from the server and not sent again; or made here, with no
+	 * op left to put it there (a refused op keeps its entry) */
+	[S_ENTRIES_UNSEEN] =
+		"SELECT eid, parent, name, ino FROM entries e "
+		"WHERE (remote IS NOT NULL AND seen != ?1) OR "
+		"(remote IS NULL AND NOT EXISTS (SELECT 1 FROM outbox o "
+		"JOIN nodes n ON o.node = n.id OR o.node2 = n.id "
+		"WHERE n.ino = e.ino))",
 };
 
 /* The one translation of SQLite result codes into errno. */

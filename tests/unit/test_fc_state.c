@@ -1168,17 +1168,22 @@ static void test_fc_state__edit_wins_over_removal(void **state)
 
 /*
  * A full resync removes what the server no longer sends (its tombstones
- * were pruned) and keeps the rest; a restart in the middle goes on.
+ * were pruned) and what this device made that no op puts there any more,
+ * and keeps the rest; a restart in the middle goes on.
  */
 static void test_fc_state__resync(void **state)
 {
 	struct fc_state *st = ((struct fx *)*state)->st;
 	static const int64_t all[] = { 1, 2, 3 }, kept[] = { 1, 3 };
+	struct fc_remote_node rn = { 0 };
+	struct fc_remote_entry re = { 0 };
+	struct fc_remote_page pg;
 	struct seen seen = { 0 };
-	struct fc_node n;
+	struct fc_node n, local;
+	struct fc_op ops[2];
 	enum fc_op_kind k[2];
-	uint64_t gen = 0, got, cursor;
-	size_t removed;
+	uint64_t gen = 0, got, cursor, pushed;
+	size_t removed, count;
 
 	remote_files(st, all, 3, 0, 50);
 	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r2", 2, &n), 0);
@@ -1196,25 +1201,59 @@ static void test_fc_state__resync(void **state)
 	remote_files(st, kept + 1, 1, gen, 70);
 
 	/* local ops go first */
-	mk(st, FC_ROOT_INO, "local", FC_KIND_FILE, 0);
-	assert_int_equal(fc_state_resync_end(st, gen, NULL, NULL, &removed),
-			 -EAGAIN);
+	pushed = fc_state_ops_pushed(st);
+	local = get(st, mk(st, FC_ROOT_INO, "local", FC_KIND_FILE, 0));
+	assert_int_equal(
+		fc_state_resync_end(st, gen, pushed, NULL, NULL, &removed),
+		-EAGAIN);
 	drain(st, k, 2);
-	assert_int_equal(fc_state_resync_end(st, gen, changed_cb, &seen,
+	/* pushed after the pages were asked for: they may not show it */
+	assert_int_equal(
+		fc_state_resync_end(st, gen, pushed, NULL, NULL, &removed),
+		-EAGAIN);
+	/* the next page shows it */
+	pushed = fc_state_ops_pushed(st);
+	memcpy(rn.id, local.id, FC_ID_SIZE);
+	rn.kind = FC_KIND_FILE;
+	rn.mode = 0644;
+	re.id = 9;
+	memcpy(re.node, local.id, FC_ID_SIZE);
+	re.name = "local";
+	re.name_len = 5;
+	pg = (struct fc_remote_page){ .nodes = &rn,
+				      .node_count = 1,
+				      .entries = &re,
+				      .entry_count = 1,
+				      .next = 80,
+				      .ops_pushed = pushed,
+				      .resync = gen };
+	assert_int_equal(fc_state_apply_page(st, &pg, NULL, NULL), 0);
+	/* made here, pushed, and not on the server (another device's tree
+	 * stands): stale; made here and refused: kept */
+	mk(st, FC_ROOT_INO, "stale", FC_KIND_DIR, 0);
+	drain(st, k, 2);
+	mk(st, FC_ROOT_INO, "refused", FC_KIND_FILE, 0);
+	assert_int_equal(fc_state_op_peek(st, 1, ops, 2, &count), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(fc_state_op_failed(st, ops[0].seq, EINVAL, "no"), 0);
+	pushed = fc_state_ops_pushed(st);
+	assert_int_equal(fc_state_resync_end(st, gen, pushed, changed_cb, &seen,
 					     &removed),
 			 0);
-	assert_int_equal(removed, 1);
-	assert_true(seen.entries >= 1);
+	assert_int_equal(removed, 2);
+	assert_true(seen.entries >= 2);
 	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r2", 2, &n),
+			 -ENOENT);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "stale", 5, &n),
 			 -ENOENT);
 	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r1", 2, &n), 0);
 	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "r3", 2, &n), 0);
-	/* never pushed to the server, so never "unseen": kept */
 	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "local", 5, &n), 0);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "refused", 7, &n), 0);
 	assert_int_equal(fc_state_resync_get(st, &got), 0);
 	assert_int_equal(got, 0);
 	assert_int_equal(fc_state_cursor_get(st, &cursor), 0);
-	assert_int_equal(cursor, 70);
+	assert_int_equal(cursor, 80);
 	/* the next resync has its own number */
 	assert_int_equal(fc_state_resync_begin(st, &got), 0);
 	assert_true(got > gen);
