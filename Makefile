@@ -20,7 +20,8 @@ DEVELOPER ?=
 # Debian 12 packages needed to build and test. `make deps` installs the
 # missing ones; it is quiet when all are present.
 DEB_PKGS = gcc make pkg-config libc6-dev libssl-dev libzstd-dev zlib1g-dev \
-	libsqlite3-dev sqlite3 libjansson-dev libwebsockets-dev libcurl4-openssl-dev \
+	libsqlite3-dev sqlite3 libjansson-dev libwebsockets-dev libev-dev \
+	libwebsockets-evlib-ev libcurl4-openssl-dev \
 	libfuse3-dev fuse3 libcmocka-dev clang libclang-rt-14-dev curl jq \
 	openssl procps psmisc util-linux coreutils
 
@@ -49,7 +50,8 @@ PKG_CLI = $(PKG_BLK) fuse3 libcurl libwebsockets jansson sqlite3
 PKG_ALL = $(PKG_BLK) libwebsockets jansson sqlite3 fuse3 libcurl
 pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkg_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
-LIBS_ALL = -Wl,--as-needed $(call pkg_libs,$(PKG_ALL)) -lm
+# libev has no pkg-config file; cloudfsd runs lws on its loop (srv_http.c)
+LIBS_ALL = -Wl,--as-needed $(call pkg_libs,$(PKG_ALL)) -lev -lm
 
 COMMON_SRC = $(wildcard common/*.c)
 # what libblock's fuzz targets link: common without its libwebsockets glue
@@ -194,7 +196,7 @@ $(BUILD)/fuzz/fuzz_blk_%: tests/fuzz/fuzz_blk_%.c $(COMMON_BLK_SRC) $(BLK_SRC)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(call pkg_cflags,$(PKG_BLK)) -o $@ $^ $(call pkg_libs,$(PKG_BLK))
 $(BUILD)/fuzz/fuzz_srv_%: tests/fuzz/fuzz_srv_%.c $(COMMON_SRC) $(BLK_SRC) $(SRV_SRC) $(SCHEMA_GEN)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(call pkg_cflags,$(PKG_SRV)) -o $@ $^ $(call pkg_libs,$(PKG_SRV))
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(call pkg_cflags,$(PKG_SRV)) -o $@ $^ $(call pkg_libs,$(PKG_SRV)) -lev
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

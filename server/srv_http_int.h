@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <ev.h>
 #include <libwebsockets.h>
 
 #include "cf_buf.h"
@@ -107,6 +108,7 @@ struct srv_http {
 	struct srv_api *api; /* borrowed during srv_http_run */
 	struct srv_notify *notify; /* owned */
 	struct srv_work *work; /* owned during srv_http_run */
+	struct ev_loop *loop; /* owned: epoll through libev, run by us */
 	struct lws_context *ctx; /* owned */
 	struct lws_protocols protocols[2];
 	lws_retry_bo_t retry; /* all zero: lws' own keepalive is off */
