@@ -84,11 +84,14 @@ static int trash_parent(struct fc_remote *r, const uint8_t id[FC_ID_SIZE],
 	return rc;
 }
 
+static int remake_dir(struct fc_pusher *p, const uint8_t dir[FC_ID_SIZE],
+		      unsigned depth);
+
 /*
  * Local changes into a directory another device removed win as edits do:
  * take dir out of the server's trash to where it was, and first the
- * directory it was in when that went too. 1 when it came back, 0 when dir
- * is live; -ENOENT when it is not in the trash either (purged).
+ * directory it was in when that went too; make it again when it was
+ * purged from the trash. 1 when it came back, 0 when dir is live.
  */
 static int revive_dir(struct fc_pusher *p, const uint8_t dir[FC_ID_SIZE],
 		      unsigned depth)
@@ -99,6 +102,8 @@ static int revive_dir(struct fc_pusher *p, const uint8_t dir[FC_ID_SIZE],
 	int rc;
 
 	rc = fc_remote_node_get(r, dir, &n, NULL, 0);
+	if (rc == -ENOENT && depth < REVIVE_DEPTH_MAX)
+		return remake_dir(p, dir, depth);
 	if (rc < 0 || !n.deleted)
 		return rc;
 	rc = fc_remote_trash_restore(r, dir, NULL, NULL, 0, NULL);
@@ -279,6 +284,61 @@ static int keep_filled_dir(struct fc_pusher *p, const struct fc_op *op)
 		"it; bringing it back",
 		(int)op->name_len, op->name);
 	return 0;
+}
+
+/*
+ * dir is gone from the server altogether (purged from the trash after
+ * another device removed it): make it again, same id, where this device
+ * has it, bringing the directory above it back first. What else was in
+ * it on the server is gone; a full resync (started here, run by the next
+ * pull) takes it away here too. 1 when made; -ENOENT when this device
+ * does not have it as a directory either; -EEXIST when its name is taken
+ * on the server.
+ */
+static int remake_dir(struct fc_pusher *p, const uint8_t dir[FC_ID_SIZE],
+		      unsigned depth)
+{
+	struct fc_node n, up;
+	struct cf_buf name;
+	struct fc_op op;
+	uint64_t resync;
+	int64_t parent;
+	int rc;
+
+	rc = fc_state_get_by_id(p->d.state, dir, &n);
+	if (rc == 0 && n.kind != FC_KIND_DIR)
+		rc = -ENOENT;
+	if (rc < 0)
+		return rc;
+	cf_buf_init(&name, CF_NAME_MAX);
+	rc = fc_state_name_of(p->d.state, n.ino, &parent, &name);
+	if (rc == 0)
+		rc = fc_state_getattr(p->d.state, parent, &up);
+	if (rc == 0)
+		rc = revive_dir(p, up.id, depth + 1);
+	if (rc >= 0) {
+		memset(&op, 0, sizeof(op));
+		op.kind = FC_OP_CREATE;
+		memcpy(op.node, dir, FC_ID_SIZE);
+		memcpy(op.parent, up.id, FC_ID_SIZE);
+		op.node_kind = FC_KIND_DIR;
+		op.mode = n.mode;
+		op.uid = n.uid;
+		op.gid = n.gid;
+		op.mtime_ns = n.mtime_ns;
+		rc = create_node(p->d.remote, &op, name.data, name.len);
+	}
+	if (rc == 0)
+		rc = fc_state_resync_begin(p->d.state, &resync);
+	if (rc == 0) {
+		cf_warn("\"%.*s\", a directory purged on the server after "
+			"another device removed it, was made again: this "
+			"device changed something in it",
+			(int)name.len, name.data);
+		rc = 1;
+	}
+	cf_buf_release(&name);
+	return rc;
 }
 
 /* Sends op with name (borrowed) for the name op puts its node under. */
