@@ -176,3 +176,30 @@ tree_sum() {
 			echo "$y $m $s $n $p $h"
 		done)
 }
+
+# fresh_matches MOUNT: a third device, logged in and mounted afresh at
+# $T/fresh, passes the caller's check_tree and sees the tree MOUNT sees
+# (MOUNT may be resyncing to the server's tree still: a few seconds).
+fresh_matches() {
+	local i
+	login "$T/s3" >/dev/null || fail "login 3"
+	mount_fs "$T/fresh" "$T/s3" "$T/c3"
+	check_tree "$T/fresh"
+	for i in $(seq 50); do
+		[ "$(tree_sum "$T/fresh")" = "$(tree_sum "$1")" ] && return 0
+		sleep 0.2
+	done
+	diff <(tree_sum "$T/fresh") <(tree_sum "$1") || true
+	fail "$1 does not see the server's tree"
+}
+
+# purge_trash: the server's gc with no retention: whatever is in the
+# trash now is purged (at least one item, or the test fails)
+purge_trash() {
+	local n
+	sleep 1.1 # trash times are whole seconds: retention 0 purges the past ones
+	"$CLOUDFSD" gc --data "$DATA" --retention 0 --grace 0 >"$T/gc.out" 2>&1 ||
+		{ cat "$T/gc.out"; fail "gc"; }
+	n=$(sed -n 's/.* and \([0-9]*\) trash items.*/\1/p' "$T/gc.out")
+	[ "${n:-0}" -ge 1 ] || { cat "$T/gc.out"; fail "nothing was purged"; }
+}

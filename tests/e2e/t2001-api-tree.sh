@@ -163,19 +163,22 @@ api GET /api/v1/stat -G --data-urlencode 'path=/r3'
 [ "$(j .id)" = "$r1" ] || fail "replaces on a free target"
 
 note "rename and unlink with node: the node the client expects at the name"
+# mv_n SRC DST NODE, rm_n NAME NODE: in the root, naming NODE (JSON)
+mv_n() { api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"$1\",\"dst_parent\":\"$ROOT\",\"dst_name\":\"$2\",\"node\":$3}"; }
+rm_n() { api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"$1\",\"node\":$2}"; }
 # /r3 holds $r1: naming another node moves or removes nothing
-api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"r3\",\"dst_parent\":\"$ROOT\",\"dst_name\":\"r4\",\"node\":\"$other\"}"
+mv_n r3 r4 "\"$other\""
 expect 404 not_found
 j .message | grep -q "holding 'node'" || fail "404 message: $(j .message)"
-api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"r3\",\"node\":\"$other\"}"
+rm_n r3 "\"$other\""
 expect 404 not_found
-api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"r3\",\"node\":7}"
+rm_n r3 7
 expect 400 bad_request
 api GET /api/v1/stat -G --data-urlencode 'path=/r3'
 [ "$(j .id)" = "$r1" ] || fail "a mismatched node moved or removed r3"
-api_json POST /api/v1/rename "{\"src_parent\":\"$ROOT\",\"src_name\":\"r3\",\"dst_parent\":\"$ROOT\",\"dst_name\":\"r4\",\"node\":\"$r1\"}"
+mv_n r3 r4 "\"$r1\""
 expect 200
-api_json DELETE /api/v1/entries "{\"parent\":\"$ROOT\",\"name\":\"r4\",\"node\":\"$r1\"}"
+rm_n r4 "\"$r1\""
 expect 200
 api GET "/api/v1/nodes/$r1"
 [ "$(j .deleted)" != null ] || fail "unlink with its node did not trash it"

@@ -1056,15 +1056,20 @@ static void remote_files(struct fc_state *st, const int64_t *ids, size_t n,
 	assert_int_equal(fc_state_apply_page(st, &p, NULL, NULL), 0);
 }
 
-/* One-entry page: entry id (deleted or not) of node byte in the root. */
-static void remote_entry(struct fc_state *st, int64_t id, int node_byte,
-			 const char *name, bool deleted, uint64_t next)
+/*
+ * One-entry page: entry id (deleted or not) of file node_id in the root;
+ * resync: the resync in progress, or 0.
+ */
+static void remote_file_entry(struct fc_state *st, int64_t id,
+			      const uint8_t node_id[FC_ID_SIZE],
+			      const char *name, bool deleted, uint64_t resync,
+			      uint64_t next)
 {
 	struct fc_remote_node node = { 0 };
 	struct fc_remote_entry e = { 0 };
 	struct fc_remote_page p = { 0 };
 
-	memset(node.id, node_byte, FC_ID_SIZE);
+	memcpy(node.id, node_id, FC_ID_SIZE);
 	node.kind = FC_KIND_FILE;
 	node.mode = 0644;
 	e.id = id;
@@ -1077,8 +1082,19 @@ static void remote_entry(struct fc_state *st, int64_t id, int node_byte,
 	p.entries = &e;
 	p.entry_count = 1;
 	p.next = next;
+	p.resync = resync;
 	p.ops_pushed = fc_state_ops_pushed(st);
 	assert_int_equal(fc_state_apply_page(st, &p, NULL, NULL), 0);
+}
+
+/* remote_file_entry of node id node_byte x 16, no resync */
+static void remote_entry(struct fc_state *st, int64_t id, int node_byte,
+			 const char *name, bool deleted, uint64_t next)
+{
+	uint8_t node_id[FC_ID_SIZE];
+
+	memset(node_id, node_byte, FC_ID_SIZE);
+	remote_file_entry(st, id, node_id, name, deleted, 0, next);
 }
 
 /*
@@ -1175,9 +1191,6 @@ static void test_fc_state__resync(void **state)
 {
 	struct fc_state *st = ((struct fx *)*state)->st;
 	static const int64_t all[] = { 1, 2, 3 }, kept[] = { 1, 3 };
-	struct fc_remote_node rn = { 0 };
-	struct fc_remote_entry re = { 0 };
-	struct fc_remote_page pg;
 	struct seen seen = { 0 };
 	struct fc_node n, local;
 	struct fc_op ops[2];
@@ -1212,22 +1225,7 @@ static void test_fc_state__resync(void **state)
 		fc_state_resync_end(st, gen, pushed, NULL, NULL, &removed),
 		-EAGAIN);
 	/* the next page shows it */
-	pushed = fc_state_ops_pushed(st);
-	memcpy(rn.id, local.id, FC_ID_SIZE);
-	rn.kind = FC_KIND_FILE;
-	rn.mode = 0644;
-	re.id = 9;
-	memcpy(re.node, local.id, FC_ID_SIZE);
-	re.name = "local";
-	re.name_len = 5;
-	pg = (struct fc_remote_page){ .nodes = &rn,
-				      .node_count = 1,
-				      .entries = &re,
-				      .entry_count = 1,
-				      .next = 80,
-				      .ops_pushed = pushed,
-				      .resync = gen };
-	assert_int_equal(fc_state_apply_page(st, &pg, NULL, NULL), 0);
+	remote_file_entry(st, 9, local.id, "local", false, gen, 80);
 	/* made here, pushed, and not on the server (another device's tree
 	 * stands): stale; made here and refused: kept */
 	mk(st, FC_ROOT_INO, "stale", FC_KIND_DIR, 0);

@@ -1136,6 +1136,23 @@ static void test_srv_api__rename_replaces(void **state)
 	assert_string_equal(jstr(f, "id"), x);
 }
 
+/* POST /rename and DELETE /entries in the root, naming node (a string) */
+static int rename_node(struct fixture *f, const char *sn, const char *dn,
+		       const char *node)
+{
+	return call(f, "POST", "/api/v1/rename", NULL, f->a.token,
+		    json_pack("{s:s, s:s, s:s, s:s, s:s}", "src_parent",
+			      root_hex, "src_name", sn, "dst_parent", root_hex,
+			      "dst_name", dn, "node", node));
+}
+
+static int unlink_node(struct fixture *f, const char *name, const char *node)
+{
+	return call(f, "DELETE", "/api/v1/entries", NULL, f->a.token,
+		    json_pack("{s:s, s:s, s:s}", "parent", root_hex, "name",
+			      name, "node", node));
+}
+
 /* "node" on rename and unlink: the node the client expects at the name. */
 static void test_srv_api__rename_unlink_name_their_node(void **state)
 {
@@ -1147,22 +1164,11 @@ static void test_srv_api__rename_unlink_name_their_node(void **state)
 	assert_int_equal(mknode(f, &f->a, x, "file", root_hex, "x"), 201);
 
 	/* another node at the source: 404, nothing moved or removed */
-	assert_int_equal(
-		call(f, "POST", "/api/v1/rename", NULL, f->a.token,
-		     json_pack("{s:s, s:s, s:s, s:s, s:s}", "src_parent",
-			       root_hex, "src_name", "x", "dst_parent",
-			       root_hex, "dst_name", "x2", "node", y)),
-		404);
+	assert_int_equal(rename_node(f, "x", "x2", y), 404);
 	assert_non_null(strstr(err_msg(f), "holding 'node'"));
-	assert_int_equal(call(f, "DELETE", "/api/v1/entries", NULL, f->a.token,
-			      json_pack("{s:s, s:s, s:s}", "parent", root_hex,
-					"name", "x", "node", y)),
-			 404);
+	assert_int_equal(unlink_node(f, "x", y), 404);
 	assert_non_null(strstr(err_msg(f), "holding 'node'"));
-	assert_int_equal(call(f, "DELETE", "/api/v1/entries", NULL, f->a.token,
-			      json_pack("{s:s, s:s, s:s}", "parent", root_hex,
-					"name", "x", "node", "zz")),
-			 400);
+	assert_int_equal(unlink_node(f, "x", "zz"), 400);
 	assert_non_null(strstr(err_msg(f), "'node'"));
 	assert_int_equal(
 		call(f, "GET", "/api/v1/stat", "path=/x", f->a.token, NULL),
@@ -1170,16 +1176,8 @@ static void test_srv_api__rename_unlink_name_their_node(void **state)
 	assert_string_equal(jstr(f, "id"), x);
 
 	/* the named node: moved, then removed */
-	assert_int_equal(
-		call(f, "POST", "/api/v1/rename", NULL, f->a.token,
-		     json_pack("{s:s, s:s, s:s, s:s, s:s}", "src_parent",
-			       root_hex, "src_name", "x", "dst_parent",
-			       root_hex, "dst_name", "x2", "node", x)),
-		200);
-	assert_int_equal(call(f, "DELETE", "/api/v1/entries", NULL, f->a.token,
-			      json_pack("{s:s, s:s, s:s}", "parent", root_hex,
-					"name", "x2", "node", x)),
-			 200);
+	assert_int_equal(rename_node(f, "x", "x2", x), 200);
+	assert_int_equal(unlink_node(f, "x2", x), 200);
 	assert_int_equal(
 		call(f, "GET", "/api/v1/stat", "path=/x2", f->a.token, NULL),
 		404);
