@@ -438,9 +438,9 @@ static int push_create(struct fc_pusher *p, const struct fc_op *op)
  * A rename whose source name no longer holds its node on the server:
  * another device moved or removed it first, and maybe put another node
  * there, which stays (or this device's earlier try got through and its
- * answer was lost). The server's tree stands; a full
- * resync brings this device's tree in line with it. -ENOENT when the
- * node is gone from the server altogether.
+ * answer was lost). The server's tree stands; a full resync brings this
+ * device's tree in line with it. -ENOENT when the node is gone from the
+ * server altogether.
  */
 static int rename_source_gone(struct fc_pusher *p, const struct fc_op *op)
 {

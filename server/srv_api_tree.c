@@ -555,7 +555,7 @@ out:
 /*
  * "node" (optional): the node the client expects at the entry it names,
  * so a name another device gave to another node since is left alone.
- * *out_slot->node points into node_buf when given.
+ * out->node points into node_buf when given, else is NULL.
  */
 static int get_slot(struct api_call *c, const char *parent_key,
 		    const char *name_key, uint8_t parent[SRV_NODE_ID_SIZE],

@@ -163,6 +163,13 @@ S=https://127.0.0.1:$P3
 api GET /api/v1/account -k
 expect 200
 [ "$(j .user)" = alice ] || fail "account over TLS"
+# a large body each way: TLS records the loop must drain, not only poll
+big=$(make_block "$T/big" $((1024 * 1024)))
+api PUT "/api/v1/blocks/$big" -k --data-binary "@$T/big"
+expect 201
+api GET "/api/v1/blocks/$big" -k
+expect 200
+cmp -s "$BODY" "$T/big" || fail "a 1 MiB block over TLS came back other"
 "$WS" --port "$P3" --tls --token "$TOKEN" --count 1 --timeout 20 \
 	>"$T/wss.out" 2>"$T/wss.err" || fail "wss: $(cat "$T/wss.err")"
 grep -qF '{"type":"ready"}' "$T/wss.out" || fail "no ready over wss"
