@@ -438,9 +438,9 @@ static int push_create(struct fc_pusher *p, const struct fc_op *op)
  * A rename whose source name no longer holds its node on the server:
  * another device moved or removed it first, and maybe put another node
  * there, which stays (or this device's earlier try got through and its
- * answer was lost). The server's tree stands; a full resync brings this
- * device's tree in line with it. -ENOENT when the node is gone from the
- * server altogether.
+ * answer was lost), or removed it for good (purged from the trash). The
+ * server's tree stands; a full resync brings this device's tree in line
+ * with it (unsaved changes here are kept, as for any removal).
  */
 static int rename_source_gone(struct fc_pusher *p, const struct fc_op *op)
 {
@@ -448,7 +448,7 @@ static int rename_source_gone(struct fc_pusher *p, const struct fc_op *op)
 	uint64_t resync;
 	int rc = fc_remote_node_get(p->d.remote, op->node, &n, NULL, 0);
 
-	if (rc < 0)
+	if (rc < 0 && rc != -ENOENT)
 		return rc;
 	rc = fc_state_resync_begin(p->d.state, &resync);
 	if (rc < 0)

@@ -864,11 +864,13 @@ static void test_fc_pull__pages_and_cursor(void **state)
  * "theirs-link" at the root first: a rename or link onto those names
  * answers 409 exists unless it says it replaces the node there, "their
  * node" (its id: 32 'e's). A rename from "moved-away" answers 404 (another
- * device moved it). Each rename and link is seen as "KIND DST nr=N rp=ID";
+ * device moved it), as does one from "purged-away", whose node (id in
+ * purged_hex) is gone altogether. Each rename and link is seen as "KIND DST nr=N rp=ID";
  * renames that do not name the node they move are counted.
  */
 #define THEIR_NODE "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
-static int renames_without_node;
+static int renames_without_node; /* protected by srv_lock */
+static char purged_hex[33]; /* protected by srv_lock */
 
 static void h_dest_taken(const struct req *q, struct resp *p)
 {
@@ -879,7 +881,7 @@ static void h_dest_taken(const struct req *q, struct resp *p)
 	bool nr = json_is_true(json_object_get(j, "noreplace"));
 	bool rename = !strcmp(q->target, "/api/v1/rename");
 	bool link = !strcmp(q->target, "/api/v1/entries");
-	bool taken = false;
+	bool taken = false, purged;
 
 	if (link)
 		dst = json_string_value(json_object_get(j, "name"));
@@ -895,10 +897,14 @@ static void h_dest_taken(const struct req *q, struct resp *p)
 			 dst ? dst : "-", nr, rp ? rp : "-");
 	if (rename && !json_is_string(json_object_get(j, "node")))
 		renames_without_node++;
+	purged = purged_hex[0] && strstr(q->target, purged_hex);
 	pthread_mutex_unlock(&srv_lock);
 	if (taken)
 		resp_error(p, 409, "exists");
-	else if (rename && src && !strcmp(src, "moved-away"))
+	else if (rename && src &&
+		 (!strcmp(src, "moved-away") || !strcmp(src, "purged-away")))
+		resp_error(p, 404, "not_found");
+	else if (!strcmp(q->method, "GET") && purged)
 		resp_error(p, 404, "not_found");
 	else if (!strcmp(q->method, "GET"))
 		resp_file_node(p);
@@ -923,7 +929,7 @@ static void test_fc_push__rename_and_link_name_taken(void **state)
 	struct fc_state *st = state_new();
 	struct fc_remote *r = client(5000);
 	char cc2[128], lcc[128], got[16][96], want[96], hex[33];
-	struct fc_node a, b, mine, n;
+	struct fc_node a, b, mine, gone, n;
 	uint64_t resync = 0;
 	int count, i;
 
@@ -935,6 +941,11 @@ static void test_fc_push__rename_and_link_name_taken(void **state)
 	b = make(st, FC_ROOT_INO, "b.txt", FC_KIND_FILE);
 	mine = make(st, FC_ROOT_INO, "mine.txt", FC_KIND_FILE);
 	make(st, FC_ROOT_INO, "moved-away", FC_KIND_FILE);
+	gone = make(st, FC_ROOT_INO, "purged-away", FC_KIND_FILE);
+	pthread_mutex_lock(&srv_lock);
+	for (i = 0; i < 16; i++)
+		snprintf(purged_hex + 2 * i, 3, "%02x", gone.id[i]);
+	pthread_mutex_unlock(&srv_lock);
 	assert_int_equal(fc_state_rename(st, FC_ROOT_INO, "a.txt", 5,
 					 FC_ROOT_INO, "theirs", 6, 0, now_ns(),
 					 NULL),
@@ -948,6 +959,10 @@ static void test_fc_push__rename_and_link_name_taken(void **state)
 			 0);
 	assert_int_equal(fc_state_rename(st, FC_ROOT_INO, "moved-away", 10,
 					 FC_ROOT_INO, "elsewhere", 9, 0,
+					 now_ns(), NULL),
+			 0);
+	assert_int_equal(fc_state_rename(st, FC_ROOT_INO, "purged-away", 11,
+					 FC_ROOT_INO, "purged-moved", 12, 0,
 					 now_ns(), NULL),
 			 0);
 	push_all_dev(st, r);
@@ -975,23 +990,28 @@ static void test_fc_push__rename_and_link_name_taken(void **state)
 	pthread_mutex_unlock(&srv_lock);
 	/* each rename names the node it moves */
 	assert_int_equal(i, 0);
-	/* the four creates went in one batch */
-	assert_int_equal(count, 11);
-	assert_string_equal(got[4], "rename theirs nr=1 rp=-");
+	/* the five creates went in one batch */
+	assert_int_equal(count, 13);
+	assert_string_equal(got[5], "rename theirs nr=1 rp=-");
 	copy_name("theirs", 1, want, sizeof(want));
-	assert_int_equal(strncmp(got[5], "rename ", 7), 0);
-	assert_int_equal(strncmp(got[5] + 7, want, strlen(want)), 0);
+	assert_int_equal(strncmp(got[6], "rename ", 7), 0);
+	assert_int_equal(strncmp(got[6] + 7, want, strlen(want)), 0);
 	snprintf(want, sizeof(want), "rename %s nr=1 rp=-", cc2);
-	assert_string_equal(got[6], want);
+	assert_string_equal(got[7], want);
 	for (i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", mine.id[i]);
 	snprintf(want, sizeof(want), "rename mine.txt nr=0 rp=%.4s", hex);
-	assert_string_equal(got[7], want);
-	assert_string_equal(got[8], "link theirs-link nr=0 rp=-");
+	assert_string_equal(got[8], want);
+	assert_string_equal(got[9], "link theirs-link nr=0 rp=-");
 	snprintf(want, sizeof(want), "link %s nr=0 rp=-", lcc);
-	assert_string_equal(got[9], want);
+	assert_string_equal(got[10], want);
 	/* sent once: its directory is live, nothing to bring back */
-	assert_string_equal(got[10], "rename elsewhere nr=1 rp=-");
+	assert_string_equal(got[11], "rename elsewhere nr=1 rp=-");
+	/* its node gone altogether: the server's tree stands all the same */
+	assert_string_equal(got[12], "rename purged-moved nr=1 rp=-");
+	pthread_mutex_lock(&srv_lock);
+	purged_hex[0] = 0;
+	pthread_mutex_unlock(&srv_lock);
 	fc_remote_free(r);
 	state_free(st);
 }
