@@ -32,7 +32,8 @@
  * The loop is libev's (epoll), handed to lws as a foreign loop: lws'
  * built-in poll(2) loop scans every connection's descriptor on each turn,
  * which with 10,000 idle WebSockets made each HTTP request wait tens of
- * milliseconds and 10,000 connects take half a minute. lws 4.1 runs an
+ * milliseconds (srvbench: commits answered in 34 ms, p50, against 4-5 ms
+ * on epoll). lws 4.1 runs an
  * evlib loop of its own to the end inside one lws_service call, so we run
  * the foreign one a turn at a time ourselves, and stop when the shutdown
  * says so.
