@@ -33,10 +33,9 @@
  * built-in poll(2) loop scans every connection's descriptor on each turn,
  * which with 10,000 idle WebSockets made each HTTP request wait tens of
  * milliseconds (srvbench: commits answered in 34 ms, p50, against 4-5 ms
- * on epoll). lws 4.1 runs an
- * evlib loop of its own to the end inside one lws_service call, so we run
- * the foreign one a turn at a time ourselves, and stop when the shutdown
- * says so.
+ * on epoll). lws 4.1 runs an evlib loop of its own to the end inside one
+ * lws_service call, so we run the foreign one a turn at a time ourselves,
+ * and stop when the shutdown says so.
  *
  * Lock order: ->done_lock is a leaf. srv_notify's lock is never held while
  * calling into lws.
