@@ -605,6 +605,11 @@ out:
 	return rc;
 }
 
+/*
+ * Every worker thread ends before any worker is freed: the pusher wakes
+ * the puller and the uploader, the uploader wakes the pusher, so freeing
+ * one while another still runs let a wake-up land on freed memory.
+ */
 static void stop_workers(struct daemon *d)
 {
 	fc_notify_free(d->notify); /* it wakes the puller: first */
@@ -612,6 +617,9 @@ static void stop_workers(struct daemon *d)
 	/* transfers in flight end now; their uploads go back to the queue */
 	if (d->remote)
 		fc_remote_cancel(d->remote, true);
+	fc_pull_stop(d->pull);
+	fc_push_stop(d->push);
+	fc_upload_stop(d->up);
 	fc_pull_free(d->pull);
 	d->pull = NULL;
 	fc_push_free(d->push);
