@@ -33,9 +33,7 @@ cleanup() {
 	# shellcheck disable=SC2086 # PIDS is a word list
 	kill_pids $PIDS "$SRV_PID"
 	# a sanitizer report from a client or the server fails the test
-	if grep -l -E "(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:" \
-		"$T"/*.log 2>/dev/null; then
-		grep -h -A30 -E "Sanitizer|runtime error:" "$T"/*.log | head -80
+	if sanitizer_report "$T"/*.log; then
 		rm -rf "$T"
 		exit 1
 	fi

@@ -133,3 +133,12 @@ check() {
 		fail=1
 	fi
 }
+
+# sanitizer_report LOG...: a sanitizer report in the logs, printed with
+# its stack (the scratch directory holding them is gone after the test);
+# 1 when there is none.
+sanitizer_report() {
+	local re="(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:"
+	grep -l -E "$re" "$@" 2>/dev/null || return 1
+	grep -h -A40 -E "$re" "$@" | head -120
+}

@@ -270,7 +270,7 @@ check "rm -rf of 5000 files" "0" "$(ls | grep -c '^many$')"
 
 cd /
 posix_umount "$M" || fail=1
-if grep -E "AddressSanitizer|runtime error|LeakSanitizer" "$T/daemon.log" 2>/dev/null; then
+if sanitizer_report "$T/daemon.log"; then
 	echo "not ok - sanitizer report in the daemon log"
 	fail=1
 fi

@@ -122,7 +122,7 @@ check "locally written data survives eviction" "$want" \
 	"$(direct edit | sha256sum)"
 cd / || exit 1
 umount_it
-if grep -E "AddressSanitizer|runtime error|LeakSanitizer" "$T/daemon.log"; then
+if sanitizer_report "$T/daemon.log"; then
 	echo "not ok - sanitizer report in the daemon log"
 	fail=1
 fi

@@ -66,7 +66,7 @@ check "after a remount: later file" "$(sha256sum <"$T/after")" "$(sha256sum <aft
 check "the failed file is gone" "no" "$([ -e big ] && echo yes || echo no)"
 cd / || exit 1
 umount_it
-if grep -E "AddressSanitizer|runtime error|LeakSanitizer" "$T/daemon.log"; then
+if sanitizer_report "$T/daemon.log"; then
 	echo "not ok - sanitizer report in the daemon log"
 	fail=1
 fi
