@@ -553,12 +553,14 @@ out:
 }
 
 /*
- * "node" (optional): the node the client expects at the entry it names,
- * so a name another device gave to another node since is left alone.
- * out->node points into node_buf when given, else is NULL.
+ * An entry the request names under parent_key and name_key, with the node
+ * the client expects there under node_key (optional), so a name another
+ * device gave to another node since is left alone. out->node points into
+ * node_buf when given, else is NULL.
  */
 static int get_slot(struct api_call *c, const char *parent_key,
-		    const char *name_key, uint8_t parent[SRV_NODE_ID_SIZE],
+		    const char *name_key, const char *node_key,
+		    uint8_t parent[SRV_NODE_ID_SIZE],
 		    uint8_t node_buf[SRV_NODE_ID_SIZE], struct srv_slot *out)
 {
 	int rc;
@@ -570,7 +572,7 @@ static int get_slot(struct api_call *c, const char *parent_key,
 	if (rc < 0)
 		return rc;
 	out->parent = parent;
-	rc = api_get_node_id(c, "node", false, node_buf);
+	rc = api_get_node_id(c, node_key, false, node_buf);
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
@@ -588,7 +590,7 @@ int api_entry_delete(struct api_call *c)
 	uint64_t seq = 0;
 	int rc;
 
-	rc = get_slot(c, "parent", "name", parent, node, &at);
+	rc = get_slot(c, "parent", "name", "node", parent, node, &at);
 	if (rc == 0)
 		rc = api_get_bool(c, "dir", &dir);
 	if (rc >= 0)
@@ -630,27 +632,21 @@ int api_rename(struct api_call *c)
 	uint8_t sp[SRV_NODE_ID_SIZE], dp[SRV_NODE_ID_SIZE];
 	uint8_t node[SRV_NODE_ID_SIZE], replaces[SRV_NODE_ID_SIZE];
 	bool noreplace = false, exchange = false;
-	struct srv_slot src, dst = { 0 };
+	struct srv_slot src, dst;
 	unsigned flags = 0;
 	uint64_t seq = 0;
 	int rc;
 
-	rc = get_slot(c, "src_parent", "src_name", sp, node, &src);
+	rc = get_slot(c, "src_parent", "src_name", "node", sp, node, &src);
 	if (rc == 0)
-		rc = api_get_node_id(c, "dst_parent", true, dp);
-	if (rc == 0)
-		rc = api_get_name(c, "dst_name", &dst.name, &dst.len);
+		rc = get_slot(c, "dst_parent", "dst_name", "replaces", dp,
+			      replaces, &dst);
 	if (rc == 0)
 		rc = api_get_bool(c, "noreplace", &noreplace);
 	if (rc >= 0)
 		rc = api_get_bool(c, "exchange", &exchange);
-	if (rc >= 0)
-		rc = api_get_node_id(c, "replaces", false, replaces);
 	if (rc < 0)
 		return rc;
-	dst.parent = dp;
-	if (rc == 0)
-		dst.node = replaces;
 	if (noreplace && exchange)
 		return api_fail(c, -EINVAL,
 				"noreplace and exchange exclude each other");
