@@ -444,13 +444,9 @@ static int push_create(struct fc_pusher *p, const struct fc_op *op)
  */
 static int rename_source_gone(struct fc_pusher *p, const struct fc_op *op)
 {
-	struct fc_rnode n;
 	uint64_t resync;
-	int rc = fc_remote_node_get(p->d.remote, op->node, &n, NULL, 0);
+	int rc = fc_state_resync_begin(p->d.state, &resync);
 
-	if (rc < 0 && rc != -ENOENT)
-		return rc;
-	rc = fc_state_resync_begin(p->d.state, &resync);
 	if (rc < 0)
 		return rc;
 	cf_warn("\"%.*s\" was moved or removed on the server before this "
