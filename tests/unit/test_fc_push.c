@@ -665,6 +665,26 @@ static void copy_name(const char *name, unsigned n, char *out, size_t size)
 }
 
 /*
+ * Node ino was kept under the k-th conflicted copy name of name (into
+ * copy): that name holds it here, and name is gone here. Its node.
+ */
+static struct fc_node kept_as_copy(struct fc_state *st, const char *name,
+				   unsigned k, int64_t ino, char *copy,
+				   size_t size)
+{
+	struct fc_node n;
+
+	copy_name(name, k, copy, size);
+	assert_int_equal(
+		fc_state_lookup(st, FC_ROOT_INO, name, strlen(name), &n),
+		-ENOENT);
+	assert_int_equal(
+		fc_state_lookup(st, FC_ROOT_INO, copy, strlen(copy), &n), 0);
+	assert_int_equal(n.ino, ino);
+	return n;
+}
+
+/*
  * A new file meets its name taken by another device's node: it is kept
  * under a conflicted copy name (the first one is taken too: the second),
  * here as on the server; the write and mode change that follow reach it;
@@ -675,7 +695,7 @@ static void test_fc_push__create_name_taken(void **state)
 	struct fc_state *st = state_new();
 	struct fc_remote *r = client(5000);
 	struct fc_setattr sa = { 0 };
-	char cc2[128], want[8][96], got[16][96];
+	char cc2[128], want[8][160], got[16][96];
 	struct fc_node f, n;
 	int count, i;
 
@@ -690,12 +710,7 @@ static void test_fc_push__create_name_taken(void **state)
 	push_all_dev(st, r);
 	/* two names tried and renamed here: both entries each time */
 	assert_int_equal(entries_changed, 4);
-	copy_name("taken.txt", 2, cc2, sizeof(cc2));
-	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "taken.txt", 9, &n),
-			 -ENOENT);
-	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, cc2, strlen(cc2), &n),
-			 0);
-	assert_int_equal(n.ino, f.ino);
+	n = kept_as_copy(st, "taken.txt", 2, f.ino, cc2, sizeof(cc2));
 	assert_true(n.pushed);
 	snprintf(want[0], sizeof(want[0]), "POST nodes taken.txt");
 	snprintf(want[1], sizeof(want[1]), "GET nodes -");
@@ -928,7 +943,7 @@ static void test_fc_push__rename_and_link_name_taken(void **state)
 {
 	struct fc_state *st = state_new();
 	struct fc_remote *r = client(5000);
-	char cc2[128], lcc[128], got[16][96], want[96], hex[33];
+	char cc2[128], lcc[128], got[16][96], want[160], hex[33];
 	struct fc_node a, b, mine, gone, n;
 	uint64_t resync = 0;
 	int count, i;
@@ -967,16 +982,8 @@ static void test_fc_push__rename_and_link_name_taken(void **state)
 			 0);
 	push_all_dev(st, r);
 
-	copy_name("theirs", 2, cc2, sizeof(cc2));
-	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "theirs", 6, &n),
-			 -ENOENT);
-	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, cc2, strlen(cc2), &n),
-			 0);
-	assert_int_equal(n.ino, a.ino);
-	copy_name("theirs-link", 1, lcc, sizeof(lcc));
-	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, lcc, strlen(lcc), &n),
-			 0);
-	assert_int_equal(n.ino, b.ino);
+	kept_as_copy(st, "theirs", 2, a.ino, cc2, sizeof(cc2));
+	kept_as_copy(st, "theirs-link", 1, b.ino, lcc, sizeof(lcc));
 	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "mine.txt", 8, &n),
 			 0);
 	assert_int_equal(n.ino, b.ino);
