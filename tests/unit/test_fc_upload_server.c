@@ -228,21 +228,30 @@ static void assert_all_committed(struct fx *f)
 }
 
 /*
+ * Every file uploaded while the server answers the batch route with
+ * status: each ends committed, each of its blocks PUT once, and every
+ * file committed alone after want_batch batch requests.
+ */
+static void upload_with_batch_answer(struct fx *f, int status, int want_batch)
+{
+	int batch, singles, puts;
+
+	reset(status);
+	upload_all(f);
+	assert_all_committed(f);
+	seen(&batch, &singles, &puts);
+	assert_int_equal(batch, want_batch);
+	assert_int_equal(singles, FILES);
+	assert_int_equal(puts, FILES); /* one block each, sent once */
+}
+
+/*
  * A server without the route answers 404: the first group's commits go
  * one by one, and the second group's go so at once, without asking.
  */
 static void test_fc_upload__no_batch_route(void **state)
 {
-	struct fx *f = *state;
-	int batch, singles, puts;
-
-	reset(404);
-	upload_all(f);
-	assert_all_committed(f);
-	seen(&batch, &singles, &puts);
-	assert_int_equal(batch, 1);
-	assert_int_equal(singles, FILES);
-	assert_int_equal(puts, FILES); /* one block each, sent once */
+	upload_with_batch_answer(*state, 404, 1);
 }
 
 /*
@@ -251,16 +260,7 @@ static void test_fc_upload__no_batch_route(void **state)
  */
 static void test_fc_upload__batch_refused(void **state)
 {
-	struct fx *f = *state;
-	int batch, singles, puts;
-
-	reset(400);
-	upload_all(f);
-	assert_all_committed(f);
-	seen(&batch, &singles, &puts);
-	assert_int_equal(batch, 2);
-	assert_int_equal(singles, FILES);
-	assert_int_equal(puts, FILES);
+	upload_with_batch_answer(*state, 400, 2);
 }
 
 int main(void)
