@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * srvbench part (b): block PUT throughput. SRVBENCH_CLIENTS libcurl
- * clients PUT 1 MiB blocks; the baselines are the same bytes written by
- * as many threads here with fsync + rename + directory fsync, buffered
- * and with O_DIRECT as the server writes them. The three run in
- * alternating rounds.
+ * srvbench part (b): block PUT and GET throughput. SRVBENCH_CLIENTS
+ * libcurl clients PUT 1 MiB blocks; the baselines are the same bytes
+ * written by as many threads here with fsync + rename + directory fsync,
+ * buffered and with O_DIRECT as the server writes them. The three run in
+ * alternating rounds. Then the clients GET the blocks back, against as
+ * many threads reading the O_DIRECT baseline's files, both from the page
+ * cache (an untimed pass reads everything first): what serving a block
+ * costs the server beyond reading it, without the disk's noise.
  */
 #include "srvbench.h"
 
@@ -28,6 +31,8 @@ enum put_mode {
 	PUT_HTTP, /* the server */
 	PUT_RAW, /* baseline: the same files, written here */
 	PUT_RAW_DIRECT, /* ...and with O_DIRECT, as the server writes them */
+	GET_HTTP, /* the server, reading the blocks back */
+	GET_RAW, /* baseline: read() of PUT_RAW_DIRECT's files */
 };
 
 struct putter {
@@ -38,25 +43,79 @@ struct putter {
 	enum put_mode mode;
 	uint8_t *blob; /* owned */
 	size_t blob_size;
+	uint8_t *rbuf; /* owned: GET_RAW reads into it */
 	struct blk_id *ids; /* owned: one per block */
 	int rc;
 };
 
+/* dir of mode's raw files for putter p: PUT_RAW's or PUT_RAW_DIRECT's */
+static int raw_dir(const struct putter *p, enum put_mode mode)
+{
+	char path[4300];
+
+	snprintf(path, sizeof(path), "%s/raw%d-%d", p->b->dir, mode, p->index);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/*
+ * Block i (in p->blob) by mode: written, PUT, or read or fetched and
+ * compared. 0 or -1.
+ */
+static int move_block(struct putter *p, struct http *h, int dirfd, unsigned i)
+{
+	char hex[BLK_ID_HEX_SIZE], path[128];
+	ssize_t got;
+	int fd;
+
+	blk_id_to_hex(&p->ids[i], hex);
+	snprintf(path, sizeof(path), "/api/v1/blocks/%s", hex);
+	switch (p->mode) {
+	case PUT_RAW:
+	case PUT_RAW_DIRECT:
+		return cf_file_write_durable(
+			dirfd, hex, p->blob, p->blob_size, 0600,
+			p->mode == PUT_RAW_DIRECT ? CF_DURABLE_DIRECT : 0);
+	case GET_RAW:
+		fd = openat(dirfd, hex, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		got = cf_read_full(fd, p->rbuf, p->blob_size);
+		close(fd);
+		if (got != (ssize_t)p->blob_size)
+			return -1;
+		return memcmp(p->rbuf, p->blob, p->blob_size) ? -1 : 0;
+	case GET_HTTP:
+		if (srvbench_http_do(h, "GET", path, NULL, 0, true) == 200 &&
+		    h->resp.len == p->blob_size &&
+		    !memcmp(h->resp.data, p->blob, p->blob_size))
+			return 0;
+		break;
+	case PUT_HTTP:
+		if (srvbench_http_do(h, "PUT", path, p->blob, p->blob_size,
+				     true) == 201)
+			return 0;
+		break;
+	}
+	fprintf(stderr, "srvbench: %s answered %zu bytes (%zu sent): %.*s\n",
+		p->mode == PUT_HTTP ? "PUT" : "GET", h->resp.len, p->blob_size,
+		(int)(h->resp.len < 200 ? h->resp.len : 200), h->resp.data);
+	return -1;
+}
+
 static void *putter_main(void *arg)
 {
 	struct putter *p = arg;
-	char hex[BLK_ID_HEX_SIZE], path[4300];
+	bool http = p->mode == PUT_HTTP || p->mode == GET_HTTP;
 	struct http h;
 	unsigned i;
 	int dirfd = -1;
 
 	p->rc = -1;
-	if (p->mode != PUT_HTTP) {
-		snprintf(path, sizeof(path), "%s/raw%d-%d", p->b->dir, p->mode,
-			 p->index);
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			return NULL;
-		dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!http) {
+		dirfd = raw_dir(p,
+				p->mode == GET_RAW ? PUT_RAW_DIRECT : p->mode);
 		if (dirfd < 0)
 			return NULL;
 	} else if (srvbench_http_init(&h, p->b, true) < 0) {
@@ -64,27 +123,12 @@ static void *putter_main(void *arg)
 	}
 	for (i = p->first; i < p->first + p->count; i++) {
 		srvbench_blob_stamp(p->blob, (uint64_t)p->index << 32 | i);
-		blk_id_to_hex(&p->ids[i], hex);
-		if (p->mode != PUT_HTTP) {
-			if (cf_file_write_durable(dirfd, hex, p->blob,
-						  p->blob_size, 0600,
-						  p->mode == PUT_RAW_DIRECT
-							  ? CF_DURABLE_DIRECT
-							  : 0) < 0)
-				goto out;
-			continue;
-		}
-		snprintf(path, sizeof(path), "/api/v1/blocks/%s", hex);
-		if (srvbench_http_do(&h, "PUT", path, p->blob, p->blob_size,
-				     true) != 201) {
-			fprintf(stderr, "srvbench: PUT answered: %.*s\n",
-				(int)h.resp.len, h.resp.data);
+		if (move_block(p, &h, dirfd, i) < 0)
 			goto out;
-		}
 	}
 	p->rc = 0;
 out:
-	if (p->mode != PUT_HTTP)
+	if (!http)
 		close(dirfd);
 	else
 		srvbench_http_release(&h);
@@ -117,7 +161,7 @@ static double run_putters(struct putter *p, enum put_mode mode, unsigned first,
 int srvbench_puts(struct bench *b)
 {
 	struct putter p[SRVBENCH_CLIENTS];
-	double secs[3] = { 0 }, t, mib, raw_s, direct_s, put_s;
+	double secs[GET_RAW + 1] = { 0 }, t, mib, raw_s, direct_s, put_s;
 	unsigned per = b->put_mib / SRVBENCH_CLIENTS, i, round_size;
 	int k, r, rc = -1;
 
@@ -136,7 +180,8 @@ int srvbench_puts(struct bench *b)
 		p[k].index = k;
 		p[k].blob = srvbench_blob_new(BIG_BLOCK, &p[k].blob_size);
 		p[k].ids = calloc(per, sizeof(*p[k].ids));
-		if (!p[k].blob || !p[k].ids)
+		p[k].rbuf = malloc(p[k].blob_size);
+		if (!p[k].blob || !p[k].ids || !p[k].rbuf)
 			goto out;
 		for (i = 0; i < per; i++) {
 			srvbench_blob_stamp(p[k].blob, (uint64_t)k << 32 | i);
@@ -148,6 +193,20 @@ int srvbench_puts(struct bench *b)
 	for (r = 0; r < PUT_ROUNDS; r++) {
 		for (k = 0; k < 3; k++) {
 			enum put_mode mode = (enum put_mode)((r + k) % 3);
+
+			t = run_putters(p, mode, (unsigned)r * round_size,
+					round_size);
+			if (t <= 0)
+				goto out;
+			secs[mode] += t;
+		}
+	}
+	if (run_putters(p, GET_HTTP, 0, per) <= 0 ||
+	    run_putters(p, GET_RAW, 0, per) <= 0)
+		goto out; /* the untimed pass: everything in the page cache */
+	for (r = 0; r < PUT_ROUNDS; r++) {
+		for (k = 0; k < 2; k++) {
+			enum put_mode mode = (r + k) % 2 ? GET_RAW : GET_HTTP;
 
 			t = run_putters(p, mode, (unsigned)r * round_size,
 					round_size);
@@ -173,13 +232,21 @@ int srvbench_puts(struct bench *b)
 	       SRVBENCH_CLIENTS, mib / put_s, 100.0 * raw_s / put_s,
 	       100.0 * direct_s / put_s, per * SRVBENCH_CLIENTS,
 	       raw_s / put_s >= 0.8 ? "met" : "MISSED");
+	printf("      baseline: read() of those files, page cache      "
+	       "%6.0f MiB/s\n",
+	       mib / secs[GET_RAW]);
+	printf("      block GET 1 MiB over HTTP, %d clients, cached    "
+	       "%6.0f MiB/s  (%.0f%% of baseline)\n",
+	       SRVBENCH_CLIENTS, mib / secs[GET_HTTP],
+	       100.0 * secs[GET_RAW] / secs[GET_HTTP]);
 	rc = 0;
 out:
 	if (rc < 0)
-		fprintf(stderr, "srvbench: block PUT phase failed\n");
+		fprintf(stderr, "srvbench: block PUT/GET phase failed\n");
 	for (k = 0; k < SRVBENCH_CLIENTS; k++) {
 		free(p[k].blob);
 		free(p[k].ids);
+		free(p[k].rbuf);
 	}
 	return rc;
 }
