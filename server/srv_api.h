@@ -44,6 +44,13 @@ struct srv_request {
 };
 
 /*
+ * Bytes a handler may leave free in front of a large body (body_offset):
+ * the transport writes its headers there and sends the block as it is,
+ * without copying a megabyte into a buffer of its own.
+ */
+#define SRV_RESPONSE_HEADROOM 2048
+
+/*
  * The answer. Exactly one of json or body is set (or neither, for an empty
  * 2xx reply or HEAD). The transport sends it and frees it with
  * srv_response_release.
@@ -52,7 +59,8 @@ struct srv_response {
 	int status;              /* HTTP status */
 	json_t *json;            /* owned; sent as application/json */
 	uint8_t *body;           /* owned (free()); raw bytes, e.g. a block */
-	size_t body_size;
+	size_t body_offset; /* they start here: 0 or SRV_RESPONSE_HEADROOM */
+	size_t body_size; /* bytes from body_offset */
 	const char *content_type; /* static string for body */
 	uint64_t content_length;  /* for HEAD: the length a GET would send */
 	const char *route;        /* static route name for metrics, e.g. "blocks_put" */

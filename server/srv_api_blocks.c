@@ -220,7 +220,12 @@ int api_block_get(struct api_call *c)
 	rc = indexed_block(c, &id, &size);
 	if (rc < 0)
 		return rc;
-	cf_buf_init(&b, BLK_BLOB_SIZE_MAX(BLK_CHUNK_MAX_LIMIT));
+	cf_buf_init(&b, SRV_RESPONSE_HEADROOM +
+				BLK_BLOB_SIZE_MAX(BLK_CHUNK_MAX_LIMIT));
+	rc = cf_buf_grow(&b, SRV_RESPONSE_HEADROOM + size);
+	if (rc < 0)
+		goto out;
+	b.len = SRV_RESPONSE_HEADROOM; /* the block goes behind it */
 	rc = srv_blocks_get(bs, c->who.user_id, &id, &b);
 	if (rc == -ENOENT) {
 		cf_err("block indexed but not stored (user %lld): run fsck",
@@ -235,7 +240,8 @@ int api_block_get(struct api_call *c)
 		rc = -ENOMEM;
 		goto out;
 	}
-	c->resp->body_size = len;
+	c->resp->body_offset = SRV_RESPONSE_HEADROOM;
+	c->resp->body_size = len - SRV_RESPONSE_HEADROOM;
 	c->resp->content_type = "application/octet-stream";
 	c->resp->status = 200;
 out:

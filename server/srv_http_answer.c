@@ -29,8 +29,13 @@
 #include "srv_work.h"
 
 #define HTTP_HEADERS_MAX 1024
-/* Headroom in front of a response body: LWS_PRE plus room for headers. */
-#define OUT_BODY (LWS_PRE + HTTP_HEADERS_MAX)
+/*
+ * Headroom in front of a response body: LWS_PRE plus room for headers.
+ * The API's own headroom, so a block it read behind it is sent in place.
+ */
+#define OUT_BODY SRV_RESPONSE_HEADROOM
+_Static_assert(LWS_PRE + HTTP_HEADERS_MAX <= OUT_BODY,
+	       "headers and LWS_PRE fit in front of a body");
 
 /* ----- building answers ----- */
 
@@ -50,6 +55,15 @@ int srv_http_set_out(struct http_req *r, const void *body, size_t size)
 		memcpy(r->out + OUT_BODY, body, size);
 	r->out_size = size;
 	return 0;
+}
+
+/* Take resp's body, already behind OUT_BODY bytes of headroom, as it is. */
+static void adopt_out(struct http_req *r, struct srv_response *resp)
+{
+	free(r->out);
+	r->out = resp->body;
+	r->out_size = resp->body_size;
+	resp->body = NULL;
 }
 
 /* Render json (borrowed) compactly into r->out. */
@@ -141,8 +155,11 @@ void srv_http_job_run(struct srv_work_item *item)
 	r->content_type = resp.content_type;
 	if (resp.json)
 		rc = set_out_json(r, resp.json);
+	else if (resp.body && !r->head && resp.body_offset == OUT_BODY)
+		adopt_out(r, &resp);
 	else if (resp.body && !r->head)
-		rc = srv_http_set_out(r, resp.body, resp.body_size);
+		rc = srv_http_set_out(r, resp.body + resp.body_offset,
+				      resp.body_size);
 	if (rc < 0) {
 		free(r->out);
 		r->out = NULL;
