@@ -326,8 +326,8 @@ void srv_notify_unregister(struct srv_notify *n, struct srv_notify_conn *c)
 	free(c);
 }
 
-size_t srv_notify_take_ready(struct srv_notify *n, srv_notify_ready_fn fn,
-			     void *arg)
+size_t srv_notify_take_ready(struct srv_notify *n, size_t max,
+			     srv_notify_ready_fn fn, void *arg)
 {
 	struct srv_notify_conn *c;
 	size_t count = 0;
@@ -339,7 +339,7 @@ size_t srv_notify_take_ready(struct srv_notify *n, srv_notify_ready_fn fn,
 	 * call back into pop. Unregister runs on this same thread, so c stays
 	 * valid between the unlock and fn.
 	 */
-	for (;;) {
+	while (count < max) {
 		pthread_mutex_lock(&n->lock);
 		c = n->ready_head;
 		if (c) {

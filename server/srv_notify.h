@@ -79,13 +79,14 @@ void srv_notify_unregister(struct srv_notify *n, struct srv_notify_conn *c);
 
 /*
  * Call fn for every connection that became ready (messages queued or
- * overflowed) since the last call; returns how many. Each connection is
- * reported once per transition, so a transport that does not drain a
+ * overflowed) since the last call, oldest first, max of them at most (the
+ * rest stay ready for the next call); returns how many. Each connection
+ * is reported once per transition, so a transport that does not drain a
  * connection fully must ask again on its own (e.g. lws_callback_on_writable
  * after each pop while srv_notify_pop returns more).
  */
-size_t srv_notify_take_ready(struct srv_notify *n, srv_notify_ready_fn fn,
-			     void *arg);
+size_t srv_notify_take_ready(struct srv_notify *n, size_t max,
+			     srv_notify_ready_fn fn, void *arg);
 
 /* Whether some connection waits to be taken by srv_notify_take_ready. */
 bool srv_notify_has_ready(struct srv_notify *n);

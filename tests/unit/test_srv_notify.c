@@ -112,7 +112,8 @@ static void test_srv_notify__fan_out_per_account(void **state)
 
 	srv_notify_changed(n, 1, 42);
 	assert_int_equal(w.wakes, 1);
-	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 2);
+	assert_int_equal(srv_notify_take_ready(n, SIZE_MAX, log_ready, &log),
+			 2);
 	assert_true(logged(&log, &o1, NULL));
 	assert_true(logged(&log, &o2, NULL));
 	assert_false(logged(&log, &o3, NULL));
@@ -197,7 +198,8 @@ static void test_srv_notify__accounts_are_isolated(void **state)
 	assert_int_equal(srv_notify_register(n, 11, &ob, &b), 0);
 
 	srv_notify_pending(n, 11, node, 7);
-	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 1);
+	assert_int_equal(srv_notify_take_ready(n, SIZE_MAX, log_ready, &log),
+			 1);
 	assert_true(logged(&log, &ob, NULL));
 	assert_int_equal(srv_notify_queued(n, a), 0);
 	assert_int_equal(srv_notify_pop(n, a, buf, sizeof(buf)), 0);
@@ -242,7 +244,7 @@ static void test_srv_notify__overflow_drops_connection(void **state)
 	assert_int_equal(srv_notify_pop(n, slow, buf, sizeof(buf)), -EPIPE);
 	assert_int_equal(srv_notify_queued(n, slow), 0);
 
-	srv_notify_take_ready(n, log_ready, &log);
+	srv_notify_take_ready(n, SIZE_MAX, log_ready, &log);
 	assert_true(logged(&log, &os, &dropped));
 	assert_true(dropped);
 
@@ -344,19 +346,52 @@ static void test_srv_notify__ready_once_per_transition(void **state)
 	srv_notify_changed(n, 1, 1);
 	srv_notify_changed(n, 1, 2);
 	assert_true(srv_notify_has_ready(n));
-	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 1);
+	assert_int_equal(srv_notify_take_ready(n, SIZE_MAX, log_ready, &log),
+			 1);
 	assert_false(srv_notify_has_ready(n));
-	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 0);
+	assert_int_equal(srv_notify_take_ready(n, SIZE_MAX, log_ready, &log),
+			 0);
 	assert_true(srv_notify_pop(n, c, buf, sizeof(buf)) > 0);
 	srv_notify_changed(n, 1, 3);
-	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 1);
+	assert_int_equal(srv_notify_take_ready(n, SIZE_MAX, log_ready, &log),
+			 1);
 
 	/* unregistering a ready connection takes it off the ready list */
 	srv_notify_changed(n, 1, 4);
 	assert_true(srv_notify_pop(n, c, buf, sizeof(buf)) > 0);
 	srv_notify_changed(n, 1, 5);
 	srv_notify_unregister(n, c);
-	assert_int_equal(srv_notify_take_ready(n, log_ready, &log), 0);
+	assert_int_equal(srv_notify_take_ready(n, SIZE_MAX, log_ready, &log),
+			 0);
+	srv_notify_free(n);
+}
+
+/* A transport taking ready connections a slice at a time sees each once. */
+static void test_srv_notify__take_ready_in_slices(void **state)
+{
+	struct srv_notify_conn *c[3];
+	struct ready_log log = { 0 };
+	struct srv_notify *n;
+	int o[3], i;
+
+	(void)state;
+	assert_int_equal(srv_notify_new(8, NULL, NULL, &n), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(srv_notify_register(n, 1, &o[i], &c[i]), 0);
+	srv_notify_changed(n, 1, 7);
+	assert_int_equal(srv_notify_take_ready(n, 2, log_ready, &log), 2);
+	assert_true(srv_notify_has_ready(n));
+	assert_int_equal(srv_notify_take_ready(n, 0, log_ready, &log), 0);
+	assert_int_equal(srv_notify_take_ready(n, 2, log_ready, &log), 1);
+	assert_false(srv_notify_has_ready(n));
+	assert_int_equal(log.count, 3);
+	for (i = 0; i < 3; i++) /* each connection exactly once */
+		assert_true(logged(&log, &o[i], NULL));
+	assert_true(log.owners[0] != log.owners[1] &&
+		    log.owners[1] != log.owners[2] &&
+		    log.owners[0] != log.owners[2]);
+	for (i = 0; i < 3; i++)
+		srv_notify_unregister(n, c[i]);
 	srv_notify_free(n);
 }
 
@@ -518,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_srv_notify__queue_keeps_order_up_to_cap),
 		cmocka_unit_test(test_srv_notify__changed_coalesces),
 		cmocka_unit_test(test_srv_notify__ready_once_per_transition),
+		cmocka_unit_test(test_srv_notify__take_ready_in_slices),
 		cmocka_unit_test(test_srv_notify__many_accounts_grow_table),
 		cmocka_unit_test(test_srv_notify__concurrent_publish),
 		cmocka_unit_test(test_srv_notify__allocation_failures),
