@@ -170,9 +170,18 @@ expect 201
 api GET "/api/v1/blocks/$big" -k
 expect 200
 cmp -s "$BODY" "$T/big" || fail "a 1 MiB block over TLS came back other"
-"$WS" --port "$P3" --tls --token "$TOKEN" --count 1 --timeout 20 \
-	>"$T/wss.out" 2>"$T/wss.err" || fail "wss: $(cat "$T/wss.err")"
-grep -qF '{"type":"ready"}' "$T/wss.out" || fail "no ready over wss"
+# a pushed change is written outside lws' writeable callback: over TLS too
+"$WS" --port "$P3" --tls --token "$TOKEN" --count 2 --timeout 20 \
+	>"$T/wss.out" 2>"$T/wss.err" &
+WSSPID=$!
+PIDS="$PIDS $WSSPID"
+wait_line "$T/wss.out" '{"type":"ready"}'
+api POST /api/v1/nodes -k -H 'Content-Type: application/json' \
+	--data-binary "{\"id\":\"$(new_id)\",\"kind\":\"dir\",\"parent\":\"$ROOT\",\"name\":\"tls\",\"mode\":493,\"uid\":0,\"gid\":0}"
+expect 201
+wait "$WSSPID" || fail "wss: $(cat "$T/wss.err")"
+grep -qF "{\"type\":\"changed\",\"cursor\":$(j .cursor)}" "$T/wss.out" ||
+	fail "no change pushed over wss: $(cat "$T/wss.out")"
 stop_other
 
 note "bad config files"
