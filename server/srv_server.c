@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define CF_LOG_SUBSYS "server"
@@ -110,6 +111,34 @@ static int data_path(struct cf_buf *out, const char *dir, const char *name)
 	return cf_buf_appendf(out, "%s/%s", dir, name);
 }
 
+/*
+ * Every connected device holds a socket for its WebSocket, and the soft
+ * limit on open files is often 1,024 (systemd's default, whose hard limit
+ * of 524,288 is there for programs that need more to raise it to). Take
+ * the hard limit, up to FD_LIMIT_MAX: lws sizes its descriptor tables
+ * (16 bytes a descriptor, all of them touched) from it when the transport
+ * is made, so this runs first. A soft limit set higher stays.
+ */
+#define FD_LIMIT_MAX ((rlim_t)1 << 16)
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	want = rl.rlim_max < FD_LIMIT_MAX ? rl.rlim_max : FD_LIMIT_MAX;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			cf_warn("cannot raise the open files limit to %llu: %s",
+				(unsigned long long)want, strerror(errno));
+		else
+			cf_info("open files limit raised to %llu",
+				(unsigned long long)want);
+	}
+}
+
 int srv_server_run(struct srv_config *cfg)
 {
 	struct srv_metrics *metrics = NULL;
@@ -171,6 +200,7 @@ int srv_server_run(struct srv_config *cfg)
 	}
 	srv_metrics_set_stored(metrics, stored.blocks, stored.bytes);
 
+	raise_fd_limit();
 	rc = srv_http_new(cfg, metrics, &http);
 	if (rc < 0)
 		goto out;

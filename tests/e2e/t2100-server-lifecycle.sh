@@ -215,4 +215,18 @@ wait_up "http://127.0.0.1:$P4"
 grep -q 'with 2 workers' "$T/good.log" || fail "config not applied"
 [ -f "$T/data5/meta.db" ] || fail "data_dir from the config not used"
 stop_other
+
+note "a low soft limit on open files is raised to the hard one"
+P5=$(free_port)
+# prlimit execs cloudfsd: OTHER is the server's PID
+prlimit --nofile=256:4096 "$CLOUDFSD" serve --data "$T/data6" \
+	--listen "127.0.0.1:$P5" >"$T/fd.log" 2>&1 &
+OTHER=$!
+PIDS="$PIDS $OTHER"
+wait_up "http://127.0.0.1:$P5"
+grep -q 'open files limit raised to 4096' "$T/fd.log" ||
+	fail "no raise logged: $(cat "$T/fd.log")"
+soft=$(awk '/^Max open files/ { print $4 }' "/proc/$OTHER/limits")
+[ "$soft" = 4096 ] || fail "soft limit $soft, want 4096"
+stop_other
 note "ok"
