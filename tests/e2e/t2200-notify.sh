@@ -141,6 +141,34 @@ start_server --set ws_ping_seconds=600 --set ws_queue_max=64 \
 listen a1 "$TA1"
 listen a2 "$TA2" --no-subprotocol
 listen b "$TB"
+note "a fan-out wider than one turn of the server's loop reaches everyone"
+# The server writes to 512 connections per turn of its loop and wakes
+# itself for the rest: 1,200 devices take three turns, more than the
+# wake-ups a commit causes anyway. (Pings are rare here: no keepalive
+# round delivers what a missing wake-up would hold back.)
+"$WS" --port "$PORT" --token "$TA2" --conns 1200 --count 2 --timeout 120 \
+	>"$T/wide.out" 2>"$T/wide.err" &
+WIDE=$!
+PIDS="$PIDS $WIDE"
+greeted() { grep -cF '{"type":"ready"}' "$T/wide.out"; }
+for i in $(seq 600); do
+	[ "$(greeted)" = 1200 ] && break
+	sleep 0.1
+done
+[ "$(greeted)" = 1200 ] ||
+	fail "$(greeted) of 1200 greeted: $(tail -2 "$T/wide.err")"
+TOKEN=$TA1
+mknode dir $ROOT wide >/dev/null
+cursor=$(j .cursor)
+wait "$WIDE" || fail "the 1200 devices: $(tail -2 "$T/wide.err")"
+got=$(grep -cxF "{\"type\":\"changed\",\"cursor\":$cursor}" "$T/wide.out")
+[ "$got" = 1200 ] || fail "$got of 1200 devices got the change"
+pushed "$cursor"
+for i in $(seq 100); do # the 1200 hung up; the server sees it soon
+	[ "$(gauge)" = 3 ] && break
+	sleep 0.1
+done
+
 listen stall "$TA1" --stall
 listen frozen "$TA2"
 kill -STOP "$WS_frozen"

@@ -4,7 +4,8 @@
  * opens GET /api/v1/notify on a cloudfsd with a bearer token, prints every
  * text message it receives as one line on stdout (flushed at once, so a
  * test can poll the file), and exits:
- *   0  after --count messages (the {"type":"ready"} greeting counts)
+ *   0  after --count messages (the {"type":"ready"} greeting counts) on
+ *      each of its --conns connections (default 1)
  *   1  on a timeout, a connection error or bad usage
  *   2  when the server refused the token (close 1008)
  *   3  when the server closed the connection with any other code; a line
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <libwebsockets.h>
 
@@ -27,18 +29,26 @@ struct client {
 	const char *token;
 	int port;
 	long count; /* messages to wait for; 0 = until closed */
-	long received;
+	long conns; /* connections opened */
+	long conns_done; /* ...that received count messages */
+	long received; /* by all of them */
 	bool tls;
 	bool subprotocol;
 	bool stall;
 	bool done;
 	int status; /* exit status once done */
+	lws_sorted_usec_list_t timeout;
+	struct lws_context *ctx;
+};
+
+/* One connection (lws' per-session data). */
+struct conn {
 	struct line_buf {
 		char *data;
 		size_t len, cap;
 	} line; /* a message arriving in fragments */
-	lws_sorted_usec_list_t timeout;
-	struct lws_context *ctx;
+	long received;
+	bool done; /* received count messages: its close is no error */
 };
 
 static void finish(struct client *c, int status)
@@ -70,20 +80,23 @@ static int line_append(struct line_buf *l, const void *data, size_t len)
 	return 0;
 }
 
-static void on_message(struct client *c, struct lws *wsi)
+static void on_message(struct client *c, struct conn *k, struct lws *wsi)
 {
 	size_t i;
 
 	/* one line per message, whatever it holds */
-	for (i = 0; i < c->line.len; i++)
-		if (c->line.data[i] == '\n' || c->line.data[i] == '\r')
-			c->line.data[i] = ' ';
-	printf("%s\n", c->line.len ? c->line.data : "");
+	for (i = 0; i < k->line.len; i++)
+		if (k->line.data[i] == '\n' || k->line.data[i] == '\r')
+			k->line.data[i] = ' ';
+	printf("%s\n", k->line.len ? k->line.data : "");
 	fflush(stdout);
-	c->line.len = 0;
+	k->line.len = 0;
+	k->received++;
 	c->received++;
-	if (c->count && c->received >= c->count) {
-		finish(c, 0);
+	if (c->count && k->received >= c->count) {
+		k->done = true;
+		if (++c->conns_done == c->conns)
+			finish(c, 0);
 		return;
 	}
 	if (c->stall)
@@ -94,11 +107,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		    void *user, void *in, size_t len)
 {
 	struct client *c = lws_context_user(lws_get_context(wsi));
+	struct conn *k = user;
 	unsigned char **p, *end;
 	char auth[600];
 	int n, code;
 
-	(void)user;
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
 		if (!c->token)
@@ -122,13 +135,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		fprintf(stderr, "ws_client: connected\n");
 		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
-		if (line_append(&c->line, in, len) < 0) {
+		if (line_append(&k->line, in, len) < 0) {
 			finish(c, 1);
 			return -1;
 		}
 		if (lws_is_final_fragment(wsi))
-			on_message(c, wsi);
-		return c->done ? -1 : 0;
+			on_message(c, k, wsi);
+		return c->done || k->done ? -1 : 0;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		code = len >= 2 ? ((unsigned char *)in)[0] << 8 |
 					  ((unsigned char *)in)[1]
@@ -141,6 +154,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		finish(c, code == LWS_CLOSE_STATUS_POLICY_VIOLATION ? 2 : 3);
 		return 0;
 	case LWS_CALLBACK_CLIENT_CLOSED:
+		free(k->line.data);
+		k->line.data = NULL;
+		if (k->done)
+			return 0; /* this one got all it waited for */
 		if (!c->done)
 			fprintf(stderr, "ws_client: connection closed\n");
 		finish(c, 3);
@@ -163,7 +180,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: ws_client --port PORT --token TOKEN [--host H]\n"
 		"                 [--path P] [--count N] [--timeout SECS]\n"
-		"                 [--tls] [--no-subprotocol] [--stall]\n");
+		"                 [--conns N] [--tls] [--no-subprotocol]\n"
+		"                 [--stall]\n");
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -188,25 +206,29 @@ int main(int argc, char **argv)
 		{ "token", required_argument, NULL, 't' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "conns", required_argument, NULL, 'c' },
 		{ "tls", no_argument, NULL, 's' },
 		{ "no-subprotocol", no_argument, NULL, 'N' },
 		{ "stall", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lws_protocols protocols[] = {
-		{ "cloudfs-notify", callback, 0, 4096, 0, NULL, 0 },
+		{ "cloudfs-notify", callback, sizeof(struct conn), 4096, 0,
+		  NULL, 0 },
 		{ NULL, NULL, 0, 0, 0, NULL, 0 },
 	};
 	struct lws_context_creation_info info;
 	struct lws_client_connect_info ci;
 	struct client c;
-	long port = 0, timeout = 30;
+	struct rlimit rl;
+	long port = 0, timeout = 30, i;
 	int opt;
 
 	memset(&c, 0, sizeof(c));
 	c.host = "127.0.0.1";
 	c.path = "/api/v1/notify";
 	c.subprotocol = true;
+	c.conns = 1;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'H':
@@ -230,6 +252,10 @@ int main(int argc, char **argv)
 			if (parse_long(optarg, 1, 86400, &timeout) < 0)
 				goto bad;
 			break;
+		case 'c':
+			if (parse_long(optarg, 1, 4096, &c.conns) < 0)
+				goto bad;
+			break;
 		case 's':
 			c.tls = true;
 			break;
@@ -247,6 +273,10 @@ int main(int argc, char **argv)
 		goto bad;
 	c.port = (int)port;
 	signal(SIGPIPE, SIG_IGN);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max; /* --conns may need more */
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	lws_set_log_level(LLL_ERR, NULL);
 
 	memset(&info, 0, sizeof(info));
@@ -273,15 +303,16 @@ int main(int argc, char **argv)
 				    LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
 	lws_sul_schedule(c.ctx, 0, &c.timeout, on_timeout,
 			 timeout * LWS_US_PER_SEC);
-	if (!lws_client_connect_via_info(&ci)) {
-		fprintf(stderr, "ws_client: cannot connect\n");
-		finish(&c, 1);
+	for (i = 0; i < c.conns && !c.done; i++) {
+		if (!lws_client_connect_via_info(&ci)) {
+			fprintf(stderr, "ws_client: cannot connect\n");
+			finish(&c, 1);
+		}
 	}
 	while (!c.done && lws_service(c.ctx, 0) >= 0)
 		;
 	lws_sul_cancel(&c.timeout);
 	lws_context_destroy(c.ctx);
-	free(c.line.data);
 	return c.status;
 bad:
 	usage();
