@@ -44,6 +44,7 @@
 #include "srv_http_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -51,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <libwebsockets.h>
@@ -78,6 +80,9 @@
 #define HTTP_KEEPALIVE_SECS    30
 #define HTTP_SHUTDOWN_GRACE_US (10 * LWS_US_PER_SEC)
 #define WS_RX_BUFFER	       128 /* we ignore what clients send */
+/* Descriptors fd_ceiling keeps from connections: a base, and per worker. */
+#define FD_RESERVE_BASE	      64
+#define FD_RESERVE_PER_WORKER 8
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		    void *user, void *in, size_t len);
@@ -569,6 +574,46 @@ static void on_wake(struct srv_http *h)
 		begin_shutdown(h, 1); /* asked twice: do not wait */
 }
 
+/*
+ * Descriptors kept free for everything but connections: SQLite's files,
+ * the block files workers open, lws' own. Were they all taken by
+ * connections, accept() would fail with EMFILE and lws, whose listener
+ * stays readable, would retry it at once, forever: a loop spinning at full
+ * CPU and logging without end. Linux hands out the lowest free descriptor,
+ * so an accepted one at the ceiling means that few are left: that
+ * connection is closed at once, and the others are served.
+ */
+static int fd_ceiling(int workers)
+{
+	struct rlimit rl;
+	rlim_t reserve =
+		FD_RESERVE_BASE + FD_RESERVE_PER_WORKER * (rlim_t)workers;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > INT_MAX)
+		return INT_MAX;
+	if (reserve > rl.rlim_cur / 2)
+		reserve = rl.rlim_cur / 2;
+	return (int)(rl.rlim_cur - reserve);
+}
+
+static bool over_fd_ceiling(struct srv_http *h, int fd)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	if (fd < h->fd_ceiling)
+		return false;
+	h->refused++;
+	if (now != h->refused_logged_s) { /* once a second at most */
+		cf_warn("refused %llu connection(s): open files at %d of the "
+			"%d left to connections (raise the open files limit)",
+			(unsigned long long)h->refused, fd, h->fd_ceiling);
+		h->refused = 0;
+		h->refused_logged_s = now;
+	}
+	return true;
+}
+
 /* ----- the one protocol: HTTP and the notify WebSocket ----- */
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -584,7 +629,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 			on_wake(h);
 		return 0;
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-		return h && h->stopping ? 1 : 0;
+		if (!h)
+			return 0;
+		return h->stopping || over_fd_ceiling(h, (int)(intptr_t)in);
 	case LWS_CALLBACK_HTTP:
 		return on_http(h, wsi, pss, in, len);
 	case LWS_CALLBACK_HTTP_BODY:
@@ -671,6 +718,7 @@ int srv_http_new(const struct srv_config *cfg, struct srv_metrics *metrics,
 
 	cf_lws_log_setup();
 	/* no signal watchers here: the server's signal thread owns signals */
+	h->fd_ceiling = fd_ceiling(cfg->workers);
 	h->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	if (!h->loop) {
 		cf_err("cannot create the event loop");

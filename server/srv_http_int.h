@@ -124,6 +124,9 @@ struct srv_http {
 	bool deadline_passed;
 	size_t live_reqs; /* http_req objects alive */
 	size_t ws_count; /* established WebSockets */
+	int fd_ceiling; /* refuse connections whose descriptor reaches it */
+	uint64_t refused; /* connections refused at fd_ceiling, not logged */
+	int64_t refused_logged_s; /* when that was last logged */
 	lws_sorted_usec_list_t deadline_sul;
 	lws_sorted_usec_list_t ping_sul;
 	lws_sorted_usec_list_t fanout_sul; /* srv_ws: a deferred fan-out */

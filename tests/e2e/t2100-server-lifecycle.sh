@@ -229,4 +229,30 @@ grep -q 'open files limit raised to 4096' "$T/fd.log" ||
 soft=$(awk '/^Max open files/ { print $4 }' "/proc/$OTHER/limits")
 [ "$soft" = 4096 ] || fail "soft limit $soft, want 4096"
 stop_other
+
+note "more connections than open files: refused, no busy loop, served after"
+P6=$(free_port)
+prlimit --nofile=64:64 "$CLOUDFSD" serve --data "$T/data7" \
+	--listen "127.0.0.1:$P6" >"$T/emfile.log" 2>&1 &
+OTHER=$!
+PIDS="$PIDS $OTHER"
+wait_up "http://127.0.0.1:$P6"
+cpu() { awk '{ print $14 + $15 }' "/proc/$OTHER/stat"; }
+conns=()
+for i in $(seq 1 100); do
+	exec {c}<>"/dev/tcp/127.0.0.1/$P6" || fail "connect $i"
+	conns+=("$c")
+done
+t0=$(cpu)
+sleep 3
+# the old server spun on accept() failing with EMFILE: 3 s of CPU in 3 s
+# and millions of log lines; a few ticks here are its normal work
+[ $(($(cpu) - t0)) -lt 100 ] || fail "busy at the descriptor limit"
+grep -q 'refused [0-9]* connection(s): open files at' "$T/emfile.log" ||
+	fail "no refusal logged: $(tail -3 "$T/emfile.log")"
+[ "$(wc -l <"$T/emfile.log")" -lt 50 ] ||
+	fail "log flooded: $(wc -l <"$T/emfile.log") lines"
+for c in "${conns[@]}"; do exec {c}>&-; done
+wait_up "http://127.0.0.1:$P6"
+stop_other
 note "ok"
