@@ -603,6 +603,7 @@ static bool over_fd_ceiling(struct srv_http *h, int fd)
 
 	if (fd < h->fd_ceiling)
 		return false;
+	srv_metrics_conn_refused(h->metrics);
 	h->refused++;
 	if (now != h->refused_logged_s) { /* once a second at most */
 		cf_warn("refused %llu connection(s): open files at %d of the "

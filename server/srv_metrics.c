@@ -54,6 +54,7 @@ struct srv_metrics {
 	atomic_int_fast64_t blocks_stored, bytes_stored;
 	atomic_int_fast64_t ws_open;
 	atomic_uint_fast64_t ws_opened_total;
+	atomic_uint_fast64_t conns_refused;
 	struct histogram commits; /* request to durable answer */
 	struct histogram fanout; /* notification publish to last send */
 	int64_t start_time; /* unix seconds; set once */
@@ -104,6 +105,7 @@ int srv_metrics_new(struct srv_metrics **out)
 	atomic_init(&m->bytes_stored, 0);
 	atomic_init(&m->ws_open, 0);
 	atomic_init(&m->ws_opened_total, 0);
+	atomic_init(&m->conns_refused, 0);
 	histogram_init(&m->commits);
 	histogram_init(&m->fanout);
 	m->start_time = (int64_t)time(NULL);
@@ -192,6 +194,13 @@ void srv_metrics_ws(struct srv_metrics *m, int delta)
 	if (delta > 0)
 		atomic_fetch_add_explicit(&m->ws_opened_total,
 					  (uint_fast64_t)delta,
+					  memory_order_relaxed);
+}
+
+void srv_metrics_conn_refused(struct srv_metrics *m)
+{
+	if (m)
+		atomic_fetch_add_explicit(&m->conns_refused, 1,
 					  memory_order_relaxed);
 }
 
@@ -332,6 +341,10 @@ int srv_metrics_render(struct srv_metrics *m, struct cf_buf *out)
 			"Notification WebSockets opened.\n"
 			"# TYPE cloudfs_websocket_connections_total counter\n"
 			"cloudfs_websocket_connections_total %llu\n"
+			"# HELP cloudfs_connections_refused_total Connections "
+			"closed at once: too few open files left for them.\n"
+			"# TYPE cloudfs_connections_refused_total counter\n"
+			"cloudfs_connections_refused_total %llu\n"
 			"# HELP cloudfs_start_time_seconds Unix time the "
 			"server started.\n"
 			"# TYPE cloudfs_start_time_seconds gauge\n"
@@ -339,7 +352,7 @@ int srv_metrics_render(struct srv_metrics *m, struct cf_buf *out)
 			load_u(&m->bytes_in), load_u(&m->bytes_out),
 			load_i(&m->blocks_stored), load_i(&m->bytes_stored),
 			load_i(&m->ws_open), load_u(&m->ws_opened_total),
-			(long long)m->start_time);
+			load_u(&m->conns_refused), (long long)m->start_time);
 	if (rc == 0)
 		rc = render_histogram(&m->commits,
 				      "cloudfs_commit_duration_seconds",

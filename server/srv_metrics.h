@@ -32,6 +32,9 @@ void srv_metrics_set_stored(struct srv_metrics *m, uint64_t blocks,
 /* WebSocket connections opened / closed. */
 void srv_metrics_ws(struct srv_metrics *m, int delta);
 
+/* A connection was refused: too few open files left for it. */
+void srv_metrics_conn_refused(struct srv_metrics *m);
+
 /* A commit took seconds from request to durable acknowledgement. */
 void srv_metrics_commit_latency(struct srv_metrics *m, double seconds);
 

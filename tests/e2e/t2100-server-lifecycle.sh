@@ -254,5 +254,8 @@ grep -q 'refused [0-9]* connection(s): open files at' "$T/emfile.log" ||
 	fail "log flooded: $(wc -l <"$T/emfile.log") lines"
 for c in "${conns[@]}"; do exec {c}>&-; done
 wait_up "http://127.0.0.1:$P6"
+refused=$(curl -s "http://127.0.0.1:$P6/metrics" |
+	awk '$1 == "cloudfs_connections_refused_total" { print $2 }')
+[ "${refused:-0}" -ge 1 ] || fail "no refusal counted in /metrics"
 stop_other
 note "ok"

@@ -68,6 +68,8 @@ static void test_srv_metrics__gauges_and_histogram(void **state)
 	srv_metrics_block_removed(m, 4);
 	srv_metrics_ws(m, 3);
 	srv_metrics_ws(m, -1);
+	srv_metrics_conn_refused(m);
+	srv_metrics_conn_refused(m);
 	srv_metrics_commit_latency(m, 0.0002);
 	srv_metrics_commit_latency(m, 0.003);
 	srv_metrics_commit_latency(m, 99);
@@ -80,6 +82,7 @@ static void test_srv_metrics__gauges_and_histogram(void **state)
 	assert_non_null(strstr(text, "cloudfs_websocket_connections 2\n"));
 	assert_non_null(
 		strstr(text, "cloudfs_websocket_connections_total 3\n"));
+	assert_non_null(strstr(text, "cloudfs_connections_refused_total 2\n"));
 	assert_non_null(strstr(text, "_bucket{le=\"0.0005\"} 2\n"));
 	assert_non_null(strstr(text, "_bucket{le=\"0.005\"} 3\n"));
 	assert_non_null(strstr(text, "_bucket{le=\"10\"} 3\n"));
