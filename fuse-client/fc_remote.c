@@ -153,6 +153,8 @@ int fc_remote_error(int curl_code, long http_status, const char *error_code)
 		return -EPERM;
 	case 404:
 		return -ENOENT;
+	case 408: /* the body came too slowly: sent again, later */
+		return -ETIMEDOUT;
 	case 409:
 		return -EEXIST;
 	case 413:

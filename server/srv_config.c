@@ -68,6 +68,7 @@ static const struct key_desc keys[] = {
 	K("rate_burst", KEY_U32, rate_burst, 1, UINT32_MAX),
 	K("ws_queue_max", KEY_U32, ws_queue_max, 1, 65536),
 	K("ws_ping_seconds", KEY_U32, ws_ping_seconds, 1, 3600),
+	K("body_seconds", KEY_U32, body_seconds, 1, 3600),
 	K("log_level", KEY_LOG_LEVEL, log_level, 0, 0),
 	K("debug", KEY_OPT_STRING, log_debug, 0, 0),
 };
@@ -110,6 +111,7 @@ int srv_config_init(struct srv_config *c)
 	c->rate_burst = 10000;
 	c->ws_queue_max = 32;
 	c->ws_ping_seconds = 30;
+	c->body_seconds = 20;
 	c->log_level = LOG_INFO;
 	rc = dup_into(&c->data_dir, "/var/lib/cloudfs");
 	if (rc == 0)

@@ -31,6 +31,7 @@ struct srv_config {
 	uint32_t rate_burst;      /* bucket size */
 	uint32_t ws_queue_max;    /* messages queued per WebSocket */
 	uint32_t ws_ping_seconds; /* keepalive ping interval */
+	uint32_t body_seconds; /* a body's time, plus 1 s per 4 KiB; 20 */
 	int log_level;            /* syslog level */
 	char *log_debug;          /* owned or NULL: debug subsystems */
 };

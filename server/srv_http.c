@@ -80,6 +80,10 @@
 #define HTTP_KEEPALIVE_SECS    30
 #define HTTP_SHUTDOWN_GRACE_US (10 * LWS_US_PER_SEC)
 #define WS_RX_BUFFER	       128 /* we ignore what clients send */
+/* A body's time: cfg->body_seconds, and a second per BODY_MIN_RATE bytes. */
+#define BODY_MIN_RATE 4096.0
+/* How often the loop makes lws run its timers (see timer_tick). */
+#define TIMER_TICK_S 0.1
 /* Descriptors fd_ceiling keeps from connections: a base, and per worker. */
 #define FD_RESERVE_BASE	      64
 #define FD_RESERVE_PER_WORKER 8
@@ -474,14 +478,33 @@ static int on_http(struct srv_http *h, struct lws *wsi, struct pss *pss,
 			return 0;
 		}
 		send_continue(wsi);
+		/* until its first piece arrives */
+		lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+				(int)h->cfg->body_seconds);
 		return 0; /* the body follows */
 	}
 	submit_request(h, wsi, r);
 	return 0;
 }
 
-static int on_http_body(struct lws *wsi, struct pss *pss, const void *in,
-			size_t len)
+/*
+ * A body may take body_seconds plus one second per BODY_MIN_RATE bytes
+ * received (the rule of Apache's mod_reqtimeout): a slow link gets all
+ * the time it needs, a peer dribbling a byte a second to hold a
+ * connection (and the buffer its Content-Length reserved) does not. A
+ * body that stops is lws' own business: it gives each piece a few
+ * seconds.
+ */
+static bool body_on_time(const struct srv_http *h, const struct http_req *r)
+{
+	double allowed =
+		h->cfg->body_seconds + (double)r->body.len / BODY_MIN_RATE;
+
+	return srv_http_elapsed_ms(&r->start) / 1000.0 <= allowed;
+}
+
+static int on_http_body(struct srv_http *h, struct lws *wsi, struct pss *pss,
+			const void *in, size_t len)
 {
 	struct http_req *r = pss->req;
 
@@ -491,6 +514,10 @@ static int on_http_body(struct lws *wsi, struct pss *pss, const void *in,
 		srv_http_answer_error(
 			wsi, r, 413, "too_large",
 			"the request body is larger than announced", true);
+	else if (!body_on_time(h, r))
+		srv_http_answer_error(wsi, r, 408, "timeout",
+				      "the request body arrives too slowly",
+				      true);
 	return 0;
 }
 
@@ -636,7 +663,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP:
 		return on_http(h, wsi, pss, in, len);
 	case LWS_CALLBACK_HTTP_BODY:
-		return on_http_body(wsi, pss, in, len);
+		return on_http_body(h, wsi, pss, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return on_http_body_done(h, wsi, pss);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -798,8 +825,27 @@ static bool drained(struct srv_http *h)
 	       srv_work_pending(h->work) == 0;
 }
 
+/*
+ * lws 4.1 on a foreign libev loop re-arms its one timer watcher with
+ * ev_timer_set + ev_timer_start, which leave a watcher that is already
+ * running alone: a timeout shorter than the one armed then fires only
+ * when that one does (a 3 s body timeout was seen to end after 28 s).
+ * lws does run every due timer after any I/O, so a tick wakes it
+ * (lws_cancel_service: LWS_CALLBACK_EVENT_WAIT_CANCELLED, then its idle
+ * pass), and no lws timer is late by more than TIMER_TICK_S.
+ */
+static void timer_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct srv_http *h = w->data;
+
+	(void)loop;
+	(void)revents;
+	lws_cancel_service(h->ctx);
+}
+
 int srv_http_run(struct srv_http *h, struct srv_api *api)
 {
+	ev_timer tick;
 	int rc;
 
 	h->api = api;
@@ -810,8 +856,12 @@ int srv_http_run(struct srv_http *h, struct srv_api *api)
 	}
 	rc = 0;
 	srv_ws_ping_start(h);
+	ev_timer_init(&tick, timer_tick, TIMER_TICK_S, TIMER_TICK_S);
+	tick.data = h;
+	ev_timer_start(h->loop, &tick);
 	while (!(h->stopping && drained(h)) && !h->deadline_passed)
 		ev_run(h->loop, EVRUN_ONCE);
+	ev_timer_stop(h->loop, &tick);
 	lws_sul_cancel(&h->deadline_sul);
 	lws_sul_cancel(&h->ping_sul);
 	lws_sul_cancel(&h->fanout_sul);

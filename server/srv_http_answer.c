@@ -176,7 +176,7 @@ out:
 
 /* ----- sending answers ----- */
 
-static double elapsed_ms(const struct timespec *start)
+double srv_http_elapsed_ms(const struct timespec *start)
 {
 	struct timespec now;
 
@@ -272,7 +272,8 @@ int srv_http_writeable(struct srv_http *h, struct lws *wsi, struct pss *pss)
 	srv_metrics_request(h->metrics, r->route, r->status, r->content_length,
 			    r->head ? 0 : r->out_size);
 	cf_dbg("%s %s %d %zu bytes %.2f ms", r->method, r->path, r->status,
-	       r->head ? (size_t)0 : r->out_size, elapsed_ms(&r->start));
+	       r->head ? (size_t)0 : r->out_size,
+	       srv_http_elapsed_ms(&r->start));
 	close = r->close_after || h->stopping;
 	pss->req = NULL;
 	srv_http_req_free(h, r);

@@ -164,6 +164,9 @@ void srv_http_answer_now(struct lws *wsi, struct http_req *r);
 void srv_http_answer_error(struct lws *wsi, struct http_req *r, int status,
 			   const char *code, const char *message, bool close);
 
+/* Milliseconds on CLOCK_MONOTONIC since start. */
+double srv_http_elapsed_ms(const struct timespec *start);
+
 /*
  * LWS_CALLBACK_HTTP_WRITEABLE: send the headers, then the body in
  * pieces; frees the request once it is out. 0, or -1 to close the

@@ -230,6 +230,49 @@ soft=$(awk '/^Max open files/ { print $4 }' "/proc/$OTHER/limits")
 [ "$soft" = 4096 ] || fail "soft limit $soft, want 4096"
 stop_other
 
+note "a body that dribbles in is cut off; one that stops is too"
+P7=$(free_port)
+serve_bg "$T/slow.log" --data "$DATA" --listen "127.0.0.1:$P7" \
+	--set body_seconds=2
+wait_up "http://127.0.0.1:$P7"
+# slow_body NAME SECONDS_BETWEEN_BYTES: a PUT announcing 100000 bytes; the
+# answer goes to $T/NAME.out, the seconds until the server hung up to
+# $T/NAME.secs
+slow_body() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$P7"
+		printf 'PUT /api/v1/blocks/%064d HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %064d\r\nContent-Length: 100000\r\n\r\n' 0 0 >&3
+		if [ "$2" != 0 ]; then
+			(for i in $(seq 1 60); do
+				printf x >&3 2>/dev/null || break
+				sleep "$2"
+			done) &
+		fi
+		start=$SECONDS
+		timeout 40 cat <&3 >"$T/$1.out" || true
+		echo $((SECONDS - start)) >"$T/$1.secs"
+		kill %1 2>/dev/null || true
+	)
+}
+slow_body dribble 0.5 &
+D1=$!
+slow_body stalled 0 &
+D2=$!
+PIDS="$PIDS $D1 $D2"
+wait "$D1" "$D2"
+grep -q '408 Request Timeout' "$T/dribble.out" ||
+	fail "dribbled body not answered 408: $(head -c 300 "$T/dribble.out")"
+grep -q '"error":"timeout"' "$T/dribble.out" || fail "408 without its error"
+[ "$(cat "$T/dribble.secs")" -le 10 ] ||
+	fail "dribbled body held $(cat "$T/dribble.secs")s, want about 2"
+[ "$(cat "$T/stalled.secs")" -le 10 ] ||
+	fail "stopped body held $(cat "$T/stalled.secs")s, want about 2"
+# a body on time is still taken (alice's token from the first server)
+blk=$(make_block "$T/ontime" 200000)
+S=http://127.0.0.1:$P7 api PUT "/api/v1/blocks/$blk" --data-binary "@$T/ontime"
+expect 201
+stop_other
+
 note "more connections than open files: refused, no busy loop, served after"
 P6=$(free_port)
 prlimit --nofile=64:64 "$CLOUDFSD" serve --data "$T/data7" \

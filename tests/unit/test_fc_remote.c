@@ -74,6 +74,9 @@ static void test_fc_remote__error_mapping(void **state)
 	assert_int_equal(fc_remote_error(CURLE_OK, 400, "name_too_long"),
 			 -ENAMETOOLONG);
 	assert_int_equal(fc_remote_error(CURLE_OK, 401, "whatever"), -EACCES);
+	assert_int_equal(fc_remote_error(CURLE_OK, 408, "timeout"), -ETIMEDOUT);
+	assert_true(fc_remote_is_transient(
+		fc_remote_error(CURLE_OK, 408, "timeout")));
 	assert_int_equal(fc_remote_error(CURLE_OK, 403, NULL), -EPERM);
 	assert_int_equal(fc_remote_error(CURLE_OK, 404, NULL), -ENOENT);
 	assert_int_equal(fc_remote_error(CURLE_OK, 409, NULL), -EEXIST);
