@@ -31,6 +31,16 @@ serve_bg() {
 	PIDS="$PIDS $OTHER"
 }
 
+# serve_limited SOFT:HARD LOG ARGS...: serve_bg with that open files
+# limit; prlimit execs cloudfsd, so OTHER is the server's PID.
+serve_limited() {
+	local lim=$1 log=$2
+	shift 2
+	prlimit --nofile="$lim" "$CLOUDFSD" serve "$@" >"$log" 2>&1 &
+	OTHER=$!
+	PIDS="$PIDS $OTHER"
+}
+
 # wait_up URL [curl args]: until URL/metrics answers 200.
 wait_up() {
 	local url=$1 i
@@ -218,11 +228,7 @@ stop_other
 
 note "a low soft limit on open files is raised to the hard one"
 P5=$(free_port)
-# prlimit execs cloudfsd: OTHER is the server's PID
-prlimit --nofile=256:4096 "$CLOUDFSD" serve --data "$T/data6" \
-	--listen "127.0.0.1:$P5" >"$T/fd.log" 2>&1 &
-OTHER=$!
-PIDS="$PIDS $OTHER"
+serve_limited 256:4096 "$T/fd.log" --data "$T/data6" --listen "127.0.0.1:$P5"
 wait_up "http://127.0.0.1:$P5"
 grep -q 'open files limit raised to 4096' "$T/fd.log" ||
 	fail "no raise logged: $(cat "$T/fd.log")"
@@ -275,10 +281,7 @@ stop_other
 
 note "more connections than open files: refused, no busy loop, served after"
 P6=$(free_port)
-prlimit --nofile=64:64 "$CLOUDFSD" serve --data "$T/data7" \
-	--listen "127.0.0.1:$P6" >"$T/emfile.log" 2>&1 &
-OTHER=$!
-PIDS="$PIDS $OTHER"
+serve_limited 64:64 "$T/emfile.log" --data "$T/data7" --listen "127.0.0.1:$P6"
 wait_up "http://127.0.0.1:$P6"
 cpu() { awk '{ print $14 + $15 }' "/proc/$OTHER/stat"; }
 conns=()
