@@ -9,11 +9,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -263,4 +265,23 @@ int cf_mkdir_p(const char *path, mode_t mode)
 out:
 	cf_buf_release(&b);
 	return rc == -EMSGSIZE ? -ENAMETOOLONG : rc;
+}
+
+int cf_file_raise_open_limit(unsigned long max, unsigned long *out)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	*out = rl.rlim_cur == RLIM_INFINITY ? ULONG_MAX
+					    : (unsigned long)rl.rlim_cur;
+	want = rl.rlim_max < (rlim_t)max ? rl.rlim_max : (rlim_t)max;
+	if (rl.rlim_cur >= want)
+		return 0;
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	*out = (unsigned long)want;
+	return 1;
 }

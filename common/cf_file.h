@@ -61,4 +61,12 @@ int cf_file_read_all(int dirfd, const char *name, struct cf_buf *out);
 /* mkdir -p for a directory path, each new level with mode: 0 or -errno. */
 int cf_mkdir_p(const char *path, mode_t mode);
 
+/*
+ * Raise this process's soft limit on open files to its hard limit, up to
+ * max; a soft limit already at or above that stays. *out gets the soft
+ * limit in force afterwards. 1 when raised, 0 when left as it was,
+ * -errno when it could not be raised.
+ */
+int cf_file_raise_open_limit(unsigned long max, unsigned long *out);
+
 #endif /* CLOUDFS_CF_FILE_H */

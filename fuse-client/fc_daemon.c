@@ -31,6 +31,7 @@
 
 #define CF_LOG_SUBSYS "daemon"
 #include "blk/keys.h"
+#include "cf_file.h"
 #include "cf_log.h"
 #include "fc_account.h"
 #include "fc_fetch.h"
@@ -628,6 +629,22 @@ static void stop_workers(struct daemon *d)
 	d->up = NULL;
 }
 
+/*
+ * Each file a program holds open through the mount holds a cache file
+ * open here, and a local disk would let the program open as many as its
+ * own limit allows. Take the hard limit (systemd's default soft limit
+ * is 1,024 of a hard 524,288, meant to be raised by who needs more).
+ */
+#define FD_LIMIT_MAX (1ul << 20)
+static void raise_fd_limit(void)
+{
+	unsigned long now = 0;
+
+	/* raising the soft limit up to the hard one cannot fail */
+	if (cf_file_raise_open_limit(FD_LIMIT_MAX, &now) > 0)
+		cf_info("open files limit raised to %lu", now);
+}
+
 int fc_daemon_run(const struct fc_daemon_opts *o)
 {
 	struct fc_fs_deps deps = { 0 };
@@ -652,8 +669,10 @@ int fc_daemon_run(const struct fc_daemon_opts *o)
 		}
 		o->fs->foreground = true;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		raise_fd_limit();
 		rc = load_account(&d);
+	}
 	if (rc == 0)
 		rc = lock_state_dir(&d);
 	if (rc == 0)

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define CF_LOG_SUBSYS "server"
@@ -119,24 +118,14 @@ static int data_path(struct cf_buf *out, const char *dir, const char *name)
  * (16 bytes a descriptor, all of them touched) from it when the transport
  * is made, so this runs first. A soft limit set higher stays.
  */
-#define FD_LIMIT_MAX ((rlim_t)1 << 16)
+#define FD_LIMIT_MAX (1ul << 16)
 static void raise_fd_limit(void)
 {
-	struct rlimit rl;
-	rlim_t want;
+	unsigned long now = 0;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	want = rl.rlim_max < FD_LIMIT_MAX ? rl.rlim_max : FD_LIMIT_MAX;
-	if (rl.rlim_cur < want) {
-		rl.rlim_cur = want;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			cf_warn("cannot raise the open files limit to %llu: %s",
-				(unsigned long long)want, strerror(errno));
-		else
-			cf_info("open files limit raised to %llu",
-				(unsigned long long)want);
-	}
+	/* raising the soft limit up to the hard one cannot fail */
+	if (cf_file_raise_open_limit(FD_LIMIT_MAX, &now) > 0)
+		cf_info("open files limit raised to %lu", now);
 }
 
 int srv_server_run(struct srv_config *cfg)
