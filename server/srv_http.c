@@ -52,7 +52,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include <libwebsockets.h>
@@ -84,9 +83,11 @@
 #define BODY_MIN_RATE 4096.0
 /* How often the loop makes lws run its timers (see timer_tick). */
 #define TIMER_TICK_S 0.1
-/* Descriptors fd_ceiling keeps from connections: a base, and per worker. */
+/* Descriptors raise_fd_limit keeps from connections: a base, per worker. */
 #define FD_RESERVE_BASE	      64
 #define FD_RESERVE_PER_WORKER 8
+/* The soft open files limit raise_fd_limit goes up to (see there). */
+#define FD_LIMIT_MAX (1ul << 16)
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		    void *user, void *in, size_t len);
@@ -602,26 +603,37 @@ static void on_wake(struct srv_http *h)
 }
 
 /*
- * Descriptors kept free for everything but connections: SQLite's files,
- * the block files workers open, lws' own. Were they all taken by
- * connections, accept() would fail with EMFILE and lws, whose listener
- * stays readable, would retry it at once, forever: a loop spinning at full
- * CPU and logging without end. Linux hands out the lowest free descriptor,
- * so an accepted one at the ceiling means that few are left: that
- * connection is closed at once, and the others are served.
+ * Every connected device holds a socket for its WebSocket, and the soft
+ * limit on open files is often 1,024 (systemd's default, whose hard limit
+ * of 524,288 is there for programs that need more to raise it to). Take
+ * the hard limit, up to FD_LIMIT_MAX: lws sizes its descriptor tables
+ * (16 bytes a descriptor, all of them touched) from it when its context
+ * is made, so this runs first. A soft limit set higher stays.
+ *
+ * Of that limit, descriptors are kept free for everything but
+ * connections: SQLite's files, the block files workers open, lws' own.
+ * Were they all taken by connections, accept() would fail with EMFILE
+ * and lws, whose listener stays readable, would retry it at once,
+ * forever: a loop spinning at full CPU and logging without end. Linux
+ * hands out the lowest free descriptor, so an accepted one at the
+ * ceiling returned here means that few are left: that connection is
+ * closed at once (over_fd_ceiling), and the others are served.
  */
-static int fd_ceiling(int workers)
+static int raise_fd_limit(int workers)
 {
-	struct rlimit rl;
-	rlim_t reserve =
-		FD_RESERVE_BASE + FD_RESERVE_PER_WORKER * (rlim_t)workers;
+	unsigned long limit = 0, reserve;
+	int rc = cf_file_raise_open_limit(FD_LIMIT_MAX, &limit);
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
-	    rl.rlim_cur > INT_MAX)
+	/* raising the soft limit up to the hard one cannot fail */
+	if (rc > 0)
+		cf_info("open files limit raised to %lu", limit);
+	if (limit == 0 || limit > INT_MAX) /* unknown, or no limit */
 		return INT_MAX;
-	if (reserve > rl.rlim_cur / 2)
-		reserve = rl.rlim_cur / 2;
-	return (int)(rl.rlim_cur - reserve);
+	reserve = FD_RESERVE_BASE +
+		  FD_RESERVE_PER_WORKER * (unsigned long)workers;
+	if (reserve > limit / 2)
+		reserve = limit / 2;
+	return (int)(limit - reserve);
 }
 
 static bool over_fd_ceiling(struct srv_http *h, int fd)
@@ -746,7 +758,7 @@ int srv_http_new(const struct srv_config *cfg, struct srv_metrics *metrics,
 
 	cf_lws_log_setup();
 	/* no signal watchers here: the server's signal thread owns signals */
-	h->fd_ceiling = fd_ceiling(cfg->workers);
+	h->fd_ceiling = raise_fd_limit(cfg->workers);
 	h->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	if (!h->loop) {
 		cf_err("cannot create the event loop");

@@ -110,24 +110,6 @@ static int data_path(struct cf_buf *out, const char *dir, const char *name)
 	return cf_buf_appendf(out, "%s/%s", dir, name);
 }
 
-/*
- * Every connected device holds a socket for its WebSocket, and the soft
- * limit on open files is often 1,024 (systemd's default, whose hard limit
- * of 524,288 is there for programs that need more to raise it to). Take
- * the hard limit, up to FD_LIMIT_MAX: lws sizes its descriptor tables
- * (16 bytes a descriptor, all of them touched) from it when the transport
- * is made, so this runs first. A soft limit set higher stays.
- */
-#define FD_LIMIT_MAX (1ul << 16)
-static void raise_fd_limit(void)
-{
-	unsigned long now = 0;
-
-	/* raising the soft limit up to the hard one cannot fail */
-	if (cf_file_raise_open_limit(FD_LIMIT_MAX, &now) > 0)
-		cf_info("open files limit raised to %lu", now);
-}
-
 int srv_server_run(struct srv_config *cfg)
 {
 	struct srv_metrics *metrics = NULL;
@@ -189,7 +171,6 @@ int srv_server_run(struct srv_config *cfg)
 	}
 	srv_metrics_set_stored(metrics, stored.blocks, stored.bytes);
 
-	raise_fd_limit();
 	rc = srv_http_new(cfg, metrics, &http);
 	if (rc < 0)
 		goto out;
