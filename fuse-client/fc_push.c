@@ -162,6 +162,24 @@ static int create_node(struct fc_remote *r, const struct fc_op *op,
 }
 
 /*
+ * *out becomes the create that makes local node n (a file or a directory)
+ * again on the server, same id, under parent.
+ */
+static void remake_create(const struct fc_node *n,
+			  const uint8_t parent[FC_ID_SIZE], struct fc_op *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = FC_OP_CREATE;
+	memcpy(out->node, n->id, FC_ID_SIZE);
+	memcpy(out->parent, parent, FC_ID_SIZE);
+	out->node_kind = n->kind;
+	out->mode = n->mode;
+	out->uid = n->uid;
+	out->gid = n->gid;
+	out->mtime_ns = n->mtime_ns;
+}
+
+/*
  * A kept file the server has no trace of any more (another device purged
  * it from the trash, or retention did): *out becomes the create that makes
  * it again under the same id, from the local node. 1 when so; 0 when the
@@ -179,14 +197,7 @@ static int remake_op(struct fc_pusher *p, const struct fc_op *op,
 		return rc;
 	if (n.kind != FC_KIND_FILE)
 		return -ENOENT; /* only an edited file is kept */
-	*out = *op;
-	out->kind = FC_OP_CREATE;
-	out->node_kind = n.kind;
-	out->mode = n.mode;
-	out->uid = n.uid;
-	out->gid = n.gid;
-	out->mtime_ns = n.mtime_ns;
-	out->target_len = 0;
+	remake_create(&n, op->parent, out);
 	return 1;
 }
 
@@ -317,15 +328,7 @@ static int remake_dir(struct fc_pusher *p, const uint8_t dir[FC_ID_SIZE],
 	if (rc == 0)
 		rc = revive_dir(p, up.id, depth + 1);
 	if (rc >= 0) {
-		memset(&op, 0, sizeof(op));
-		op.kind = FC_OP_CREATE;
-		memcpy(op.node, dir, FC_ID_SIZE);
-		memcpy(op.parent, up.id, FC_ID_SIZE);
-		op.node_kind = FC_KIND_DIR;
-		op.mode = n.mode;
-		op.uid = n.uid;
-		op.gid = n.gid;
-		op.mtime_ns = n.mtime_ns;
+		remake_create(&n, up.id, &op);
 		rc = create_node(p->d.remote, &op, name.data, name.len);
 	}
 	if (rc == 0)
