@@ -64,8 +64,9 @@ int cf_mkdir_p(const char *path, mode_t mode);
 /*
  * Raise this process's soft limit on open files to its hard limit, up to
  * max; a soft limit already at or above that stays. *out gets the soft
- * limit in force afterwards. 1 when raised, 0 when left as it was,
- * -errno when it could not be raised.
+ * limit in force afterwards (ULONG_MAX: none), and is left alone when the
+ * limit cannot be read. 1 when raised, 0 when left as it was, -errno when
+ * it could not be read or raised.
  */
 int cf_file_raise_open_limit(unsigned long max, unsigned long *out);
 
