@@ -638,10 +638,11 @@ static int raise_fd_limit(int workers)
 
 static bool over_fd_ceiling(struct srv_http *h, int fd)
 {
-	int64_t now = (int64_t)time(NULL);
+	int64_t now;
 
 	if (fd < h->fd_ceiling)
 		return false;
+	now = (int64_t)time(NULL);
 	srv_metrics_conn_refused(h->metrics);
 	h->refused++;
 	if (now != h->refused_logged_s) { /* once a second at most */
