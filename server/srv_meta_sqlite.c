@@ -40,6 +40,7 @@
 #include "cf_log.h"
 #include "srv_meta_sqlite_int.h"
 #include "srv_schema.h"
+#include "srv_wal_gather.h"
 
 const uint8_t srv_root_id[SRV_NODE_ID_SIZE] = { 0 };
 
@@ -335,7 +336,8 @@ static int conn_open(struct srv_sq *ms, bool writer, struct srv_sq_conn **out)
 	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	if (writer)
 		flags |= SQLITE_OPEN_CREATE;
-	rc = sqlite3_open_v2(ms->path, &c->db, flags, NULL);
+	rc = sqlite3_open_v2(ms->path, &c->db, flags,
+			     writer ? SRV_WAL_GATHER_VFS : NULL);
 	if (rc != SQLITE_OK) {
 		if (!c->db) {
 			free(c);
@@ -446,6 +448,14 @@ static int set_sync(struct srv_sq *ms, const struct srv_sq_wop *batch)
 
 	for (op = batch; op && lazy; op = op->next)
 		lazy = op->lazy;
+	/*
+	 * Gather the WAL writes of a commit that ends in a sync (see
+	 * srv_wal_gather.h); asked every batch, as the WAL file opens with
+	 * the first transaction.
+	 */
+	rc = srv_wal_gather_set(ms->wconn->db, !lazy);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
 	if (lazy == ms->sync_lazy)
 		return 0;
 	rc = sqlite3_exec(ms->wconn->db,
@@ -905,7 +915,9 @@ int srv_meta_sqlite_open(const char *path, struct srv_meta **out)
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = conn_open(ms, true, &ms->wconn);
+	rc = srv_wal_gather_register();
+	if (rc == 0)
+		rc = conn_open(ms, true, &ms->wconn);
 	if (rc == 0)
 		rc = set_wal(ms->wconn);
 	if (rc == 0)
