@@ -12,8 +12,9 @@
  * thread. The writer takes everything queued, opens one BEGIN IMMEDIATE
  * transaction, runs each op inside its own SAVEPOINT (a failing op rolls
  * back only itself), commits once (WAL, synchronous=FULL: one fsync for
- * the whole batch) and then wakes every caller. A batch made only of lazy
- * ops (srv_sq_write_lazy) commits with synchronous=NORMAL, no fsync. Reads use pooled
+ * the whole batch) and then wakes every caller. The commit's WAL frames
+ * leave in one write (srv_wal_gather.h). A batch made only of lazy ops
+ * (srv_sq_write_lazy) commits without the fsync. Reads use pooled
  * connections and see only committed data, so a caller reads its own
  * writes once meta_write returned.
  *
@@ -439,8 +440,12 @@ int srv_sq_nested(struct srv_sq_conn *c, srv_sq_write_fn fn, void *arg,
 	return *lost ? *lost : rc;
 }
 
-/* synchronous=NORMAL when no op of the batch needs durability. */
-static int set_sync(struct srv_sq *ms, const struct srv_sq_wop *batch)
+/*
+ * A batch of lazy ops only commits without waiting for the disk (see
+ * srv_wal_gather.h: the durability of synchronous=NORMAL). Until the WAL
+ * file opens, with the first transaction, every commit waits.
+ */
+static int set_durability(struct srv_sq *ms, const struct srv_sq_wop *batch)
 {
 	const struct srv_sq_wop *op;
 	bool lazy = true;
@@ -448,22 +453,12 @@ static int set_sync(struct srv_sq *ms, const struct srv_sq_wop *batch)
 
 	for (op = batch; op && lazy; op = op->next)
 		lazy = op->lazy;
-	/*
-	 * Gather the WAL writes of a commit that ends in a sync (see
-	 * srv_wal_gather.h); asked every batch, as the WAL file opens with
-	 * the first transaction.
-	 */
-	rc = srv_wal_gather_set(ms->wconn->db, !lazy);
-	if (rc < 0 && rc != -ENOENT)
+	rc = srv_wal_gather_set(ms->wconn->db, lazy ? SRV_WAL_GATHER_LAZY
+						    : SRV_WAL_GATHER_DURABLE);
+	if (rc == -ENOENT)
+		lazy = false;
+	else if (rc < 0)
 		return rc;
-	if (lazy == ms->sync_lazy)
-		return 0;
-	rc = sqlite3_exec(ms->wconn->db,
-			  lazy ? "PRAGMA synchronous = NORMAL;"
-			       : "PRAGMA synchronous = FULL;",
-			  NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return srv_sq_errno(ms->wconn, rc, "synchronous");
 	ms->sync_lazy = lazy;
 	return 0;
 }
@@ -475,7 +470,7 @@ static void run_batch(struct srv_sq *ms, struct srv_sq_wop *batch)
 	struct srv_sq_wop *op;
 	int rc, lost = 0;
 
-	rc = set_sync(ms, batch);
+	rc = set_durability(ms, batch);
 	if (rc == 0)
 		rc = exec_id(c, ST_BEGIN_IMMEDIATE);
 	if (rc < 0) {

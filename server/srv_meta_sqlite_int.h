@@ -151,7 +151,7 @@ struct srv_sq {
 	struct srv_sq_conn *cconn; /* owned; used by the checkpointer only */
 	_Atomic uint64_t checkpoints; /* by the checkpointer */
 	int wal_frames; /* writer-only: WAL size after last commit */
-	bool sync_lazy; /* writer-only: synchronous=NORMAL is in force */
+	bool sync_lazy; /* writer-only: the last batch did not wait */
 	_Atomic uint64_t wal_restarts; /* by the writer */
 };
 

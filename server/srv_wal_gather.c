@@ -9,6 +9,11 @@
  * a commit is the sync, so SQLite fails the transaction as it would have
  * had the write itself failed.
  *
+ * Which syncs LAZY skips: SQLite syncs the WAL at a commit (the run then
+ * holds the commit's frames, behind the 32-byte WAL header), after
+ * writing a new header at offset 0 (the run starts there), and before a
+ * checkpoint (nothing is held). Only the first kind is skipped.
+ *
  * The wrapper declares io methods version 1: SQLite maps and locks the
  * shared memory through the database file, never through the WAL.
  */
@@ -16,13 +21,14 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* First buffer; it doubles up to the most a run may hold. */
 #define GATHER_FIRST (64u << 10)
-#define GATHER_MAX (4u << 20)
+#define GATHER_MAX   (4u << 20)
 /*
  * The most one write to the default VFS may carry: the unix VFS writes at
  * most 128 KiB - 1 per call (it never needs more than a page) and reports
@@ -33,7 +39,7 @@
 struct gather_file {
 	sqlite3_file base; /* first: what SQLite holds */
 	sqlite3_file *real; /* the default VFS's file, behind this struct */
-	bool gather;
+	enum srv_wal_gather_mode mode;
 	unsigned char *buf; /* owned; the held run */
 	size_t len, cap;
 	sqlite3_int64 start; /* file offset of buf[0] */
@@ -115,18 +121,16 @@ static int gather_write(sqlite3_file *f, const void *p, int amt,
 	struct gather_file *g = gather_of(f);
 	int rc;
 
-	/* Only a write that continues the run joins it. */
-	if (g->len && off != g->start + (sqlite3_int64)g->len) {
+	/* Only a write that continues the run joins it, if it fits. */
+	if (g->len && (off != g->start + (sqlite3_int64)g->len ||
+		       !reserve(g, (size_t)amt))) {
 		rc = flush(g);
 		if (rc != SQLITE_OK)
 			return rc;
 	}
-	if (!g->gather || amt <= 0 || !reserve(g, (size_t)amt)) {
-		rc = flush(g);
-		if (rc != SQLITE_OK)
-			return rc;
+	if (g->mode == SRV_WAL_GATHER_OFF || amt <= 0 ||
+	    !reserve(g, (size_t)amt))
 		return g->real->pMethods->xWrite(g->real, p, amt, off);
-	}
 	if (!g->len)
 		g->start = off;
 	memcpy(g->buf + g->len, p, (size_t)amt);
@@ -147,10 +151,13 @@ static int gather_truncate(sqlite3_file *f, sqlite3_int64 size)
 static int gather_sync(sqlite3_file *f, int flags)
 {
 	struct gather_file *g = gather_of(f);
+	bool commit = g->len && g->start > 0;
 	int rc = flush(g);
 
 	if (rc != SQLITE_OK)
 		return rc;
+	if (commit && g->mode == SRV_WAL_GATHER_LAZY)
+		return SQLITE_OK;
 	return g->real->pMethods->xSync(g->real, flags);
 }
 
@@ -225,8 +232,8 @@ static const sqlite3_io_methods gather_methods = {
 	.xDeviceCharacteristics = gather_device_characteristics,
 };
 
-static int gather_open(sqlite3_vfs *vfs, sqlite3_filename name,
-		       sqlite3_file *f, int flags, int *out_flags)
+static int gather_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f,
+		       int flags, int *out_flags)
 {
 	struct gather_file *g = gather_of(f);
 	int rc;
@@ -272,7 +279,7 @@ int srv_wal_gather_register(void)
 	return register_result;
 }
 
-int srv_wal_gather_set(sqlite3 *db, bool on)
+int srv_wal_gather_set(sqlite3 *db, enum srv_wal_gather_mode mode)
 {
 	sqlite3_file *f = NULL;
 	struct gather_file *g;
@@ -283,8 +290,8 @@ int srv_wal_gather_set(sqlite3 *db, bool on)
 	    !f || f->pMethods != &gather_methods)
 		return -ENOENT;
 	g = gather_of(f);
-	g->gather = on;
-	if (on)
+	g->mode = mode;
+	if (mode != SRV_WAL_GATHER_OFF)
 		return 0;
 	rc = flush(g);
 	if (rc == SQLITE_OK)

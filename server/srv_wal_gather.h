@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A SQLite VFS over the default one that can hold a connection's WAL
- * writes in memory and write them with one write() when SQLite syncs the
- * WAL: a commit writes each frame header and each page separately, two
- * system calls per page, which costs as much as the fsync on a small
- * transaction. Every other file, and the WAL while gathering is off, goes
- * to the default VFS untouched.
+ * A SQLite VFS over the default one that holds a connection's WAL writes
+ * in memory and writes them with one write() when SQLite syncs the WAL: a
+ * commit writes each frame header and each page separately, two system
+ * calls per page, which on a small transaction cost as much as the fsync.
+ * Every other file, and the WAL while gathering is off, goes to the
+ * default VFS untouched.
  *
- * Gather only on a connection whose every commit syncs the WAL
- * (synchronous=FULL): other connections read the WAL from the file as
- * soon as a commit is visible, and SQLite makes it visible right after the
- * sync. Anything else SQLite asks of the WAL file (read, size, truncate,
- * close) writes what is held first.
+ * Gather only on a connection with synchronous=FULL, so that every commit
+ * syncs the WAL: other connections read the WAL from the file as soon as
+ * a commit is visible, SQLite makes it visible right after that sync, and
+ * a write that fails then fails the commit. Anything else SQLite asks of
+ * the WAL file (read, size, truncate, close) writes what is held first.
  *
  * Threading: srv_wal_gather_register is thread-safe; srv_wal_gather_set
  * follows the connection's own rule (one thread at a time).
@@ -19,12 +19,26 @@
 #ifndef CLOUDFS_SRV_WAL_GATHER_H
 #define CLOUDFS_SRV_WAL_GATHER_H
 
-#include <stdbool.h>
-
 #include <sqlite3.h>
 
 /* The VFS name to pass to sqlite3_open_v2 once registered. */
 #define SRV_WAL_GATHER_VFS "cloudfs-wal-gather"
+
+enum srv_wal_gather_mode {
+	/* Each WAL write goes to the file at once (a new connection's mode). */
+	SRV_WAL_GATHER_OFF,
+	/* Held until the next sync, which then reaches the disk: FULL. */
+	SRV_WAL_GATHER_DURABLE,
+	/*
+	 * Held until the next sync, which writes them but returns without
+	 * waiting for the disk when it ends a commit: the durability of
+	 * synchronous=NORMAL (a power cut may undo the last commits, a killed
+	 * process undoes none), with the errors of FULL. The syncs SQLite
+	 * makes before a checkpoint and after writing a new WAL header still
+	 * reach the disk: SQLite orders the database on them.
+	 */
+	SRV_WAL_GATHER_LAZY,
+};
 
 /*
  * Register the VFS (not as the default); repeated calls are no-ops. 0, or
@@ -33,11 +47,11 @@
 int srv_wal_gather_register(void);
 
 /*
- * Start (on) or stop gathering db's WAL writes; stopping writes what is
- * held. 0; -ENOENT when db has no WAL file open through this VFS yet (it
- * opens with the first transaction), so nothing is gathered; -EIO, -ENOSPC
- * when writing what was held failed.
+ * Set how db's WAL writes are made from now on; OFF first writes what is
+ * held. 0; -ENOENT when db has no WAL file open through this VFS (it
+ * opens with the first transaction), which then writes through; -ENOSPC,
+ * -EIO when writing what was held failed.
  */
-int srv_wal_gather_set(sqlite3 *db, bool on);
+int srv_wal_gather_set(sqlite3 *db, enum srv_wal_gather_mode mode);
 
 #endif /* CLOUDFS_SRV_WAL_GATHER_H */

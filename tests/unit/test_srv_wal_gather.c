@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for server/srv_wal_gather.c: a gathering writer's commits are
- * whole and visible to other connections at once, large transactions that
- * spill pages mid-way stay readable, a write that fails fails its commit
- * and leaves the connection usable, and a commit that returned survives a
- * kill -9 of its process.
+ * whole and visible to other connections at once, a commit leaves in one
+ * write and LAZY skips only its sync, large transactions that spill
+ * pages mid-way stay readable, a write that fails fails its commit and
+ * leaves the connection usable, and a commit that returned survives a
+ * kill -9 of its process. The test defines pwrite64 and fdatasync, which
+ * SQLite then calls, to count them.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +27,21 @@
 #include <sqlite3.h>
 
 #include "srv_wal_gather.h"
+
+/* The system calls SQLite made, by kind (the process's own, forks apart). */
+static unsigned pwrites, syncs;
+
+ssize_t pwrite64(int fd, const void *buf, size_t size, off64_t off)
+{
+	pwrites++;
+	return syscall(SYS_pwrite64, fd, buf, size, off);
+}
+
+int fdatasync(int fd)
+{
+	syncs++;
+	return (int)syscall(SYS_fdatasync, fd);
+}
 
 struct fixture {
 	char dir[64];
@@ -66,28 +84,28 @@ static sqlite3 *open_db(const char *path, const char *vfs)
 {
 	sqlite3 *db = NULL;
 
-	assert_int_equal(sqlite3_open_v2(path, &db,
-					 SQLITE_OPEN_READWRITE |
-						 SQLITE_OPEN_CREATE,
-					 vfs),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_open_v2(path, &db,
+				SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+				vfs),
+		SQLITE_OK);
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, 5000);
 	return db;
 }
 
-/* The writer as cloudfsd's: WAL, synchronous=FULL, gathering on. */
-static sqlite3 *open_writer(const char *path)
+/* A writer as cloudfsd's: WAL, synchronous=FULL, gathering in mode. */
+static sqlite3 *open_writer(const char *path, enum srv_wal_gather_mode mode)
 {
 	sqlite3 *db = open_db(path, SRV_WAL_GATHER_VFS);
 
 	/* No WAL file yet: there is nothing to gather on. */
-	assert_int_equal(srv_wal_gather_set(db, true), -ENOENT);
+	assert_int_equal(srv_wal_gather_set(db, mode), -ENOENT);
 	exec_ok(db, "PRAGMA page_size = 2048; PRAGMA journal_mode = WAL;"
 		    "PRAGMA synchronous = FULL;"
 		    "CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY,"
 		    " v BLOB NOT NULL);");
-	assert_int_equal(srv_wal_gather_set(db, true), 0);
+	assert_int_equal(srv_wal_gather_set(db, mode), 0);
 	return db;
 }
 
@@ -122,9 +140,9 @@ static void assert_intact(sqlite3 *db)
 {
 	sqlite3_stmt *st = NULL;
 
-	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1,
-					    &st, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL),
+		SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
 	sqlite3_finalize(st);
@@ -134,10 +152,15 @@ static void assert_intact(sqlite3 *db)
 static void test_commits_visible_to_readers(void **state)
 {
 	struct fixture *fx = *state;
-	sqlite3 *w = open_writer(fx->path), *r = open_db(fx->path, NULL);
+	sqlite3 *w = open_writer(fx->path, SRV_WAL_GATHER_DURABLE);
+	sqlite3 *r = open_db(fx->path, NULL);
 	int64_t k;
 
 	for (k = 1; k <= 300; k++) {
+		/* Lazy commits are visible at once as well. */
+		if (k == 150)
+			assert_int_equal(
+				srv_wal_gather_set(w, SRV_WAL_GATHER_LAZY), 0);
 		exec_ok(w, "BEGIN IMMEDIATE");
 		insert(w, k, 100 + (size_t)(k % 7) * 500);
 		insert(w, -k, 10);
@@ -148,8 +171,86 @@ static void test_commits_visible_to_readers(void **state)
 	/* Checkpoints read the WAL back through the writer, too. */
 	exec_ok(w, "PRAGMA wal_checkpoint(PASSIVE)");
 	assert_intact(r);
-	assert_int_equal(srv_wal_gather_set(w, false), 0);
-	assert_int_equal(srv_wal_gather_set(r, true), -ENOENT);
+	assert_int_equal(srv_wal_gather_set(w, SRV_WAL_GATHER_OFF), 0);
+	assert_int_equal(srv_wal_gather_set(r, SRV_WAL_GATHER_DURABLE),
+			 -ENOENT);
+	sqlite3_close(w);
+	sqlite3_close(r);
+}
+
+/* Commit one transaction of pages rows, a 2 KiB page each. */
+static void commit_pages(sqlite3 *w, int64_t k, int pages)
+{
+	int i;
+
+	exec_ok(w, "BEGIN IMMEDIATE");
+	for (i = 0; i < pages; i++)
+		insert(w, k + i, 1500);
+	exec_ok(w, "COMMIT");
+}
+
+/*
+ * Off, a commit of ten pages writes each frame header and page apart and
+ * syncs once; gathered, it writes once and syncs once.
+ */
+static void test_commit_writes_once(void **state)
+{
+	struct fixture *fx = *state;
+	sqlite3 *w = open_writer(fx->path, SRV_WAL_GATHER_OFF);
+	unsigned w0, s0;
+
+	commit_pages(w, 1, 1);
+	w0 = pwrites;
+	s0 = syncs;
+	commit_pages(w, 100, 10);
+	assert_true(pwrites - w0 >= 20);
+	assert_int_equal(syncs - s0, 1);
+
+	assert_int_equal(srv_wal_gather_set(w, SRV_WAL_GATHER_DURABLE), 0);
+	w0 = pwrites;
+	s0 = syncs;
+	commit_pages(w, 200, 10);
+	assert_int_equal(pwrites - w0, 1);
+	assert_int_equal(syncs - s0, 1);
+	sqlite3_close(w);
+}
+
+/*
+ * LAZY writes each commit once and never waits for the disk on it; the
+ * syncs SQLite orders the database on still happen: the WAL (and then the
+ * database file) before a checkpoint, and the new WAL header that the
+ * first commit after a complete checkpoint writes.
+ */
+static void test_lazy_skips_only_commit_syncs(void **state)
+{
+	struct fixture *fx = *state;
+	sqlite3 *w = open_writer(fx->path, SRV_WAL_GATHER_LAZY);
+	sqlite3 *r = open_db(fx->path, NULL);
+	unsigned w0, s0;
+	int64_t k;
+
+	commit_pages(w, 1, 1);
+	w0 = pwrites;
+	s0 = syncs;
+	for (k = 0; k < 20; k++)
+		commit_pages(w, 100 + 10 * k, 3);
+	assert_int_equal(pwrites - w0, 20);
+	assert_int_equal(syncs - s0, 0);
+	assert_int_equal(query_int(r, "SELECT count(*) FROM t"), 61);
+
+	s0 = syncs;
+	exec_ok(w, "PRAGMA wal_checkpoint(PASSIVE)");
+	assert_true(syncs - s0 >= 2);
+
+	/* All frames are in the database: this commit restarts the WAL. */
+	s0 = syncs;
+	commit_pages(w, 1000, 3);
+	assert_int_equal(syncs - s0, 1);
+	s0 = syncs;
+	commit_pages(w, 2000, 3);
+	assert_int_equal(syncs - s0, 0);
+	assert_int_equal(query_int(r, "SELECT count(*) FROM t"), 67);
+	assert_intact(r);
 	sqlite3_close(w);
 	sqlite3_close(r);
 }
@@ -162,7 +263,8 @@ static void test_commits_visible_to_readers(void **state)
 static void test_large_transaction(void **state)
 {
 	struct fixture *fx = *state;
-	sqlite3 *w = open_writer(fx->path), *r = open_db(fx->path, NULL);
+	sqlite3 *w = open_writer(fx->path, SRV_WAL_GATHER_DURABLE);
+	sqlite3 *r = open_db(fx->path, NULL);
 	int64_t k;
 
 	exec_ok(w, "PRAGMA cache_size = 20");
@@ -188,10 +290,10 @@ static void test_large_transaction(void **state)
  * fails the commit, loses nothing committed before, and the connection
  * commits again once the disk takes writes.
  */
-static void test_failed_write_fails_commit(void **state)
+static void failed_write_fails_commit(const char *path,
+				      enum srv_wal_gather_mode mode)
 {
-	struct fixture *fx = *state;
-	sqlite3 *w = open_writer(fx->path), *r = open_db(fx->path, NULL);
+	sqlite3 *w = open_writer(path, mode), *r = open_db(path, NULL);
 	char wal[128];
 	struct rlimit old, lim;
 	struct stat sb;
@@ -200,7 +302,7 @@ static void test_failed_write_fails_commit(void **state)
 	exec_ok(w, "BEGIN IMMEDIATE");
 	insert(w, 1, 100);
 	exec_ok(w, "COMMIT");
-	snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
 	assert_int_equal(stat(wal, &sb), 0);
 
 	signal(SIGXFSZ, SIG_IGN);
@@ -228,10 +330,25 @@ static void test_failed_write_fails_commit(void **state)
 	sqlite3_close(r);
 }
 
-/* Child: commit k = 1, 2, ... and report each k after its COMMIT returned. */
-static void commit_forever(const char *path, int out)
+static void test_failed_write_fails_commit(void **state)
 {
-	sqlite3 *w = open_writer(path);
+	struct fixture *fx = *state;
+
+	failed_write_fails_commit(fx->path, SRV_WAL_GATHER_DURABLE);
+}
+
+static void test_failed_write_fails_lazy_commit(void **state)
+{
+	struct fixture *fx = *state;
+
+	failed_write_fails_commit(fx->path, SRV_WAL_GATHER_LAZY);
+}
+
+/* Child: commit k = 1, 2, ... and report each k after its COMMIT returned. */
+static void commit_forever(const char *path, enum srv_wal_gather_mode mode,
+			   int out)
+{
+	sqlite3 *w = open_writer(path, mode);
 	int64_t k;
 
 	for (k = 1;; k++) {
@@ -244,9 +361,9 @@ static void commit_forever(const char *path, int out)
 }
 
 /* A commit that returned is in the file: kill -9 loses none of them. */
-static void test_kill_keeps_returned_commits(void **state)
+static void kill_keeps_returned_commits(const char *path,
+					enum srv_wal_gather_mode mode)
 {
-	struct fixture *fx = *state;
 	int64_t k, last = 0;
 	int fds[2], status;
 	sqlite3 *db;
@@ -257,12 +374,11 @@ static void test_kill_keeps_returned_commits(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(fds[0]);
-		commit_forever(fx->path, fds[1]);
+		commit_forever(path, mode, fds[1]);
 		_exit(0);
 	}
 	close(fds[1]);
-	while (last < 200 &&
-	       read(fds[0], &k, sizeof(k)) == (ssize_t)sizeof(k))
+	while (last < 200 && read(fds[0], &k, sizeof(k)) == (ssize_t)sizeof(k))
 		last = k;
 	kill(pid, SIGKILL);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -272,7 +388,7 @@ static void test_kill_keeps_returned_commits(void **state)
 	close(fds[0]);
 	assert_true(last >= 200);
 
-	db = open_db(fx->path, NULL);
+	db = open_db(path, NULL);
 	assert_true(query_int(db, "SELECT max(k) FROM t") >= last);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM t"),
 			 query_int(db, "SELECT max(k) FROM t"));
@@ -280,17 +396,39 @@ static void test_kill_keeps_returned_commits(void **state)
 	sqlite3_close(db);
 }
 
+static void test_kill_keeps_returned_commits(void **state)
+{
+	struct fixture *fx = *state;
+
+	kill_keeps_returned_commits(fx->path, SRV_WAL_GATHER_DURABLE);
+}
+
+static void test_kill_keeps_returned_lazy_commits(void **state)
+{
+	struct fixture *fx = *state;
+
+	kill_keeps_returned_commits(fx->path, SRV_WAL_GATHER_LAZY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_commits_visible_to_readers,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_writes_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_lazy_skips_only_commit_syncs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_transaction, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_failed_write_fails_commit,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
+			test_failed_write_fails_lazy_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(
 			test_kill_keeps_returned_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_kill_keeps_returned_lazy_commits, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
