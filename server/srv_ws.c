@@ -96,6 +96,18 @@ static void ws_close_soon(struct lws *wsi, struct pss *pss, uint16_t code)
 	lws_callback_on_writable(wsi);
 }
 
+/*
+ * A consumer too far behind: it is told so and resyncs from its cursor.
+ * The fan-out or a send may find the overflow first, and the other one
+ * then finds it again: the log says it once.
+ */
+static void drop_overflowed(struct lws *wsi, struct pss *pss)
+{
+	if (!pss->close_code)
+		cf_info("websocket dropped: its queue overflowed");
+	ws_close_soon(wsi, pss, SRV_HTTP_WS_CLOSE_OVERFLOW);
+}
+
 void srv_ws_established(struct srv_http *h, struct lws *wsi, struct pss *pss)
 {
 	int fd = lws_get_socket_fd(wsi), sndbuf = WS_SNDBUF;
@@ -237,9 +249,10 @@ int srv_ws_writeable(struct srv_http *h, struct lws *wsi, struct pss *pss)
 	} else {
 		rc = send_next(h, wsi, pss);
 	}
-	if (rc == -EPIPE)
-		return ws_close_now(wsi, SRV_HTTP_WS_CLOSE_OVERFLOW,
-				    "queue overflow: resync");
+	if (rc == -EPIPE) {
+		drop_overflowed(wsi, pss);
+		return 0;
+	}
 	return rc < 0 ? -1 : 0;
 }
 
@@ -272,8 +285,7 @@ static void notify_ready(void *arg, void *owner, bool dropped)
 	int rc;
 
 	if (dropped) {
-		cf_info("websocket dropped: its queue overflowed");
-		ws_close_soon(wsi, pss, SRV_HTTP_WS_CLOSE_OVERFLOW);
+		drop_overflowed(wsi, pss);
 		return;
 	}
 	/*
@@ -289,7 +301,7 @@ static void notify_ready(void *arg, void *owner, bool dropped)
 	    pss->ping_round == h->ping_round && !lws_partial_buffered(wsi)) {
 		rc = send_next(h, wsi, pss);
 		if (rc == -EPIPE)
-			ws_close_soon(wsi, pss, SRV_HTTP_WS_CLOSE_OVERFLOW);
+			drop_overflowed(wsi, pss);
 		else if (rc < 0) /* a dead socket: lws closes it */
 			lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
 					LWS_TO_KILL_ASYNC);
