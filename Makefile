@@ -172,10 +172,11 @@ $(BUILD)/obj/tests/tools/fc-localmount.o: DIR_CFLAGS = -Icommon -Ilibblock/inclu
 $(BUILD)/tests/tools/fc-localmount: $(BUILD)/obj/tests/tools/fc-localmount.o $(LIBCLI) $(LIBBLK) $(LIBCF)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
-$(BUILD)/tests/tools/fc-posix: $(BUILD)/obj/tests/tools/fc-posix.o
+$(BUILD)/tests/tools/fc-posix $(BUILD)/tests/tools/fc-fsx: $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
-e2e: $(BUILD)/tests/tools/fc-localmount $(BUILD)/tests/tools/fc-posix
+e2e: $(BUILD)/tests/tools/fc-localmount $(BUILD)/tests/tools/fc-posix \
+	$(BUILD)/tests/tools/fc-fsx
 
 # Unit tests: one cmocka binary per module. Each links the static archives,
 # so only the objects it uses come in. Extra link flags for one test (say
