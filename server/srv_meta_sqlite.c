@@ -445,7 +445,7 @@ int srv_sq_nested(struct srv_sq_conn *c, srv_sq_write_fn fn, void *arg,
  * srv_wal_gather.h: the durability of synchronous=NORMAL). Until the WAL
  * file opens, with the first transaction, every commit waits.
  */
-static int set_durability(struct srv_sq *ms, const struct srv_sq_wop *batch)
+static void set_durability(struct srv_sq *ms, const struct srv_sq_wop *batch)
 {
 	const struct srv_sq_wop *op;
 	bool lazy = true;
@@ -455,12 +455,7 @@ static int set_durability(struct srv_sq *ms, const struct srv_sq_wop *batch)
 		lazy = op->lazy;
 	rc = srv_wal_gather_set(ms->wconn->db, lazy ? SRV_WAL_GATHER_LAZY
 						    : SRV_WAL_GATHER_DURABLE);
-	if (rc == -ENOENT)
-		lazy = false;
-	else if (rc < 0)
-		return rc;
-	ms->sync_lazy = lazy;
-	return 0;
+	ms->sync_lazy = lazy && rc == 0;
 }
 
 /* Run one batch in one transaction; sets every op's rc. */
@@ -470,9 +465,8 @@ static void run_batch(struct srv_sq *ms, struct srv_sq_wop *batch)
 	struct srv_sq_wop *op;
 	int rc, lost = 0;
 
-	rc = set_durability(ms, batch);
-	if (rc == 0)
-		rc = exec_id(c, ST_BEGIN_IMMEDIATE);
+	set_durability(ms, batch);
+	rc = exec_id(c, ST_BEGIN_IMMEDIATE);
 	if (rc < 0) {
 		for (op = batch; op; op = op->next)
 			op->rc = rc;

@@ -119,15 +119,15 @@ static int gather_write(sqlite3_file *f, const void *p, int amt,
 			sqlite3_int64 off)
 {
 	struct gather_file *g = gather_of(f);
-	int rc;
+	int rc = SQLITE_OK;
 
 	/* Only a write that continues the run joins it, if it fits. */
-	if (g->len && (off != g->start + (sqlite3_int64)g->len ||
-		       !reserve(g, (size_t)amt))) {
+	if (g->len && (g->mode == SRV_WAL_GATHER_OFF ||
+		       off != g->start + (sqlite3_int64)g->len ||
+		       !reserve(g, (size_t)amt)))
 		rc = flush(g);
-		if (rc != SQLITE_OK)
-			return rc;
-	}
+	if (rc != SQLITE_OK)
+		return rc;
 	if (g->mode == SRV_WAL_GATHER_OFF || amt <= 0 ||
 	    !reserve(g, (size_t)amt))
 		return g->real->pMethods->xWrite(g->real, p, amt, off);
@@ -282,19 +282,11 @@ int srv_wal_gather_register(void)
 int srv_wal_gather_set(sqlite3 *db, enum srv_wal_gather_mode mode)
 {
 	sqlite3_file *f = NULL;
-	struct gather_file *g;
-	int rc;
 
 	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER,
 				 &f) != SQLITE_OK ||
 	    !f || f->pMethods != &gather_methods)
 		return -ENOENT;
-	g = gather_of(f);
-	g->mode = mode;
-	if (mode != SRV_WAL_GATHER_OFF)
-		return 0;
-	rc = flush(g);
-	if (rc == SQLITE_OK)
-		return 0;
-	return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
+	gather_of(f)->mode = mode;
+	return 0;
 }

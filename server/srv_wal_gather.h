@@ -47,10 +47,10 @@ enum srv_wal_gather_mode {
 int srv_wal_gather_register(void);
 
 /*
- * Set how db's WAL writes are made from now on; OFF first writes what is
- * held. 0; -ENOENT when db has no WAL file open through this VFS (it
- * opens with the first transaction), which then writes through; -ENOSPC,
- * -EIO when writing what was held failed.
+ * Set how db's WAL writes are made from now on. What is held when
+ * gathering stops leaves with the next call SQLite makes on the file, as
+ * it would have. 0, or -ENOENT when db has no WAL file open through this
+ * VFS (it opens with the first transaction), which then writes through.
  */
 int srv_wal_gather_set(sqlite3 *db, enum srv_wal_gather_mode mode);
 
