@@ -10,5 +10,7 @@ BUILD=${1:-build}
 "$BUILD/bench/blockbench"
 "$BUILD/bench/metabench"
 "$(dirname "$0")/fsbench.sh" "$BUILD"
-make --no-print-directory -s BUILD="$BUILD" "$BUILD/bench/srvbench"
-"$BUILD/bench/srvbench" --cloudfsd "$BUILD/cloudfsd"
+make --no-print-directory -s BUILD="$BUILD" "$BUILD/bench/srvbench" \
+	"$BUILD/bench/wsfloor"
+"$BUILD/bench/srvbench" --cloudfsd "$BUILD/cloudfsd" \
+	--wsfloor "$BUILD/bench/wsfloor"

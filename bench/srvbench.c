@@ -246,9 +246,12 @@ static void exec_args(const char *prog, const char *const args[])
 	execv(prog, v);
 }
 
-/* Run cloudfsd with args; stdin from in (may be NULL); wait when !bg. */
-static pid_t run_cloudfsd(const struct bench *b, const char *const args[],
-			  const char *in, bool bg, int *out_status)
+/*
+ * Run args[0] (cloudfsd or wsfloor) with args, output to the run's
+ * server.log; stdin from in (may be NULL); wait when !bg.
+ */
+static pid_t run_child(const struct bench *b, const char *const args[],
+		       const char *in, bool bg, int *out_status)
 {
 	char log[4300];
 	int pfd[2] = { -1, -1 }, fd, st;
@@ -270,7 +273,7 @@ static pid_t run_cloudfsd(const struct bench *b, const char *const args[],
 			dup2(pfd[0], 0);
 			close(pfd[1]);
 		}
-		exec_args(b->cloudfsd, args);
+		exec_args(args[0], args);
 		_exit(127);
 	}
 	if (in) {
@@ -287,14 +290,35 @@ static pid_t run_cloudfsd(const struct bench *b, const char *const args[],
 	return pid;
 }
 
+/* Wait up to 10 s for b's server to answer GET path with 200. */
+static int wait_answering(struct bench *b, const char *path)
+{
+	struct http h;
+	long status = -1;
+	int st, i;
+
+	if (srvbench_http_init(&h, b, false) < 0)
+		return -1;
+	for (i = 0; i < 200; i++) {
+		status = srvbench_http_do(&h, "GET", path, NULL, 0, false);
+		if (status == 200)
+			break;
+		if (waitpid(b->server, &st, WNOHANG) == b->server) {
+			b->server = -1;
+			break;
+		}
+		usleep(50 * 1000);
+	}
+	srvbench_http_release(&h);
+	return status == 200 ? 0 : -1;
+}
+
 /* Start cloudfsd on a free port; first create the account (add_user). */
 static int start_server(struct bench *b, bool add_user)
 {
 	const char *argv[32];
 	char listen[32];
-	struct http h;
-	int st = 0, i, argc = 0;
-	long status;
+	int st = 0, argc = 0;
 
 	argv[argc++] = b->cloudfsd;
 	argv[argc++] = "--data";
@@ -305,7 +329,7 @@ static int start_server(struct bench *b, bool add_user)
 	argv[argc++] = "--password-stdin";
 	argv[argc] = NULL;
 	if (add_user &&
-	    (run_cloudfsd(b, argv, PASSWORD "\n", false, &st) < 0 || st != 0)) {
+	    (run_child(b, argv, PASSWORD "\n", false, &st) < 0 || st != 0)) {
 		fprintf(stderr,
 			"srvbench: cloudfsd user add failed (%d); "
 			"see %s/server.log\n",
@@ -327,24 +351,10 @@ static int start_server(struct bench *b, bool add_user)
 	argv[argc++] = "--set";
 	argv[argc++] = "rate_burst=100000000";
 	argv[argc] = NULL;
-	b->server = run_cloudfsd(b, argv, NULL, true, &st);
+	b->server = run_child(b, argv, NULL, true, &st);
 	if (b->server < 0)
 		return -1;
-	if (srvbench_http_init(&h, b, false) < 0)
-		return -1;
-	for (i = 0; i < 200; i++) {
-		status =
-			srvbench_http_do(&h, "GET", "/metrics", NULL, 0, false);
-		if (status == 200)
-			break;
-		if (waitpid(b->server, &st, WNOHANG) == b->server) {
-			b->server = -1;
-			break;
-		}
-		usleep(50 * 1000);
-	}
-	srvbench_http_release(&h);
-	if (status != 200) {
+	if (wait_answering(b, "/metrics") < 0) {
 		fprintf(stderr,
 			"srvbench: cloudfsd did not start; see "
 			"%s/server.log\n",
@@ -371,6 +381,36 @@ static void stop_server(struct bench *b)
 	kill(b->server, SIGKILL);
 	waitpid(b->server, &st, 0);
 	b->server = -1;
+}
+
+int srvbench_wsfloor_start(const struct bench *b, struct bench *floor)
+{
+	const char *argv[3];
+	char port[16];
+	int st;
+
+	*floor = *b;
+	floor->port = free_port();
+	snprintf(port, sizeof(port), "%d", floor->port);
+	snprintf(floor->base, sizeof(floor->base), "http://127.0.0.1:%d",
+		 floor->port);
+	argv[0] = b->wsfloor;
+	argv[1] = port;
+	argv[2] = NULL;
+	floor->server = run_child(floor, argv, NULL, true, &st);
+	if (floor->server < 0 || wait_answering(floor, "/") < 0) {
+		fprintf(stderr,
+			"srvbench: %s did not start; see %s/server.log\n",
+			b->wsfloor, b->dir);
+		stop_server(floor);
+		return -1;
+	}
+	return 0;
+}
+
+void srvbench_wsfloor_stop(struct bench *floor)
+{
+	stop_server(floor);
 }
 
 /* ----- login: what a client does ----- */
@@ -472,6 +512,7 @@ int main(int argc, char **argv)
 		{ "put-mib", required_argument, NULL, 'p' },
 		{ "ws", required_argument, NULL, 'w' },
 		{ "commits", required_argument, NULL, 'k' },
+		{ "wsfloor", required_argument, NULL, 'f' },
 		{ "keep", no_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -484,6 +525,7 @@ int main(int argc, char **argv)
 
 	memset(&b, 0, sizeof(b));
 	b.cloudfsd = "build/cloudfsd";
+	b.wsfloor = "build/bench/wsfloor";
 	b.secs = 5;
 	b.put_mib = 256;
 	b.ws_count = 10000;
@@ -494,9 +536,11 @@ int main(int argc, char **argv)
 			keep = true;
 			continue;
 		}
-		if (opt == 'c' || opt == 'd') {
+		if (opt == 'c' || opt == 'd' || opt == 'f') {
 			if (opt == 'c')
 				b.cloudfsd = optarg;
+			else if (opt == 'f')
+				b.wsfloor = optarg;
 			else
 				base = optarg;
 			continue;
@@ -506,7 +550,7 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 				"usage: srvbench [--cloudfsd PATH] [--dir DIR] "
 				"[--seconds N] [--put-mib N] [--ws N] "
-				"[--commits K] [--keep]\n");
+				"[--commits K] [--wsfloor PATH] [--keep]\n");
 			return 2;
 		}
 		if (opt == 's')

@@ -25,6 +25,7 @@
 
 struct bench {
 	const char *cloudfsd;
+	const char *wsfloor; /* bench/wsfloor: (c)'s baseline server */
 	char dir[4096];
 	char data[4200];
 	double secs;
@@ -104,6 +105,14 @@ char *srvbench_prepare_manifest(struct bench *b);
  * here durably, buffered and with O_DIRECT. 0, or -1 (said on stderr).
  */
 int srvbench_puts(struct bench *b);
+
+/*
+ * Start b->wsfloor on a free port: *floor becomes a copy of b that points
+ * at it (server, port, base). 0, or -1 (said on stderr). Stop it with
+ * srvbench_wsfloor_stop.
+ */
+int srvbench_wsfloor_start(const struct bench *b, struct bench *floor);
+void srvbench_wsfloor_stop(struct bench *floor);
 
 /*
  * (c): b->ws_count idle WebSockets (server RSS each), then b->commits

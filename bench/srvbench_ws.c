@@ -4,10 +4,14 @@
  * by this process in one lws client context. The server's RSS per idle
  * connection comes from its VmRSS before and after they connect; then
  * b->commits commits, each timed from just before its request to its
- * receipt on every client. lws runs on the main thread, on a libev
- * (epoll) loop as the server does: its own poll(2) loop would scan 10,000
- * descriptors per turn and time the bench's client more than the server.
- * The commits come from a thread of their own.
+ * receipt on every client. The same runs first against bench/wsfloor,
+ * lws alone with cloudfsd's settings, which sends on a GET instead of a
+ * commit: the baseline for both figures. The RSS is read once more at
+ * half the connections, for what one more costs on its own. lws runs on
+ * the main thread, on a libev (epoll) loop as the server does: its own
+ * poll(2) loop would scan 10,000 descriptors per turn and time the
+ * bench's client more than the server. The commits (or GETs) come from
+ * a thread of their own.
  */
 #include "srvbench.h"
 
@@ -71,6 +75,7 @@ struct wsbench {
 	size_t lat_count, lat_cap;
 	double commit_lat[1024]; /* the commit requests themselves */
 	int commit_count;
+	bool floor; /* the server is bench/wsfloor: GET /go, not commits */
 	atomic_bool done;
 };
 
@@ -129,56 +134,102 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	}
 }
 
-static void *ws_committer(void *arg)
-{
-	struct wsbench *w = arg;
-	json_t *ans = NULL;
-	char path[128], node[33], tag_hex[65];
+/* What makes the server send "changed": a commit, or the floor's GET /go. */
+struct trigger {
 	struct http h;
-	uint8_t id[16];
-	uint64_t version = 0;
-	struct timespec until;
-	char *manifest;
-	int k, i;
+	bool http_ok; /* h was set up */
+	char path[128];
+	char *manifest; /* owned; cloudfsd only */
+	uint64_t version;
+};
 
-	manifest = srvbench_prepare_manifest(w->b);
-	if (!manifest || srvbench_http_init(&h, w->b, true) < 0)
-		goto done;
-	memset(tag_hex, 'c', 64);
-	tag_hex[64] = '\0';
+/* For cloudfsd, a file to commit new versions of. 0 or -1. */
+static int trigger_setup(struct wsbench *w, struct trigger *t)
+{
+	char node[33];
+	uint8_t id[16];
+	int i;
+
+	memset(t, 0, sizeof(*t));
+	if (srvbench_http_init(&t->h, w->b, !w->floor) < 0)
+		return -1;
+	t->http_ok = true;
+	if (w->floor) {
+		snprintf(t->path, sizeof(t->path), "/go");
+		return 0;
+	}
+	t->manifest = srvbench_prepare_manifest(w->b);
+	if (!t->manifest)
+		return -1;
 	RAND_bytes(id, sizeof(id));
 	for (i = 0; i < 16; i++)
 		snprintf(node + 2 * i, 3, "%02x", id[i]);
-	if (srvbench_http_json(&h, "POST", "/api/v1/nodes",
+	if (srvbench_http_json(&t->h, "POST", "/api/v1/nodes",
 			       json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i}",
 					 "id", node, "kind", "file", "parent",
 					 "00000000000000000000000000000000",
 					 "name", "ws-commits", "mode", 0644,
 					 "uid", 0, "gid", 0),
 			       NULL) != 201)
-		goto out;
+		return -1;
 	/* the create itself pushed "changed": let it arrive first */
 	usleep(500 * 1000);
-	snprintf(path, sizeof(path), "/api/v1/nodes/%s/commit", node);
+	snprintf(t->path, sizeof(t->path), "/api/v1/nodes/%s/commit", node);
+	return 0;
+}
+
+/* One commit (or GET /go). 0 or -1. */
+static int trigger_fire(struct wsbench *w, struct trigger *t)
+{
+	char tag_hex[65];
+	json_t *ans = NULL;
+	long st;
+
+	if (w->floor)
+		return srvbench_http_do(&t->h, "GET", t->path, NULL, 0,
+					false) == 200
+			       ? 0
+			       : -1;
+	memset(tag_hex, 'c', 64);
+	tag_hex[64] = '\0';
+	st = srvbench_http_json(
+		&t->h, "POST", t->path,
+		json_pack("{s:I, s:i, s:I, s:s, s:s}", "base_version",
+			  (json_int_t)t->version, "size", SRVBENCH_SMALL_BLOCK,
+			  "mtime", (json_int_t)1700000000000000000LL,
+			  "manifest", t->manifest, "tag", tag_hex),
+		&ans);
+	if (st == 200)
+		t->version = (uint64_t)json_integer_value(
+			json_object_get(ans, "version"));
+	json_decref(ans);
+	return st == 200 ? 0 : -1;
+}
+
+static void trigger_release(struct trigger *t)
+{
+	if (t->http_ok)
+		srvbench_http_release(&t->h);
+	free(t->manifest);
+}
+
+static void *ws_committer(void *arg)
+{
+	struct wsbench *w = arg;
+	struct timespec until;
+	struct trigger t;
+	int k;
+
+	if (trigger_setup(w, &t) < 0)
+		goto out;
 	for (k = 1; k <= w->b->commits; k++) {
 		pthread_mutex_lock(&w->lock);
 		w->epoch = k;
 		w->received = 0;
 		w->t0 = srvbench_now_s();
 		pthread_mutex_unlock(&w->lock);
-		if (srvbench_http_json(
-			    &h, "POST", path,
-			    json_pack("{s:I, s:i, s:I, s:s, s:s}",
-				      "base_version", (json_int_t)version,
-				      "size", SRVBENCH_SMALL_BLOCK, "mtime",
-				      (json_int_t)1700000000000000000LL,
-				      "manifest", manifest, "tag", tag_hex),
-			    &ans) != 200)
+		if (trigger_fire(w, &t) < 0)
 			goto out;
-		version = (uint64_t)json_integer_value(
-			json_object_get(ans, "version"));
-		json_decref(ans);
-		ans = NULL;
 		if (w->commit_count < (int)CF_ARRAY_SIZE(w->commit_lat))
 			w->commit_lat[w->commit_count++] =
 				srvbench_now_s() - w->t0;
@@ -192,17 +243,14 @@ static void *ws_committer(void *arg)
 				break;
 		if (w->received < w->ready)
 			fprintf(stderr,
-				"srvbench: commit %d reached %d of "
-				"%d clients\n",
-				k, w->received, w->ready);
+				"srvbench: %s %d reached %d of %d clients\n",
+				w->floor ? "wsfloor message" : "commit", k,
+				w->received, w->ready);
 		pthread_mutex_unlock(&w->lock);
 		usleep(100 * 1000); /* idle between commits */
 	}
 out:
-	srvbench_http_release(&h);
-done:
-	json_decref(ans);
-	free(manifest);
+	trigger_release(&t);
 	atomic_store(&w->done, true);
 	lws_cancel_service(w->ctx);
 	return NULL;
@@ -252,7 +300,51 @@ static void print_server_fanout(struct bench *b)
 	       count, sum / count * 1e3, i < buckets ? le[i] * 1e3 : 1e4);
 }
 
-int srvbench_websockets(struct bench *b)
+/* One run of (c) against one server: cloudfsd, or bench/wsfloor. */
+struct ws_result {
+	int n, ready, dead;
+	double t_conn; /* seconds until all were ready */
+	long rss_before, rss_half, rss_after; /* KiB: none, half, all idle */
+	int ready_half; /* ready when rss_half was read */
+	double *lat; /* owned: sorted delivery latencies */
+	size_t lat_count;
+	double commit_p50, commit_max;
+};
+
+static double rss_per_conn(const struct ws_result *r)
+{
+	return (double)(r->rss_after - r->rss_before) * 1024.0 /
+	       (r->ready ? r->ready : 1);
+}
+
+/* The same for the second half of the connections alone: what one more
+ * costs, without what the first ones cost once (thread stacks and malloc
+ * arenas of the workers that checked their tokens, caches warming up). */
+static double rss_per_more_conn(const struct ws_result *r)
+{
+	int more = r->ready - r->ready_half;
+
+	return (double)(r->rss_after - r->rss_half) * 1024.0 /
+	       (more > 0 ? more : 1);
+}
+
+/* Run the loop for secs without starting anything: the server settles. */
+static void settle(struct ev_loop *loop, double secs)
+{
+	double t0 = srvbench_now_s();
+
+	while (srvbench_now_s() - t0 < secs) {
+		ev_run(loop, EVRUN_NOWAIT);
+		usleep(10 * 1000);
+	}
+}
+
+/*
+ * Connect b->ws_count clients to b's server, read its RSS before and
+ * with them idle, then time b->commits deliveries (commits for cloudfsd,
+ * GET /go for the floor). 0 or -1.
+ */
+static int ws_measure(struct bench *b, bool floor, struct ws_result *r)
 {
 	struct lws_protocols protocols[] = {
 		{ "cloudfs-notify", ws_callback, 0, 512, 0, NULL, 0 },
@@ -261,17 +353,17 @@ int srvbench_websockets(struct bench *b)
 	struct lws_context_creation_info info;
 	struct lws_client_connect_info ci;
 	struct ev_loop *loop = NULL;
-	const char *verdict;
 	void *loops[1];
 	struct wsbench w;
 	struct rlimit rl;
 	pthread_t thread;
-	long before, after;
-	double t0, t_conn;
+	double t0;
 	int rc = -1;
 
 	memset(&w, 0, sizeof(w));
+	memset(r, 0, sizeof(*r));
 	w.b = b;
+	w.floor = floor;
 	w.n = b->ws_count;
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
@@ -299,10 +391,17 @@ int srvbench_websockets(struct bench *b)
 		goto out;
 
 	sleep(1);
-	before = server_rss_kib(b);
+	r->rss_before = server_rss_kib(b);
 	t0 = srvbench_now_s();
 	while (w.ready + w.dead < w.n && srvbench_now_s() - t0 < WS_TIMEOUT_S) {
+		if (!r->rss_half && w.started == w.n / 2 &&
+		    w.ready + w.dead == w.started) {
+			settle(loop, 1.0);
+			r->rss_half = server_rss_kib(b);
+			r->ready_half = w.ready;
+		}
 		while (w.started < w.n &&
+		       (r->rss_half || w.started < w.n / 2) &&
 		       w.started - w.ready - w.dead < WS_INFLIGHT) {
 			memset(&ci, 0, sizeof(ci));
 			ci.context = w.ctx;
@@ -322,19 +421,15 @@ int srvbench_websockets(struct bench *b)
 		}
 		ev_run(loop, EVRUN_ONCE);
 	}
-	t_conn = srvbench_now_s() - t0;
+	r->t_conn = srvbench_now_s() - t0;
 	if (w.ready < w.n)
 		fprintf(stderr,
 			"srvbench: only %d of %d websockets became "
 			"ready (%d failed)\n",
 			w.ready, w.n, w.dead);
 	/* let the server settle: idle connections only */
-	t0 = srvbench_now_s();
-	while (srvbench_now_s() - t0 < 2.0) {
-		ev_run(loop, EVRUN_NOWAIT);
-		usleep(10 * 1000);
-	}
-	after = server_rss_kib(b);
+	settle(loop, 2.0);
+	r->rss_after = server_rss_kib(b);
 
 	if (pthread_create(&thread, NULL, ws_committer, &w))
 		goto out;
@@ -345,33 +440,15 @@ int srvbench_websockets(struct bench *b)
 	qsort(w.lat, w.lat_count, sizeof(double), srvbench_cmp_double);
 	qsort(w.commit_lat, (size_t)w.commit_count, sizeof(double),
 	      srvbench_cmp_double);
-	printf("  (c) RLIMIT_NOFILE %llu; %d of %d websockets ready in %.1f "
-	       "s\n",
-	       (unsigned long long)rl.rlim_cur, w.ready, w.n, t_conn);
-	printf("      server RSS %.1f MiB before, %.1f MiB with them idle: "
-	       "%.0f bytes per connection  target < 1024: %s\n",
-	       before / 1024.0, after / 1024.0,
-	       (double)(after - before) * 1024.0 / (w.ready ? w.ready : 1),
-	       (double)(after - before) * 1024.0 / (w.ready ? w.ready : 1) <
-			       1024
-		       ? "met"
-		       : "MISSED");
-	/* no delivery measured (--commits 0) is no verdict */
-	verdict = !w.lat_count ? "not measured"
-		  : srvbench_pct(w.lat, w.lat_count, 0.99) < 0.1 ? "met"
-								 : "MISSED";
-	printf("      delivery after commit, %d commits x %d clients: p50 "
-	       "%.1f ms, p99 %.1f ms, max %.1f ms (%zu deliveries)  "
-	       "target p99 < 100 ms: %s\n",
-	       b->commits, w.ready, srvbench_pct(w.lat, w.lat_count, 0.5) * 1e3,
-	       srvbench_pct(w.lat, w.lat_count, 0.99) * 1e3,
-	       srvbench_pct(w.lat, w.lat_count, 1.0) * 1e3, w.lat_count,
-	       verdict);
-	printf("      (the commit requests alone: p50 %.1f ms, max %.1f ms)\n",
-	       srvbench_pct(w.commit_lat, (size_t)w.commit_count, 0.5) * 1e3,
-	       srvbench_pct(w.commit_lat, (size_t)w.commit_count, 1.0) * 1e3);
-	print_server_fanout(b);
-	rc = w.lat_count == (size_t)w.ready * (size_t)b->commits ? 0 : -1;
+	r->n = w.n;
+	r->ready = w.ready;
+	r->dead = w.dead;
+	r->lat = w.lat;
+	r->lat_count = w.lat_count;
+	w.lat = NULL;
+	r->commit_p50 = srvbench_pct(w.commit_lat, (size_t)w.commit_count, 0.5);
+	r->commit_max = srvbench_pct(w.commit_lat, (size_t)w.commit_count, 1.0);
+	rc = r->lat_count == (size_t)w.ready * (size_t)b->commits ? 0 : -1;
 out:
 	if (w.ctx)
 		lws_context_destroy(w.ctx);
@@ -381,5 +458,71 @@ out:
 	free(w.lat);
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
+	return rc;
+}
+
+int srvbench_websockets(struct bench *b)
+{
+	struct ws_result cfs, bare;
+	struct bench floor;
+	const char *verdict;
+	struct rlimit rl;
+	double p99;
+	int rc;
+
+	/* the baseline first, each server alone on the machine */
+	if (srvbench_wsfloor_start(b, &floor) < 0)
+		return -1;
+	rc = ws_measure(&floor, true, &bare);
+	srvbench_wsfloor_stop(&floor);
+	if (rc == 0)
+		rc = ws_measure(b, false, &cfs);
+	else
+		memset(&cfs, 0, sizeof(cfs));
+	if (rc < 0)
+		goto out;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	printf("  (c) RLIMIT_NOFILE %llu; %d of %d websockets ready in %.1f "
+	       "s (bare lws: %.1f s)\n",
+	       (unsigned long long)rl.rlim_cur, cfs.ready, cfs.n, cfs.t_conn,
+	       bare.t_conn);
+	printf("      server RSS %.1f MiB before, %.1f MiB with them idle: "
+	       "%.0f bytes per connection  target < 1024: %s\n",
+	       cfs.rss_before / 1024.0, cfs.rss_after / 1024.0,
+	       rss_per_conn(&cfs),
+	       rss_per_conn(&cfs) < 1024 ? "met" : "MISSED");
+	printf("      baseline: bare lws, cloudfsd's settings (bench/wsfloor): "
+	       "%.0f bytes per connection\n",
+	       rss_per_conn(&bare));
+	printf("      the second %d connections alone: %.0f bytes each; bare "
+	       "lws: %.0f\n",
+	       cfs.ready - cfs.ready_half, rss_per_more_conn(&cfs),
+	       rss_per_more_conn(&bare));
+	p99 = srvbench_pct(cfs.lat, cfs.lat_count, 0.99);
+	/* no delivery measured (--commits 0) is no verdict */
+	verdict = !cfs.lat_count ? "not measured"
+		  : p99 < 0.1	 ? "met"
+				 : "MISSED";
+	printf("      delivery after commit, %d commits x %d clients: p50 "
+	       "%.1f ms, p99 %.1f ms, max %.1f ms (%zu deliveries)  "
+	       "target p99 < 100 ms: %s\n",
+	       b->commits, cfs.ready,
+	       srvbench_pct(cfs.lat, cfs.lat_count, 0.5) * 1e3, p99 * 1e3,
+	       srvbench_pct(cfs.lat, cfs.lat_count, 1.0) * 1e3, cfs.lat_count,
+	       verdict);
+	printf("      baseline: bare lws writing each message to all at once "
+	       "after a GET: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+	       srvbench_pct(bare.lat, bare.lat_count, 0.5) * 1e3,
+	       srvbench_pct(bare.lat, bare.lat_count, 0.99) * 1e3,
+	       srvbench_pct(bare.lat, bare.lat_count, 1.0) * 1e3);
+	printf("      (the commit requests alone: p50 %.1f ms, max %.1f ms; "
+	       "the GETs: p50 %.1f ms)\n",
+	       cfs.commit_p50 * 1e3, cfs.commit_max * 1e3,
+	       bare.commit_p50 * 1e3);
+	print_server_fanout(b);
+out:
+	free(cfs.lat);
+	free(bare.lat);
 	return rc;
 }
