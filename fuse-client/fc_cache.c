@@ -152,6 +152,18 @@ int fc_cache_file_open(struct fc_cache *c, const uint8_t id[FC_ID_SIZE],
 	return 0;
 }
 
+int fc_cache_file_open_direct(struct fc_cache *c, const uint8_t id[FC_ID_SIZE],
+			      int *out_fd)
+{
+	char name[40];
+	int fd;
+
+	rel_name(id, name);
+	fd = openat(c->dirfd, name, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	*out_fd = fd;
+	return fd < 0 ? -errno : 0;
+}
+
 int fc_cache_file_remove(struct fc_cache *c, const uint8_t id[FC_ID_SIZE])
 {
 	char name[40];

@@ -82,6 +82,16 @@ void fc_cache_close(struct fc_cache *c);
 int fc_cache_file_open(struct fc_cache *c, const uint8_t id[FC_ID_SIZE],
 		       bool create, int *out_fd);
 
+/*
+ * Open node id's existing cache file once more, write-only and around the
+ * page cache (O_DIRECT, O_CLOEXEC), for big aligned writes: the mount's
+ * own page cache holds those bytes already, so a buffered write would
+ * copy them into memory a second time. The caller owns the fd. -EINVAL
+ * when the file system has no O_DIRECT, -ENOENT, -errno.
+ */
+int fc_cache_file_open_direct(struct fc_cache *c, const uint8_t id[FC_ID_SIZE],
+			      int *out_fd);
+
 /* Remove node id's cache file (absent is success). */
 int fc_cache_file_remove(struct fc_cache *c, const uint8_t id[FC_ID_SIZE]);
 

@@ -90,11 +90,32 @@ struct fc_inode *fc_fs_itab_get(struct fc_fs *fs, int64_t ino)
 		return NULL;
 	in->ino = ino;
 	in->fd = -1;
+	in->dfd = -1;
 	pthread_mutex_init(&in->lock, NULL);
+	pthread_mutex_init(&in->write_lock, NULL);
 	b = bucket(ino);
 	in->next = fs->itab[b];
 	fs->itab[b] = in;
 	return in;
+}
+
+void fc_fs_inode_direct_release(struct fc_inode *in)
+{
+	if (in->dfd >= 0)
+		close(in->dfd);
+	in->dfd = -1;
+	free(in->dbuf);
+	in->dbuf = NULL;
+}
+
+static void inode_free(struct fc_inode *in)
+{
+	if (in->fd >= 0)
+		close(in->fd);
+	fc_fs_inode_direct_release(in);
+	pthread_mutex_destroy(&in->lock);
+	pthread_mutex_destroy(&in->write_lock);
+	free(in);
 }
 
 /* Unlink in from the table (itab_lock held) and free it. */
@@ -108,10 +129,7 @@ void fc_fs_itab_remove(struct fc_fs *fs, struct fc_inode *in)
 			break;
 		}
 	}
-	if (in->fd >= 0)
-		close(in->fd);
-	pthread_mutex_destroy(&in->lock);
-	free(in);
+	inode_free(in);
 }
 
 /* The kernel learned of ino once more (a fc_fs_reply_entry / create). */
@@ -425,10 +443,7 @@ void fc_fs_free(struct fc_fs *fs)
 	for (i = 0; i < FC_FS_ITAB_SIZE; i++) {
 		for (in = fs->itab[i]; in; in = next) {
 			next = in->next;
-			if (in->fd >= 0)
-				close(in->fd);
-			pthread_mutex_destroy(&in->lock);
-			free(in);
+			inode_free(in);
 		}
 	}
 	pthread_mutex_destroy(&fs->itab_lock);

@@ -42,6 +42,9 @@ struct fc_fs_opts {
 	bool writeback;          /* -o writeback / -o no_writeback */
 	bool splice_read;        /* -o [no_]splice_read: writes spliced from
 				  * the device into the cache file (on) */
+	/* -o [no_]direct_write: the kernel's big write-backs go to the
+	 * cache file with O_DIRECT, not into a second page cache (on) */
+	bool direct_write;
 	bool allow_other;        /* -o allow_other */
 	bool default_permissions; /* on unless -o no_default_permissions */
 	char *fuse_opts;         /* owned: other -o options, passed to libfuse

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define CF_LOG_SUBSYS "fs"
+#include "cf_file.h"
 #include "cf_log.h"
 
 /* ----- write epochs ----- */
@@ -121,6 +122,7 @@ static int open_node(struct fc_fs *fs, struct fc_node *n, bool writing_new,
 	pthread_mutex_unlock(&fs->itab_lock);
 
 	pthread_mutex_lock(&in->lock);
+	memcpy(in->id, n->id, sizeof(in->id));
 	if (in->fd < 0 && writing_new) {
 		/* A node created just now: empty, local, nothing to check. */
 		rc = fc_cache_file_open(fs->deps.cache, n->id, true, &fd);
@@ -215,6 +217,9 @@ static void close_node(struct fc_fs *fs, struct fc_inode *in)
 							 512);
 			close(in->fd);
 			in->fd = -1;
+			/* no write is in flight: the kernel releases a
+			 * file's last handle after its writes */
+			fc_fs_inode_direct_release(in);
 		}
 		pthread_mutex_unlock(&in->lock);
 		if (!in->nlookup) {
@@ -425,6 +430,50 @@ static void write_end(struct fc_fs *fs, struct fc_inode *in, size_t size,
 	pthread_mutex_unlock(&in->lock);
 }
 
+/*
+ * Write size bytes at off through in's O_DIRECT descriptor (write_lock
+ * held), copied first to an aligned buffer: libfuse hands the data over
+ * just past the request's header. -EAGAIN: use the buffered descriptor
+ * instead (no O_DIRECT here, or the device wants another alignment).
+ */
+static int write_direct(struct fc_fs *fs, struct fc_inode *in, const char *data,
+			size_t size, uint64_t off)
+{
+	int rc;
+
+	if (in->dfd < 0) {
+		rc = fc_cache_file_open_direct(fs->deps.cache, in->id,
+					       &in->dfd);
+		if (rc == -EINVAL && !atomic_exchange(&fs->no_direct, true))
+			cf_info("the cache's file system has no O_DIRECT: "
+				"writes go through its page cache");
+		if (rc < 0)
+			return -EAGAIN;
+	}
+	if (!in->dbuf &&
+	    posix_memalign(&in->dbuf, CF_DIRECT_ALIGN, fs->opts->max_read)) {
+		in->dbuf = NULL;
+		return -EAGAIN;
+	}
+	memcpy(in->dbuf, data, size);
+	rc = fc_cache_pwrite(fs->deps.cache, in->dfd, in->dbuf, size, off);
+	return rc == -EINVAL ? -EAGAIN : rc;
+}
+
+/*
+ * Big page-aligned writes of the kernel's write-back (a streamed file)
+ * go around the cache file's page cache; the rest, and any that cannot,
+ * through it. Without the writeback cache each write is an application's
+ * own write(2), which would then wait for the disk.
+ */
+static bool direct_fits(struct fc_fs *fs, size_t size, uint64_t off)
+{
+	return fs->writeback && fs->opts->direct_write &&
+	       size >= FC_FS_DIRECT_MIN && size <= fs->opts->max_read &&
+	       size % CF_DIRECT_ALIGN == 0 && off % CF_DIRECT_ALIGN == 0 &&
+	       !atomic_load(&fs->no_direct);
+}
+
 static int do_write(struct fc_fs *fs, struct fc_inode *in, const char *data,
 		    size_t size, uint64_t off)
 {
@@ -433,7 +482,12 @@ static int do_write(struct fc_fs *fs, struct fc_inode *in, const char *data,
 	rc = write_begin(fs, in, size, off, &fd);
 	if (rc < 0)
 		return rc;
-	rc = fc_cache_pwrite(fs->deps.cache, fd, data, size, off);
+	pthread_mutex_lock(&in->write_lock);
+	rc = direct_fits(fs, size, off) ? write_direct(fs, in, data, size, off)
+					: -EAGAIN;
+	if (rc == -EAGAIN)
+		rc = fc_cache_pwrite(fs->deps.cache, fd, data, size, off);
+	pthread_mutex_unlock(&in->write_lock);
 	write_end(fs, in, size, rc == 0 ? size : 0, off);
 	return rc;
 }
@@ -477,9 +531,9 @@ void fc_fs_op_write_buf(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	if (bufv->count == 1 && !(bufv->buf[0].flags & FUSE_BUF_IS_FD)) {
-		rc = do_write(fs, in, (const char *)bufv->buf[0].mem +
-					      bufv->off,
-			      size, (uint64_t)off);
+		rc = do_write(fs, in,
+			      (const char *)bufv->buf[0].mem + bufv->off, size,
+			      (uint64_t)off);
 		goto reply;
 	}
 	rc = write_begin(fs, in, size, (uint64_t)off, &fd);
@@ -488,7 +542,9 @@ void fc_fs_op_write_buf(fuse_req_t req, fuse_ino_t ino,
 	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	dst.buf[0].fd = fd;
 	dst.buf[0].pos = off;
+	pthread_mutex_lock(&in->write_lock);
 	n = fuse_buf_copy(&dst, bufv, 0);
+	pthread_mutex_unlock(&in->write_lock);
 	if (n == -ENOSPC) {
 		/* Make room for the retry the kernel's writeback will do. */
 		uint64_t used = fc_cache_used(fs->deps.cache);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fc_fs, mount options: ours (cache_size=, debounce=, max_read=, threads=,
- * entry_timeout=, attr_timeout=, [no_]writeback, allow_other,
- * [no_]default_permissions) parsed with fuse_opt, the rest kept for
- * libfuse. Pure functions on the caller's struct.
+ * entry_timeout=, attr_timeout=, [no_]writeback, [no_]splice_read,
+ * [no_]direct_write, allow_other, [no_]default_permissions) parsed with
+ * fuse_opt, the rest kept for libfuse. Pure functions on the caller's
+ * struct.
  */
 #include "fc_fs_int.h"
 
@@ -32,6 +33,8 @@ enum {
 	KEY_WRITEBACK,
 	KEY_SPLICE_READ,
 	KEY_NO_SPLICE_READ,
+	KEY_DIRECT_WRITE,
+	KEY_NO_DIRECT_WRITE,
 	KEY_NO_WRITEBACK,
 	KEY_ALLOW_OTHER,
 	KEY_NO_DEFAULT_PERMISSIONS,
@@ -48,6 +51,8 @@ static const struct fuse_opt opt_specs[] = {
 	FUSE_OPT_KEY("writeback", KEY_WRITEBACK),
 	FUSE_OPT_KEY("splice_read", KEY_SPLICE_READ),
 	FUSE_OPT_KEY("no_splice_read", KEY_NO_SPLICE_READ),
+	FUSE_OPT_KEY("direct_write", KEY_DIRECT_WRITE),
+	FUSE_OPT_KEY("no_direct_write", KEY_NO_DIRECT_WRITE),
 	FUSE_OPT_KEY("writeback_cache", KEY_WRITEBACK),
 	FUSE_OPT_KEY("no_writeback", KEY_NO_WRITEBACK),
 	FUSE_OPT_KEY("no_writeback_cache", KEY_NO_WRITEBACK),
@@ -165,6 +170,12 @@ static int opt_proc(void *data, const char *arg, int key,
 	case KEY_NO_SPLICE_READ:
 		o->splice_read = false;
 		return 0;
+	case KEY_DIRECT_WRITE:
+		o->direct_write = true;
+		return 0;
+	case KEY_NO_DIRECT_WRITE:
+		o->direct_write = false;
+		return 0;
 	case KEY_ALLOW_OTHER:
 		o->allow_other = true;
 		return 0;
@@ -195,6 +206,7 @@ void fc_fs_opts_init(struct fc_fs_opts *o)
 	o->attr_timeout = 86400;
 	o->writeback = true;
 	o->splice_read = true;
+	o->direct_write = true;
 	o->default_permissions = true;
 }
 

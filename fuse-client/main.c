@@ -32,6 +32,7 @@ static const char usage[] =
 	"common options: --debug=CATS (e.g. upload,push or all), -v, -h\n"
 	"mount -o options: cache_size=BYTES, debounce=MS, max_read=BYTES,\n"
 	"  threads=N, entry_timeout=S, attr_timeout=S, [no_]writeback,\n"
+	"  [no_]splice_read, [no_]direct_write, [no_]default_permissions,\n"
 	"  allow_other, and the usual FUSE options\n";
 
 enum {

@@ -25,6 +25,7 @@ static void test_fc_fs__defaults(void **state)
 	assert_int_equal(o.max_read, 1u << 20);
 	assert_true(o.writeback);
 	assert_true(o.splice_read);
+	assert_true(o.direct_write);
 	assert_true(o.default_permissions);
 	assert_false(o.allow_other);
 	assert_null(o.fuse_opts);
@@ -62,6 +63,10 @@ static void test_fc_fs__ours_and_theirs(void **state)
 	assert_false(o.default_permissions);
 	assert_int_equal(fc_fs_opts_parse(&o, "no_splice_read"), 0);
 	assert_false(o.splice_read);
+	assert_int_equal(fc_fs_opts_parse(&o, "no_direct_write"), 0);
+	assert_false(o.direct_write);
+	assert_int_equal(fc_fs_opts_parse(&o, "direct_write"), 0);
+	assert_true(o.direct_write);
 	fc_fs_opts_release(&o);
 }
 
