@@ -138,6 +138,15 @@ static int open_node(struct fc_fs *fs, struct fc_node *n, bool writing_new,
 		in->epoch = true;
 		in->lo = in->hi = 0;
 	} else if (in->fd < 0) {
+		/*
+		 * The row as it is now, not as the caller read it: the
+		 * release of the last handle, on another thread, may have
+		 * ended a write epoch and closed the cache file since. Its
+		 * size is the file's; the caller's would cut the file back.
+		 */
+		rc = fc_state_getattr(fs->deps.state, n->ino, n);
+		if (rc < 0)
+			goto fail;
 		rc = fc_cache_file_open(fs->deps.cache, n->id, true, &fd);
 		if (rc < 0)
 			goto fail;
@@ -614,6 +623,11 @@ static int do_truncate(struct fc_fs *fs, int64_t ino, uint64_t size,
 		fd = in->fd;
 		n->size = in->size;
 	} else {
+		/* as in open_node: a release may have ended an epoch since
+		 * the caller read the row */
+		rc = fc_state_getattr(fs->deps.state, ino, n);
+		if (rc < 0)
+			goto out;
 		rc = fc_cache_file_open(fs->deps.cache, n->id, true, &fd);
 		if (rc < 0)
 			goto out;

@@ -17,6 +17,10 @@
  *   fc-posix truncate PATH SIZE
  *   fc-posix write-at PATH OFFSET TEXT
  *   fc-posix fsync PATH
+ *   fc-posix reopen-grow PATH ROUNDS (append 1000 bytes, close, every
+ *                                      other round truncate 24 bytes
+ *                                      longer, reopen, check size and
+ *                                      bytes, ROUNDS times)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -81,6 +85,66 @@ static int cat_fd(int fd)
 		if (write_all(1, buf, (size_t)n) < 0)
 			return -EIO;
 	return n < 0 ? -errno : 0;
+}
+
+/*
+ * Grow path by 1000 bytes a round, closing and reopening in between, and
+ * every other round by truncate(2) as well: each reopen must see the size
+ * and the bytes the close before it left (the client once lost them when
+ * the reopen or the truncate raced the release). Prints "ok", an errno
+ * name, or the first mismatch.
+ */
+static int reopen_grow(const char *path, uint64_t rounds)
+{
+	char want[1000], got[1000];
+	uint64_t i, size = 0, end;
+	struct stat st;
+	int fd, rc = 0;
+
+	for (i = 0; i < rounds && rc == 0; i++) {
+		memset(want, 'a' + (int)(i % 26), sizeof(want));
+		fd = open(path, O_WRONLY | O_CREAT | (i ? 0 : O_TRUNC), 0644);
+		if (fd < 0)
+			return report(-errno);
+		rc = pwrite(fd, want, sizeof(want), (off_t)size) ==
+				     (ssize_t)sizeof(want)
+			     ? 0
+			     : -EIO;
+		if (close(fd) < 0 && rc == 0)
+			rc = -errno;
+		size += sizeof(want);
+		end = size;
+		/* every other round, grown by truncate(2) with no handle open */
+		if (rc == 0 && i % 2) {
+			size += 24;
+			if (truncate(path, (off_t)size) < 0)
+				rc = -errno;
+		}
+		fd = rc == 0 ? open(path, O_RDONLY) : -1;
+		if (rc == 0 && fd < 0)
+			rc = -errno;
+		if (rc == 0 && fstat(fd, &st) < 0)
+			rc = -errno;
+		if (rc == 0 && (uint64_t)st.st_size != size) {
+			printf("round %llu: size %lld, want %llu\n",
+			       (unsigned long long)i, (long long)st.st_size,
+			       (unsigned long long)size);
+			close(fd);
+			return 0;
+		}
+		if (rc == 0 &&
+		    (pread(fd, got, sizeof(got), (off_t)(end - sizeof(got))) !=
+			     (ssize_t)sizeof(got) ||
+		     memcmp(got, want, sizeof(got)))) {
+			printf("round %llu: the last bytes differ\n",
+			       (unsigned long long)i);
+			close(fd);
+			return 0;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return report(rc);
 }
 
 int main(int argc, char **argv)
@@ -153,8 +217,8 @@ int main(int argc, char **argv)
 		uint64_t i, size = 100;
 
 		if (parse_u64(argv[3], &a) < 0 ||
-		    (argc == 5 && (parse_u64(argv[4], &size) < 0 ||
-				   size > sizeof(data))))
+		    (argc == 5 &&
+		     (parse_u64(argv[4], &size) < 0 || size > sizeof(data))))
 			return 2;
 		memset(data, 'x', sizeof(data));
 		for (i = 0; i < a && rc == 0; i++) {
@@ -224,6 +288,11 @@ int main(int argc, char **argv)
 		rc = fsync(fd) < 0 ? -errno : 0;
 		close(fd);
 		return report(rc);
+	}
+	if (!strcmp(cmd, "reopen-grow") && argc == 4) {
+		if (parse_u64(argv[3], &a) < 0)
+			return 2;
+		return reopen_grow(argv[2], a);
 	}
 	fprintf(stderr, "fc-posix: bad usage (see the source)\n");
 	return 2;
