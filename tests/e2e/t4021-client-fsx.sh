@@ -44,28 +44,28 @@ for f in big small; do
 	cmp "$T/$f.want" "$A/$f" || fail "$f on device A after a remount"
 done
 
+# fsx_seen_by_a MOUNT NAME SEED WHAT: a run on MOUNT/NAME, uploaded,
+# then the same bytes on device A through live sync
+fsx_seen_by_a() {
+	local mnt=$1 name=$2 seed=$3 what=$4 i
+	"$FSX" "$mnt/$name" "$T/$name.want" 4000 "$seed" $((4 << 20)) \
+		$((128 << 10)) >"$T/fsx-$name.out" 2>&1 ||
+		{ cat "$T/fsx-$name.out"; fail "fsx $what"; }
+	sync_fs "$mnt"
+	for i in $(seq 100); do
+		cmp -s "$T/$name.want" "$A/$name" 2>/dev/null && break
+		sleep 0.2
+	done
+	cmp "$T/$name.want" "$A/$name" || fail "$name ($what) on device A"
+}
+
 # and a second round on the files as they are, from device B
-"$FSX" "$B/again" "$T/again.want" 4000 13 $((4 << 20)) $((128 << 10)) \
-	>"$T/fsx-again.out" 2>&1 || { cat "$T/fsx-again.out"; fail "fsx on B"; }
-sync_fs "$B"
-for i in $(seq 100); do
-	cmp -s "$T/again.want" "$A/again" 2>/dev/null && break
-	sleep 0.2
-done
-cmp "$T/again.want" "$A/again" || fail "B's file as device A sees it"
+fsx_seen_by_a "$B" again 13 "on B"
 
 # without the writeback cache every write, close and reopen reaches the
 # client as the program makes it: a reopen racing the release of the
 # handle before it once cut the file back to its size at an earlier close
 login "$T/s3" >/dev/null || fail "login 3"
 mount_fs "$T/c" "$T/s3" "$T/c3" -o no_writeback
-"$FSX" "$T/c/plain" "$T/plain.want" 4000 14 $((4 << 20)) $((128 << 10)) \
-	>"$T/fsx-plain.out" 2>&1 ||
-	{ cat "$T/fsx-plain.out"; fail "fsx without the writeback cache"; }
-sync_fs "$T/c"
-for i in $(seq 100); do
-	cmp -s "$T/plain.want" "$A/plain" 2>/dev/null && break
-	sleep 0.2
-done
-cmp "$T/plain.want" "$A/plain" || fail "the no_writeback file on device A"
+fsx_seen_by_a "$T/c" plain 14 "without the writeback cache"
 echo "ok"
