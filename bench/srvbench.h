@@ -94,6 +94,23 @@ long srvbench_http_json(struct http *h, const char *method, const char *path,
  */
 int srvbench_commits(struct bench *b);
 
+#define SRVBENCH_COMMIT_PATH_SIZE 128
+
+/*
+ * Create an empty file name in the root; path gets the URL path of its
+ * commits. 0 or -1.
+ */
+int srvbench_file_new(struct http *h, const char *name,
+		      char path[SRVBENCH_COMMIT_PATH_SIZE]);
+
+/*
+ * Commit a new version of the file at path (from srvbench_file_new) whose
+ * content is manifest (base64), on top of *version, which the answer
+ * updates. The HTTP status.
+ */
+long srvbench_commit(struct http *h, const char *path, const char *manifest,
+		     uint64_t *version);
+
 /*
  * PUT the one small block every commit's manifest names (b->small_id)
  * and return that manifest in base64, or NULL; the caller owns it (free).

@@ -67,63 +67,83 @@ struct committer {
 	int rc;
 };
 
-static void *committer_main(void *arg)
+int srvbench_file_new(struct http *h, const char *name,
+		      char path[SRVBENCH_COMMIT_PATH_SIZE])
 {
-	static const char tag[] = "ab";
-	struct committer *c = arg;
-	char node[33], name[32], path[128], tag_hex[65];
+	char node[33];
 	uint8_t id[16];
-	json_t *ans = NULL;
-	struct http h;
-	uint64_t version = 0;
-	double t;
-	long st;
 	int i;
 
-	c->rc = -1;
-	if (srvbench_http_init(&h, c->b, true) < 0)
-		return NULL;
-	for (i = 0; i < 32; i++)
-		memcpy(tag_hex + 2 * i, tag, 2);
-	tag_hex[64] = '\0';
 	RAND_bytes(id, sizeof(id));
 	for (i = 0; i < 16; i++)
 		snprintf(node + 2 * i, 3, "%02x", id[i]);
-	snprintf(name, sizeof(name), "commits-%d", c->index);
-	if (srvbench_http_json(&h, "POST", "/api/v1/nodes",
+	if (srvbench_http_json(h, "POST", "/api/v1/nodes",
 			       json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i}",
 					 "id", node, "kind", "file", "parent",
 					 "00000000000000000000000000000000",
 					 "name", name, "mode", 0644, "uid", 0,
 					 "gid", 0),
 			       NULL) != 201)
+		return -1;
+	snprintf(path, SRVBENCH_COMMIT_PATH_SIZE, "/api/v1/nodes/%s/commit",
+		 node);
+	return 0;
+}
+
+long srvbench_commit(struct http *h, const char *path, const char *manifest,
+		     uint64_t *version)
+{
+	static const char tag[] = "ab";
+	char tag_hex[65];
+	json_t *ans = NULL;
+	long st;
+	int i;
+
+	for (i = 0; i < 32; i++)
+		memcpy(tag_hex + 2 * i, tag, 2);
+	tag_hex[64] = '\0';
+	st = srvbench_http_json(h, "POST", path,
+				json_pack("{s:I, s:i, s:I, s:s, s:s}",
+					  "base_version", (json_int_t)*version,
+					  "size", SRVBENCH_SMALL_BLOCK, "mtime",
+					  (json_int_t)1700000000000000000LL,
+					  "manifest", manifest, "tag", tag_hex),
+				&ans);
+	if (st == 200)
+		*version = (uint64_t)json_integer_value(
+			json_object_get(ans, "version"));
+	json_decref(ans);
+	return st;
+}
+
+static void *committer_main(void *arg)
+{
+	struct committer *c = arg;
+	char name[32], path[SRVBENCH_COMMIT_PATH_SIZE];
+	struct http h;
+	uint64_t version = 0;
+	double t;
+	long st;
+
+	c->rc = -1;
+	if (srvbench_http_init(&h, c->b, true) < 0)
+		return NULL;
+	snprintf(name, sizeof(name), "commits-%d", c->index);
+	if (srvbench_file_new(&h, name, path) < 0)
 		goto out;
-	snprintf(path, sizeof(path), "/api/v1/nodes/%s/commit", node);
 	while ((t = srvbench_now_s()) < c->deadline) {
-		st = srvbench_http_json(
-			&h, "POST", path,
-			json_pack("{s:I, s:i, s:I, s:s, s:s}", "base_version",
-				  (json_int_t)version, "size",
-				  SRVBENCH_SMALL_BLOCK, "mtime",
-				  (json_int_t)1700000000000000000LL, "manifest",
-				  c->manifest_b64, "tag", tag_hex),
-			&ans);
+		st = srvbench_commit(&h, path, c->manifest_b64, &version);
 		if (st != 200) {
 			fprintf(stderr, "srvbench: commit answered %ld: %.*s\n",
 				st, (int)h.resp.len, h.resp.data);
 			goto out;
 		}
-		version = (uint64_t)json_integer_value(
-			json_object_get(ans, "version"));
-		json_decref(ans);
-		ans = NULL;
 		if (c->lat_count < c->lat_cap)
 			c->lat[c->lat_count++] = srvbench_now_s() - t;
 		c->commits++;
 	}
 	c->rc = 0;
 out:
-	json_decref(ans);
 	srvbench_http_release(&h);
 	return NULL;
 }

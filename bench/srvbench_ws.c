@@ -27,9 +27,7 @@
 #include <unistd.h>
 
 #include <ev.h>
-#include <jansson.h>
 #include <libwebsockets.h>
-#include <openssl/rand.h>
 
 #include "cf_util.h"
 
@@ -138,7 +136,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 struct trigger {
 	struct http h;
 	bool http_ok; /* h was set up */
-	char path[128];
+	char path[SRVBENCH_COMMIT_PATH_SIZE];
 	char *manifest; /* owned; cloudfsd only */
 	uint64_t version;
 };
@@ -146,10 +144,6 @@ struct trigger {
 /* For cloudfsd, a file to commit new versions of. 0 or -1. */
 static int trigger_setup(struct wsbench *w, struct trigger *t)
 {
-	char node[33];
-	uint8_t id[16];
-	int i;
-
 	memset(t, 0, sizeof(*t));
 	if (srvbench_http_init(&t->h, w->b, !w->floor) < 0)
 		return -1;
@@ -159,51 +153,24 @@ static int trigger_setup(struct wsbench *w, struct trigger *t)
 		return 0;
 	}
 	t->manifest = srvbench_prepare_manifest(w->b);
-	if (!t->manifest)
-		return -1;
-	RAND_bytes(id, sizeof(id));
-	for (i = 0; i < 16; i++)
-		snprintf(node + 2 * i, 3, "%02x", id[i]);
-	if (srvbench_http_json(&t->h, "POST", "/api/v1/nodes",
-			       json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i}",
-					 "id", node, "kind", "file", "parent",
-					 "00000000000000000000000000000000",
-					 "name", "ws-commits", "mode", 0644,
-					 "uid", 0, "gid", 0),
-			       NULL) != 201)
+	if (!t->manifest || srvbench_file_new(&t->h, "ws-commits", t->path) < 0)
 		return -1;
 	/* the create itself pushed "changed": let it arrive first */
 	usleep(500 * 1000);
-	snprintf(t->path, sizeof(t->path), "/api/v1/nodes/%s/commit", node);
 	return 0;
 }
 
 /* One commit (or GET /go). 0 or -1. */
 static int trigger_fire(struct wsbench *w, struct trigger *t)
 {
-	char tag_hex[65];
-	json_t *ans = NULL;
-	long st;
-
 	if (w->floor)
 		return srvbench_http_do(&t->h, "GET", t->path, NULL, 0,
 					false) == 200
 			       ? 0
 			       : -1;
-	memset(tag_hex, 'c', 64);
-	tag_hex[64] = '\0';
-	st = srvbench_http_json(
-		&t->h, "POST", t->path,
-		json_pack("{s:I, s:i, s:I, s:s, s:s}", "base_version",
-			  (json_int_t)t->version, "size", SRVBENCH_SMALL_BLOCK,
-			  "mtime", (json_int_t)1700000000000000000LL,
-			  "manifest", t->manifest, "tag", tag_hex),
-		&ans);
-	if (st == 200)
-		t->version = (uint64_t)json_integer_value(
-			json_object_get(ans, "version"));
-	json_decref(ans);
-	return st == 200 ? 0 : -1;
+	return srvbench_commit(&t->h, t->path, t->manifest, &t->version) == 200
+		       ? 0
+		       : -1;
 }
 
 static void trigger_release(struct trigger *t)
@@ -302,7 +269,7 @@ static void print_server_fanout(struct bench *b)
 
 /* One run of (c) against one server: cloudfsd, or bench/wsfloor. */
 struct ws_result {
-	int n, ready, dead;
+	int n, ready;
 	double t_conn; /* seconds until all were ready */
 	long rss_before, rss_half, rss_after; /* KiB: none, half, all idle */
 	int ready_half; /* ready when rss_half was read */
@@ -442,7 +409,6 @@ static int ws_measure(struct bench *b, bool floor, struct ws_result *r)
 	      srvbench_cmp_double);
 	r->n = w.n;
 	r->ready = w.ready;
-	r->dead = w.dead;
 	r->lat = w.lat;
 	r->lat_count = w.lat_count;
 	w.lat = NULL;
