@@ -38,6 +38,10 @@
 #define LIMIT_MIN (1ull << 30)
 #define READAHEAD_DEFAULT (16u << 20)
 #define TICK_NS 2000000000ll
+
+/* What fc_cache_make_room frees beside the write that hit ENOSPC. */
+#define ROOM_SPARE (64ull << 20)
+
 /*
  * Background threads: read-ahead windows are split into one job per
  * missing chunk so these fetch in parallel; memory stays bounded at one
@@ -368,13 +372,7 @@ int fc_cache_pwrite(struct fc_cache *c, int fd, const void *buf, size_t size,
 		if (n != -ENOSPC || evicted)
 			return (int)n;
 		evicted = true;
-		/* Make room: evict down to what the write needs. */
-		{
-			uint64_t used = fc_cache_used(c);
-			uint64_t need = size + (64ull << 20);
-
-			fc_cache_evict(c, used > need ? used - need : 0);
-		}
+		fc_cache_make_room(c, size);
 	}
 }
 
@@ -489,10 +487,7 @@ static int fetch_chunk(struct fc_cache *c, int64_t ino, int fd,
 	}
 	rc = store_chunk(c, ino, fd, ch, buf);
 	if (rc == -ENOSPC) {
-		uint64_t used = fc_cache_used(c);
-		uint64_t need = ch->size + (64ull << 20);
-
-		fc_cache_evict(c, used > need ? used - need : 0);
+		fc_cache_make_room(c, ch->size);
 		rc = store_chunk(c, ino, fd, ch, buf);
 	}
 	if (rc < 0 && rc != -ENOSPC)
@@ -726,6 +721,14 @@ int64_t fc_cache_evict(struct fc_cache *c, uint64_t target)
 			break;
 	}
 	return freed;
+}
+
+void fc_cache_make_room(struct fc_cache *c, uint64_t size)
+{
+	uint64_t used = fc_cache_used(c);
+	uint64_t need = size + ROOM_SPARE;
+
+	fc_cache_evict(c, used > need ? used - need : 0);
 }
 
 /* ----- the cache thread ----- */

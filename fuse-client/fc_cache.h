@@ -178,6 +178,12 @@ void fc_cache_account(struct fc_cache *c, int64_t delta);
  */
 int64_t fc_cache_evict(struct fc_cache *c, uint64_t target);
 
+/*
+ * After ENOSPC: evict until a write of size bytes, and some room beside
+ * it, should fit where the cache is now. Blocks on local I/O.
+ */
+void fc_cache_make_room(struct fc_cache *c, uint64_t size);
+
 /* Bytes the cache holds now, and its limit. */
 uint64_t fc_cache_used(struct fc_cache *c);
 uint64_t fc_cache_limit(struct fc_cache *c);

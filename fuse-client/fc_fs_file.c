@@ -554,13 +554,8 @@ void fc_fs_op_write_buf(fuse_req_t req, fuse_ino_t ino,
 	pthread_mutex_lock(&in->write_lock);
 	n = fuse_buf_copy(&dst, bufv, 0);
 	pthread_mutex_unlock(&in->write_lock);
-	if (n == -ENOSPC) {
-		/* Make room for the retry the kernel's writeback will do. */
-		uint64_t used = fc_cache_used(fs->deps.cache);
-		uint64_t need = size + (64ull << 20);
-
-		fc_cache_evict(fs->deps.cache, used > need ? used - need : 0);
-	}
+	if (n == -ENOSPC) /* room for the retry the kernel's writeback does */
+		fc_cache_make_room(fs->deps.cache, size);
 	rc = n < 0 ? (int)n : (size_t)n == size ? 0 : -EIO;
 	write_end(fs, in, size, n > 0 ? (size_t)n : 0, (uint64_t)off);
 reply:
