@@ -174,6 +174,14 @@ static int open_tmp(int dirfd, const char *tmp, mode_t mode, bool *direct)
 int cf_file_write_durable(int dirfd, const char *name, const void *data,
 			  size_t size, mode_t mode, unsigned flags)
 {
+	return cf_file_write_durable_gated(dirfd, name, data, size, mode, flags,
+					   NULL);
+}
+
+int cf_file_write_durable_gated(int dirfd, const char *name, const void *data,
+				size_t size, mode_t mode, unsigned flags,
+				const struct cf_durable_gate *gate)
+{
 	char tmp[300];
 	int fd = -1, rc;
 	bool linked = false;
@@ -194,6 +202,11 @@ int cf_file_write_durable(int dirfd, const char *name, const void *data,
 	if (fsync(fd) < 0) {
 		rc = -errno;
 		goto out;
+	}
+	if (gate) {
+		rc = gate->fn(gate->arg);
+		if (rc < 0)
+			goto out;
 	}
 	if (flags & CF_DURABLE_NOREPLACE)
 		rc = renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE);

@@ -53,6 +53,23 @@ int cf_file_write_durable(int dirfd, const char *name, const void *data,
 			  size_t size, mode_t mode, unsigned flags);
 
 /*
+ * A last word before a durable write takes its name: fn(arg) is called
+ * once the data is durable under the temp name, before the rename; a
+ * negative return removes the temp file and is returned. Lets a caller
+ * check the data (a slow hash, on another thread) while the disk writes
+ * it, and still never publish data that fails the check.
+ */
+struct cf_durable_gate {
+	int (*fn)(void *arg);
+	void *arg;
+};
+
+/* cf_file_write_durable with a gate (NULL: none). */
+int cf_file_write_durable_gated(int dirfd, const char *name, const void *data,
+				size_t size, mode_t mode, unsigned flags,
+				const struct cf_durable_gate *gate);
+
+/*
  * Read a whole file (dirfd may be AT_FDCWD) into out, which must be empty;
  * -EMSGSIZE when it is larger than out's cap, -ENOENT, other -errno.
  */

@@ -12,10 +12,18 @@
  * again if not; GC, for its part, takes a file out of sight before it asks
  * the index a last time (srv_blocks remove_unless). Between the two, an
  * acknowledged block always ends up both indexed and stored.
+ *
+ * A large PUT is checked on a thread of its own while the store writes it
+ * to a temp file: the SHA-256 (0.7 ms a MiB here) then overlaps the disk's
+ * fsyncs instead of adding to them (srvbench, 4 clients, 5 interleaved
+ * runs: 450 against 416 MiB/s). The store's gate waits for the verdict
+ * before the block takes its name, so a blob that fails is never stored
+ * nor indexed.
  */
 #include "srv_api_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #define CF_LOG_SUBSYS "api"
@@ -26,6 +34,63 @@
 
 /* How many times a PUT re-stores a block GC took away under it. */
 #define PUT_GC_RETRIES 3
+
+/* Below this, a thread costs more than the hash it would take aside. */
+#define CHECK_ASIDE_MIN (128 * 1024)
+
+/* blk_blob_check of a PUT's body, on a thread of its own when worth it. */
+struct blob_check {
+	const uint8_t *blob; /* borrowed: the request body */
+	size_t size;
+	struct blk_id id;
+	uint32_t chunk_max;
+	pthread_t thread;
+	bool running; /* started on thread, not joined yet */
+	int rc; /* blk_blob_check's, once done */
+};
+
+static void *check_run(void *arg)
+{
+	struct blob_check *k = arg;
+
+	k->rc = blk_blob_check(k->blob, k->size, &k->id, k->chunk_max);
+	return NULL;
+}
+
+/* Start the check aside, or run it here when small or no thread is had. */
+static void check_start(struct blob_check *k)
+{
+	if (k->size >= CHECK_ASIDE_MIN)
+		k->running =
+			pthread_create(&k->thread, NULL, check_run, k) == 0;
+	if (!k->running)
+		check_run(k);
+}
+
+/* The verdict, waiting for it: the store's gate, and every way out. */
+static int check_wait(void *arg)
+{
+	struct blob_check *k = arg;
+
+	if (k->running) {
+		pthread_join(k->thread, NULL);
+		k->running = false;
+	}
+	return k->rc < 0 ? -EBADMSG : 0;
+}
+
+/* The answer to a body that failed the check (k->rc < 0). */
+static int check_fail(struct api_call *c, const struct blob_check *k)
+{
+	if (k->rc == BLK_ERR_ID)
+		return api_fail_code(c, -EBADMSG, 400, "bad_block", NULL,
+				     "the body's SHA-256 is not the block id");
+	if (k->rc == -ENOMEM || k->rc == -EIO)
+		return k->rc;
+	return api_fail_code(c, -EBADMSG, 400, "bad_block", NULL,
+			     "the block does not verify: %s",
+			     blk_strerror(k->rc));
+}
 
 int api_blocks_missing(struct api_call *c)
 {
@@ -125,20 +190,53 @@ static int check_quota(struct api_call *c, const struct srv_user *u,
 	return 0;
 }
 
-int api_block_put(struct api_call *c)
+/* Store and index the block; its check runs meanwhile, gating the store. */
+static int put_checked(struct api_call *c, const struct srv_user *u,
+		       struct blob_check *k, bool *is_new)
 {
 	struct srv_meta *m = c->api->deps.meta;
 	struct srv_blocks *bs = c->api->deps.blocks;
-	const uint8_t *body = c->req->body;
-	size_t size = c->req->body_size;
-	struct srv_user u;
-	struct blk_id id;
+	struct cf_durable_gate gate = { .fn = check_wait, .arg = k };
 	uint64_t have;
-	bool is_new = false, again;
-	json_t *j;
+	bool again;
 	int rc, tries;
 
-	rc = api_arg_block_id(c, 0, &id);
+	check_start(k);
+	rc = check_quota(c, u, &k->id, k->size);
+	for (tries = 0; rc == 0; tries++) {
+		rc = srv_blocks_put_gated(bs, u->id, &k->id, k->blob, k->size,
+					  &gate);
+		if (rc < 0)
+			break;
+		/* Durable now: only then may the index name it. */
+		rc = m->ops->block_add(m, u->id, &k->id, k->size,
+				       c->now_ns / 1000000000,
+				       tries ? &again : is_new);
+		if (rc < 0)
+			break;
+		rc = srv_blocks_stat(bs, u->id, &k->id, &have);
+		if (rc != -ENOENT || tries == PUT_GC_RETRIES)
+			break;
+		cf_info("block of user %lld was collected during its upload; "
+			"storing it again",
+			(long long)u->id);
+	}
+	/* a bad body is the answer, whatever else went wrong meanwhile */
+	return check_wait(k) < 0 ? check_fail(c, k) : rc;
+}
+
+int api_block_put(struct api_call *c)
+{
+	struct srv_meta *m = c->api->deps.meta;
+	struct blob_check k = { .blob = c->req->body,
+				.size = c->req->body_size };
+	size_t size = c->req->body_size;
+	struct srv_user u;
+	bool is_new = false;
+	json_t *j;
+	int rc;
+
+	rc = api_arg_block_id(c, 0, &k.id);
 	if (rc < 0)
 		return rc;
 	rc = m->ops->user_get(m, c->who.user_id, &u);
@@ -148,44 +246,16 @@ int api_block_put(struct api_call *c)
 		return api_fail(c, -EMSGSIZE,
 				"a block of this account is at most %zu bytes",
 				BLK_BLOB_SIZE_MAX(u.chunk_max));
-	rc = blk_blob_check(body, size, &id, u.chunk_max);
-	if (rc == BLK_ERR_ID)
-		return api_fail_code(c, -EBADMSG, 400, "bad_block", NULL,
-				     "the body's SHA-256 is not the block id");
-	if (rc == -ENOMEM || rc == -EIO)
-		return rc;
-	if (rc < 0)
-		return api_fail_code(c, -EBADMSG, 400, "bad_block", NULL,
-				     "the block does not verify: %s",
-				     blk_strerror(rc));
-	rc = check_quota(c, &u, &id, size);
-	if (rc < 0)
-		return rc;
-
-	for (tries = 0;; tries++) {
-		rc = srv_blocks_put(bs, u.id, &id, body, size);
-		if (rc < 0)
-			return rc;
-		/* Durable now: only then may the index name it. */
-		rc = m->ops->block_add(m, u.id, &id, size,
-				       c->now_ns / 1000000000,
-				       tries ? &again : &is_new);
-		if (rc < 0)
-			return rc;
-		rc = srv_blocks_stat(bs, u.id, &id, &have);
-		if (rc != -ENOENT || tries == PUT_GC_RETRIES)
-			break;
-		cf_info("block of user %lld was collected during its upload; "
-			"storing it again",
-			(long long)u.id);
-	}
+	k.chunk_max = u.chunk_max;
+	rc = put_checked(c, &u, &k, &is_new);
 	if (rc < 0)
 		return rc;
 	if (is_new && c->api->deps.metrics)
 		srv_metrics_block_stored(c->api->deps.metrics, size);
 	j = json_object();
 	if (!j ||
-	    api_set(j, "id", api_json_hex(id.bytes, sizeof(id.bytes))) < 0 ||
+	    api_set(j, "id", api_json_hex(k.id.bytes, sizeof(k.id.bytes))) <
+		    0 ||
 	    api_set(j, "size", api_json_u64(size)) < 0) {
 		json_decref(j);
 		return -ENOMEM;

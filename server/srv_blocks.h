@@ -9,7 +9,8 @@
  * DESIGN.md: file and directory fsync'd, or the object store said 200); put
  * of an id that exists succeeds after verifying the stored bytes hash to
  * the id (a corrupt copy is replaced). The store checks nothing else: the
- * API verifies blobs before put. All ops are thread-safe and block.
+ * API verifies blobs, before put or, through put's gate, while put writes.
+ * All ops are thread-safe and block.
  */
 #ifndef CLOUDFS_SRV_BLOCKS_H
 #define CLOUDFS_SRV_BLOCKS_H
@@ -20,6 +21,7 @@
 
 #include "blk/proto.h"
 #include "cf_buf.h"
+#include "cf_file.h"
 
 struct srv_blocks;
 
@@ -35,8 +37,16 @@ typedef int (*srv_blocks_list_fn)(void *arg, int64_t user_id,
 typedef bool (*srv_blocks_keep_fn)(void *arg);
 
 struct srv_blocks_ops {
+	/*
+	 * gate (may be NULL) is called once before put reports success:
+	 * before the blob takes its name when put writes it (see
+	 * cf_durable_gate), before put returns when the block is stored
+	 * already. A negative return from it fails the put, stores nothing
+	 * new and is returned.
+	 */
 	int (*put)(struct srv_blocks *bs, int64_t user_id,
-		   const struct blk_id *id, const void *data, size_t size);
+		   const struct blk_id *id, const void *data, size_t size,
+		   const struct cf_durable_gate *gate);
 	/* Append the blob to out (capped by out->max): -ENOENT, -EMSGSIZE, -EIO. */
 	int (*get)(struct srv_blocks *bs, int64_t user_id,
 		   const struct blk_id *id, struct cf_buf *out);
@@ -84,7 +94,15 @@ static inline int srv_blocks_put(struct srv_blocks *bs, int64_t user_id,
 				 const struct blk_id *id, const void *data,
 				 size_t size)
 {
-	return bs->ops->put(bs, user_id, id, data, size);
+	return bs->ops->put(bs, user_id, id, data, size, NULL);
+}
+
+static inline int srv_blocks_put_gated(struct srv_blocks *bs, int64_t user_id,
+				       const struct blk_id *id,
+				       const void *data, size_t size,
+				       const struct cf_durable_gate *gate)
+{
+	return bs->ops->put(bs, user_id, id, data, size, gate);
 }
 
 static inline int srv_blocks_get(struct srv_blocks *bs, int64_t user_id,

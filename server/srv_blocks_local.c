@@ -386,11 +386,32 @@ static int intact_copy(int dirfd, const char *hex, const struct blk_id *id)
 	return 0;
 }
 
+/* put's gate, asked once whichever way the put goes, then remembered. */
+struct put_gate {
+	const struct cf_durable_gate *outer; /* the caller's; may be NULL */
+	bool asked;
+	int rc;
+};
+
+static int put_gate_ask(void *arg)
+{
+	struct put_gate *g = arg;
+
+	if (!g->asked && g->outer) {
+		g->rc = g->outer->fn(g->outer->arg);
+		g->asked = true;
+	}
+	return g->rc;
+}
+
 static int local_put(struct srv_blocks *bs, int64_t user_id,
-		     const struct blk_id *id, const void *data, size_t size)
+		     const struct blk_id *id, const void *data, size_t size,
+		     const struct cf_durable_gate *outer)
 {
 	struct local_store *st = to_local(bs);
 	char path[REL_PATH_SIZE], hex[BLK_ID_HEX_SIZE];
+	struct put_gate g = { .outer = outer };
+	struct cf_durable_gate gate = { .fn = put_gate_ask, .arg = &g };
 	int dirfd = -1, rc;
 
 	if (user_id < 0)
@@ -414,9 +435,9 @@ static int local_put(struct srv_blocks *bs, int64_t user_id,
 	 */
 	rc = intact_copy(dirfd, hex, id);
 	if (rc == -ENOENT) {
-		rc = cf_file_write_durable(dirfd, hex, data, size, 0600,
-					   CF_DURABLE_NOREPLACE |
-						   CF_DURABLE_DIRECT);
+		rc = cf_file_write_durable_gated(
+			dirfd, hex, data, size, 0600,
+			CF_DURABLE_NOREPLACE | CF_DURABLE_DIRECT, &gate);
 		if (rc != -EEXIST)
 			goto out;
 		rc = intact_copy(dirfd, hex, id); /* a racing PUT's */
@@ -426,12 +447,15 @@ static int local_put(struct srv_blocks *bs, int64_t user_id,
 	if (rc == -EBADMSG)
 		cf_warn("replacing corrupt copy of block %.12s of user %" PRId64,
 			hex, user_id);
-	rc = cf_file_write_durable(dirfd, hex, data, size, 0600,
-				   CF_DURABLE_DIRECT);
+	rc = cf_file_write_durable_gated(dirfd, hex, data, size, 0600,
+					 CF_DURABLE_DIRECT, &gate);
 out:
 	if (dirfd >= 0)
 		close(dirfd);
-	if (rc < 0)
+	if (rc == 0)
+		rc = put_gate_ask(
+			&g); /* stored already: the gate still speaks */
+	else if (!g.asked || rc != g.rc)
 		cf_err("cannot store block %.12s of user %" PRId64 " in %s: %s",
 		       hex, user_id, st->root, strerror(-rc));
 	return rc;

@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -147,6 +149,57 @@ static void test_cf_file__durable_write(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* A gate that sees whether dirfd has the name yet, and answers rc. */
+struct gate_seen {
+	int dfd;
+	int rc;
+	int calls;
+	bool named;
+};
+
+static int gate_seen_fn(void *arg)
+{
+	struct gate_seen *g = arg;
+
+	g->calls++;
+	g->named = faccessat(g->dfd, "g", F_OK, 0) == 0;
+	return g->rc;
+}
+
+static void test_cf_file__durable_write_gated(void **state)
+{
+	char dir[] = "/tmp/cf-test-XXXXXX";
+	struct gate_seen g = { .rc = -EBADMSG };
+	struct cf_durable_gate gate = { .fn = gate_seen_fn, .arg = &g };
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	g.dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(g.dfd >= 0);
+	/* refused: neither the name nor the temp file is left */
+	assert_int_equal(cf_file_write_durable_gated(g.dfd, "g", "data", 4,
+						     0600, 0, &gate),
+			 -EBADMSG);
+	assert_int_equal(g.calls, 1);
+	assert_false(g.named);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	close(g.dfd);
+	g.dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(g.dfd >= 0);
+	/* passed: asked before the rename */
+	g.rc = 0;
+	assert_int_equal(cf_file_write_durable_gated(g.dfd, "g", "data", 4,
+						     0600, 0, &gate),
+			 0);
+	assert_int_equal(g.calls, 2);
+	assert_false(g.named);
+	assert_int_equal(faccessat(g.dfd, "g", F_OK, 0), 0);
+	assert_int_equal(unlinkat(g.dfd, "g", 0), 0);
+	close(g.dfd);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_cf_buf__alloc_aligned(void **state)
 {
 	struct cf_buf b;
@@ -273,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_cf_path__names),
 		cmocka_unit_test(test_cf_path__paths),
 		cmocka_unit_test(test_cf_file__durable_write),
+		cmocka_unit_test(test_cf_file__durable_write_gated),
 		cmocka_unit_test(test_cf_buf__alloc_aligned),
 		cmocka_unit_test(test_cf_file__durable_write_direct),
 		cmocka_unit_test(test_cf_hex__round_trip_and_bad_input),

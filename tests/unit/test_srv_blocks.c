@@ -4,10 +4,12 @@
  * trips, idempotent and self-healing puts, per-account namespaces, listing,
  * removal and concurrent puts, each in a fresh temp directory.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -203,6 +205,107 @@ static void test_srv_blocks__corrupt_copy_is_replaced(void **state)
 	cf_buf_init(&b, 8192);
 	assert_int_equal(srv_blocks_get(f->bs, 3, &id, &b), 0);
 	assert_int_equal(b.len, 4096);
+	cf_buf_release(&b);
+	free(blob);
+}
+
+/* A put's gate that records what it saw and answers rc. */
+struct gate_probe {
+	const char *final; /* the block's path */
+	int calls;
+	bool named_before; /* the final name pointed at this blob already */
+	int rc;
+	const uint8_t *blob;
+	size_t size;
+};
+
+static int gate_probe_fn(void *arg)
+{
+	struct gate_probe *g = arg;
+	struct cf_buf b;
+
+	g->calls++;
+	cf_buf_init(&b, g->size + 1);
+	g->named_before = cf_file_read_all(AT_FDCWD, g->final, &b) == 0 &&
+			  b.len == g->size &&
+			  memcmp(b.data, g->blob, g->size) == 0;
+	cf_buf_release(&b);
+	return g->rc;
+}
+
+/* Entries of the directory holding path, . and .. aside. */
+static int siblings(const char *path)
+{
+	char dir[512];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+static void put_through_gate(struct fixture *f, struct gate_probe *g,
+			     const struct blk_id *id, int want)
+{
+	struct cf_durable_gate gate = { .fn = gate_probe_fn, .arg = g };
+
+	g->calls = 0;
+	assert_int_equal(
+		srv_blocks_put_gated(f->bs, 2, id, g->blob, g->size, &gate),
+		want);
+	assert_int_equal(g->calls, 1);
+}
+
+static void test_srv_blocks__gate(void **state)
+{
+	struct fixture *f = *state;
+	struct blk_id id;
+	uint8_t *blob = make_blob(21, 300000, &id);
+	char path[512];
+	struct gate_probe g = { .final = path, .blob = blob, .size = 300000 };
+	struct cf_buf b;
+	uint64_t size;
+	int fd;
+
+	block_file(f, 2, &id, path, sizeof(path));
+	/* refused: nothing stored, no temp file left */
+	g.rc = -EBADMSG;
+	put_through_gate(f, &g, &id, -EBADMSG);
+	assert_false(g.named_before);
+	assert_int_equal(srv_blocks_stat(f->bs, 2, &id, &size), -ENOENT);
+	assert_int_equal(siblings(path), 0);
+	/* passed: asked before the block had its name */
+	g.rc = 0;
+	put_through_gate(f, &g, &id, 0);
+	assert_false(g.named_before);
+	assert_int_equal(srv_blocks_stat(f->bs, 2, &id, &size), 0);
+	assert_int_equal(siblings(path), 1);
+	/* stored already: still asked, and a refusal fails the put */
+	put_through_gate(f, &g, &id, 0);
+	assert_true(g.named_before);
+	g.rc = -EIO;
+	put_through_gate(f, &g, &id, -EIO);
+	assert_int_equal(srv_blocks_stat(f->bs, 2, &id, &size), 0);
+	/* a corrupt copy is not replaced by a refused blob, then is */
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "\xff", 1, 5), 1);
+	close(fd);
+	put_through_gate(f, &g, &id, -EIO);
+	assert_false(g.named_before);
+	assert_int_equal(siblings(path), 1);
+	g.rc = 0;
+	put_through_gate(f, &g, &id, 0);
+	cf_buf_init(&b, 300000);
+	assert_int_equal(srv_blocks_get(f->bs, 2, &id, &b), 0);
+	assert_memory_equal(b.data, blob, 300000);
 	cf_buf_release(&b);
 	free(blob);
 }
@@ -516,6 +619,8 @@ static void test_srv_blocks__parked_block_comes_back(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_srv_blocks__gate, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_srv_blocks__round_trip,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srv_blocks__empty_blob,
