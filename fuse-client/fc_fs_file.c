@@ -483,86 +483,116 @@ static bool direct_fits(struct fc_fs *fs, size_t size, uint64_t off)
 	       !atomic_load(&fs->no_direct);
 }
 
-static int do_write(struct fc_fs *fs, struct fc_inode *in, const char *data,
-		    size_t size, uint64_t off)
+/* Where a write's bytes are: in memory, or in the device's pipe. */
+struct write_src {
+	const char *mem;
+	struct fuse_bufvec *bufv;
+};
+
+/*
+ * How a write's bytes reach the cache file fd, in->write_lock held: the
+ * count written (short only on error) or -errno.
+ */
+typedef ssize_t (*write_step_fn)(struct fc_fs *fs, struct fc_inode *in, int fd,
+				 const struct write_src *src, size_t size,
+				 uint64_t off);
+
+/* From memory: around the page cache when direct_fits, else through it. */
+static ssize_t step_mem(struct fc_fs *fs, struct fc_inode *in, int fd,
+			const struct write_src *src, size_t size, uint64_t off)
 {
+	int rc;
+
+	rc = direct_fits(fs, size, off)
+		     ? write_direct(fs, in, src->mem, size, off)
+		     : -EAGAIN;
+	if (rc == -EAGAIN)
+		rc = fc_cache_pwrite(fs->deps.cache, fd, src->mem, size, off);
+	return rc < 0 ? rc : (ssize_t)size;
+}
+
+/*
+ * Spliced from the device (FUSE_CAP_SPLICE_READ): from the kernel's pipe
+ * into the cache file without a copy through this process.
+ */
+static ssize_t step_splice(struct fc_fs *fs, struct fc_inode *in, int fd,
+			   const struct write_src *src, size_t size,
+			   uint64_t off)
+{
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+	ssize_t n;
+
+	(void)in;
+	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	dst.buf[0].fd = fd;
+	dst.buf[0].pos = (off_t)off;
+	n = fuse_buf_copy(&dst, src->bufv, 0);
+	if (n == -ENOSPC) /* room for the retry the kernel's writeback does */
+		fc_cache_make_room(fs->deps.cache, size);
+	return n;
+}
+
+static int do_write(struct fc_fs *fs, struct fc_inode *in, size_t size,
+		    uint64_t off, write_step_fn step,
+		    const struct write_src *src)
+{
+	ssize_t n;
 	int fd, rc;
 
 	rc = write_begin(fs, in, size, off, &fd);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&in->write_lock);
-	rc = direct_fits(fs, size, off) ? write_direct(fs, in, data, size, off)
-					: -EAGAIN;
-	if (rc == -EAGAIN)
-		rc = fc_cache_pwrite(fs->deps.cache, fd, data, size, off);
+	n = step(fs, in, fd, src, size, off);
 	pthread_mutex_unlock(&in->write_lock);
-	write_end(fs, in, size, rc == 0 ? size : 0, off);
-	return rc;
+	write_end(fs, in, size, n > 0 ? (size_t)n : 0, off);
+	return n < 0 ? (int)n : (size_t)n == size ? 0 : -EIO;
+}
+
+static void reply_write(fuse_req_t req, int rc, size_t size)
+{
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
 }
 
 void fc_fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		    size_t size, off_t off, struct fuse_file_info *fi)
 {
-	int rc;
+	struct write_src src = { .mem = buf };
 
 	(void)ino;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	rc = do_write(fc_fs_of(req), inode_of(fi), buf, size, (uint64_t)off);
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_write(req, size);
+	reply_write(req,
+		    do_write(fc_fs_of(req), inode_of(fi), size, (uint64_t)off,
+			     step_mem, &src),
+		    size);
 }
 
-/*
- * Writes spliced from the device (FUSE_CAP_SPLICE_READ): the data goes
- * from the kernel's pipe into the cache file without a copy through this
- * process. A memory buffer takes the plain path.
- */
+/* A memory buffer (the device was read, not spliced) takes step_mem. */
 void fc_fs_op_write_buf(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_bufvec *bufv, off_t off,
 			struct fuse_file_info *fi)
 {
-	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
-	struct fc_fs *fs = fc_fs_of(req);
-	struct fc_inode *in = inode_of(fi);
+	struct write_src src = { .bufv = bufv };
 	size_t size = fuse_buf_size(bufv);
-	ssize_t n;
-	int fd, rc;
+	bool mem = bufv->count == 1 && !(bufv->buf[0].flags & FUSE_BUF_IS_FD);
 
 	(void)ino;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (bufv->count == 1 && !(bufv->buf[0].flags & FUSE_BUF_IS_FD)) {
-		rc = do_write(fs, in,
-			      (const char *)bufv->buf[0].mem + bufv->off, size,
-			      (uint64_t)off);
-		goto reply;
-	}
-	rc = write_begin(fs, in, size, (uint64_t)off, &fd);
-	if (rc < 0)
-		goto reply;
-	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	dst.buf[0].fd = fd;
-	dst.buf[0].pos = off;
-	pthread_mutex_lock(&in->write_lock);
-	n = fuse_buf_copy(&dst, bufv, 0);
-	pthread_mutex_unlock(&in->write_lock);
-	if (n == -ENOSPC) /* room for the retry the kernel's writeback does */
-		fc_cache_make_room(fs->deps.cache, size);
-	rc = n < 0 ? (int)n : (size_t)n == size ? 0 : -EIO;
-	write_end(fs, in, size, n > 0 ? (size_t)n : 0, (uint64_t)off);
-reply:
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_write(req, size);
+	if (mem)
+		src.mem = (const char *)bufv->buf[0].mem + bufv->off;
+	reply_write(req,
+		    do_write(fc_fs_of(req), inode_of(fi), size, (uint64_t)off,
+			     mem ? step_mem : step_splice, &src),
+		    size);
 }
 
 void fc_fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,

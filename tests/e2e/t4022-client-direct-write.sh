@@ -4,8 +4,10 @@
 # The kernel's big write-backs reach the cache file with O_DIRECT, so the
 # bytes are not cached twice: after a streamed write and fsync, the
 # cache file holds next to nothing in the page cache (fincore), while
-# with -o no_direct_write it holds the whole file. Either way the file
-# reads back byte for byte: through the mount, after a remount (from the
+# with -o no_direct_write it holds the whole file; so it does when the
+# write-backs are spliced from the device (-o splice_read, with a max_read
+# that fits the kernel's pipe). Every way the file reads back byte for
+# byte: through the mount, after a remount (from the
 # cache file itself), after small unaligned edits over the direct-written
 # ranges, and on a fresh device once uploaded.
 . "$(dirname "$0")/client-lib.sh"
@@ -27,9 +29,11 @@ head -c "$SIZE" /dev/urandom >"$T/orig"
 
 # a device each; uploads wait (debounce), so nothing reads the cache
 # files meanwhile
-for mode in direct_write no_direct_write; do
+for mode in direct_write no_direct_write spliced; do
+	opts=$mode
+	[ "$mode" = spliced ] && opts=splice_read,max_read=262144
 	login "$T/s-$mode" >/dev/null || fail "login ($mode)"
-	mount_fs "$T/m" "$T/s-$mode" "$T/c-$mode" -o "debounce=600000,$mode"
+	mount_fs "$T/m" "$T/s-$mode" "$T/c-$mode" -o "debounce=600000,$opts"
 	dd if="$T/orig" of="$T/m/$mode" bs=1M conv=fsync 2>/dev/null ||
 		fail "write ($mode)"
 	res=$(resident "$T/c-$mode")
@@ -44,9 +48,11 @@ for mode in direct_write no_direct_write; do
 	cmp "$T/orig" "$T/m/$mode" || fail "read back ($mode)"
 	umount_fs "$T/m"
 done
-mount_fs "$T/m" "$T/s-no_direct_write" "$T/c-no_direct_write"
-sync_fs "$T/m"
-umount_fs "$T/m"
+for mode in no_direct_write spliced; do
+	mount_fs "$T/m" "$T/s-$mode" "$T/c-$mode"
+	sync_fs "$T/m"
+	umount_fs "$T/m"
+done
 
 # from the cache file alone, then edited in place, small and unaligned
 mount_fs "$T/m" "$T/s-direct_write" "$T/c-direct_write"
@@ -71,4 +77,5 @@ mount_fs "$T/m2" "$T/s2" "$T/c2"
 cmp "$T/edited" "$T/m2/direct_write" || fail "on a fresh device"
 cmp "$T/orig" "$T/m2/no_direct_write" ||
 	fail "buffered file on a fresh device"
+cmp "$T/orig" "$T/m2/spliced" || fail "spliced file on a fresh device"
 echo "ok"
