@@ -483,19 +483,11 @@ static bool direct_fits(struct fc_fs *fs, size_t size, uint64_t off)
 	       !atomic_load(&fs->no_direct);
 }
 
-/* Where a write's bytes are: in memory, or in the device's pipe. */
+/* Where a write's bytes are: in memory (mem), else in the device's pipe. */
 struct write_src {
 	const char *mem;
 	struct fuse_bufvec *bufv;
 };
-
-/*
- * How a write's bytes reach the cache file fd, in->write_lock held: the
- * count written (short only on error) or -errno.
- */
-typedef ssize_t (*write_step_fn)(struct fc_fs *fs, struct fc_inode *in, int fd,
-				 const struct write_src *src, size_t size,
-				 uint64_t off);
 
 /* From memory: around the page cache when direct_fits, else through it. */
 static ssize_t step_mem(struct fc_fs *fs, struct fc_inode *in, int fd,
@@ -532,9 +524,13 @@ static ssize_t step_splice(struct fc_fs *fs, struct fc_inode *in, int fd,
 	return n;
 }
 
+/*
+ * The bytes go into the cache file with in->write_lock held, by step_mem
+ * or step_splice: each returns the count written (short only on error) or
+ * -errno.
+ */
 static int do_write(struct fc_fs *fs, struct fc_inode *in, size_t size,
-		    uint64_t off, write_step_fn step,
-		    const struct write_src *src)
+		    uint64_t off, const struct write_src *src)
 {
 	ssize_t n;
 	int fd, rc;
@@ -543,7 +539,8 @@ static int do_write(struct fc_fs *fs, struct fc_inode *in, size_t size,
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&in->write_lock);
-	n = step(fs, in, fd, src, size, off);
+	n = src->mem ? step_mem(fs, in, fd, src, size, off)
+		     : step_splice(fs, in, fd, src, size, off);
 	pthread_mutex_unlock(&in->write_lock);
 	write_end(fs, in, size, n > 0 ? (size_t)n : 0, off);
 	return n < 0 ? (int)n : (size_t)n == size ? 0 : -EIO;
@@ -569,7 +566,7 @@ void fc_fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	}
 	reply_write(req,
 		    do_write(fc_fs_of(req), inode_of(fi), size, (uint64_t)off,
-			     step_mem, &src),
+			     &src),
 		    size);
 }
 
@@ -580,18 +577,17 @@ void fc_fs_op_write_buf(fuse_req_t req, fuse_ino_t ino,
 {
 	struct write_src src = { .bufv = bufv };
 	size_t size = fuse_buf_size(bufv);
-	bool mem = bufv->count == 1 && !(bufv->buf[0].flags & FUSE_BUF_IS_FD);
 
 	(void)ino;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (mem)
+	if (bufv->count == 1 && !(bufv->buf[0].flags & FUSE_BUF_IS_FD))
 		src.mem = (const char *)bufv->buf[0].mem + bufv->off;
 	reply_write(req,
 		    do_write(fc_fs_of(req), inode_of(fi), size, (uint64_t)off,
-			     mem ? step_mem : step_splice, &src),
+			     &src),
 		    size);
 }
 

@@ -230,7 +230,7 @@ int api_block_put(struct api_call *c)
 	struct srv_meta *m = c->api->deps.meta;
 	struct blob_check k = { .blob = c->req->body,
 				.size = c->req->body_size };
-	size_t size = c->req->body_size;
+	const struct blk_id *id = &k.id;
 	struct srv_user u;
 	bool is_new = false;
 	json_t *j;
@@ -242,7 +242,7 @@ int api_block_put(struct api_call *c)
 	rc = m->ops->user_get(m, c->who.user_id, &u);
 	if (rc < 0)
 		return rc;
-	if (size > BLK_BLOB_SIZE_MAX(u.chunk_max))
+	if (k.size > BLK_BLOB_SIZE_MAX(u.chunk_max))
 		return api_fail(c, -EMSGSIZE,
 				"a block of this account is at most %zu bytes",
 				BLK_BLOB_SIZE_MAX(u.chunk_max));
@@ -251,12 +251,11 @@ int api_block_put(struct api_call *c)
 	if (rc < 0)
 		return rc;
 	if (is_new && c->api->deps.metrics)
-		srv_metrics_block_stored(c->api->deps.metrics, size);
+		srv_metrics_block_stored(c->api->deps.metrics, k.size);
 	j = json_object();
 	if (!j ||
-	    api_set(j, "id", api_json_hex(k.id.bytes, sizeof(k.id.bytes))) <
-		    0 ||
-	    api_set(j, "size", api_json_u64(size)) < 0) {
+	    api_set(j, "id", api_json_hex(id->bytes, sizeof(id->bytes))) < 0 ||
+	    api_set(j, "size", api_json_u64(k.size)) < 0) {
 		json_decref(j);
 		return -ENOMEM;
 	}

@@ -452,9 +452,9 @@ static int local_put(struct srv_blocks *bs, int64_t user_id,
 out:
 	if (dirfd >= 0)
 		close(dirfd);
+	/* stored already, or written: the gate still has its say */
 	if (rc == 0)
-		rc = put_gate_ask(
-			&g); /* stored already: the gate still speaks */
+		rc = put_gate_ask(&g);
 	else if (!g.asked || rc != g.rc)
 		cf_err("cannot store block %.12s of user %" PRId64 " in %s: %s",
 		       hex, user_id, st->root, strerror(-rc));
