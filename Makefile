@@ -54,8 +54,9 @@ pkg_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
 LIBS_ALL = -Wl,--as-needed $(call pkg_libs,$(PKG_ALL)) -lev -lm
 
 COMMON_SRC = $(wildcard common/*.c)
-# what libblock's fuzz targets link: common without its libwebsockets glue
-COMMON_BLK_SRC = $(filter-out common/cf_lws_log.c,$(COMMON_SRC))
+# what libblock's fuzz targets link: common without its libwebsockets
+# and SQLite glue
+COMMON_BLK_SRC = $(filter-out common/cf_lws_log.c common/cf_wal_gather.c,$(COMMON_SRC))
 BLK_SRC = $(wildcard libblock/*.c)
 SRV_SRC = $(filter-out server/main.c,$(wildcard server/*.c))
 CLI_SRC = $(filter-out fuse-client/main.c,$(wildcard fuse-client/*.c))

@@ -257,6 +257,9 @@ int fc_state_open(const char *path, uint32_t uid, uint32_t gid,
 	rc = fc_state_conn_open(path, &st->conn);
 	if (rc == 0)
 		rc = migrate(st, st->conn, now_ns());
+	/* The migration opened the log: from now on commits stop waiting. */
+	if (rc == 0)
+		rc = fc_state_durable(st->conn, false);
 	if (rc < 0) {
 		fc_state_close(st);
 		return rc;

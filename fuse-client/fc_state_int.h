@@ -25,8 +25,6 @@ enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
 	S_ROLLBACK,
-	S_SYNC_FULL,
-	S_SYNC_NORMAL,
 	S_NODE_GET,
 	S_NODE_GET_ID,
 	S_NODE_INS,
@@ -166,6 +164,14 @@ int fc_state_count(struct conn *c, sqlite3_stmt *s, const char *what,
 
 /* Run statement id, which returns no rows. 0 or -errno. */
 int fc_state_exec(struct conn *c, enum stmt_id id);
+
+/*
+ * Whether c's next commits wait for the disk (fsync(2)) or only reach the
+ * file, at once and in one write: a killed process loses none of them, a
+ * power cut may lose the last (cf_wal_gather.h). Not durable from the open
+ * on. 0, or -ENOENT (logged) before the log file is open.
+ */
+int fc_state_durable(struct conn *c, bool durable);
 
 /* Begin a write transaction: takes st->lock until tx_end. */
 int fc_state_tx_begin(struct fc_state *st, struct conn **out);

@@ -21,6 +21,7 @@
 #define CF_LOG_SUBSYS "state"
 #include "cf_log.h"
 #include "cf_thread.h"
+#include "cf_wal_gather.h"
 
 #define BUSY_TIMEOUT_MS 10000
 
@@ -39,8 +40,6 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
-	[S_SYNC_FULL] = "PRAGMA synchronous = FULL",
-	[S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
 	[S_NODE_GET] = "SELECT " NODE_COLS " FROM nodes WHERE ino = ?1",
 	[S_NODE_GET_ID] = "SELECT " NODE_COLS " FROM nodes WHERE id = ?1",
 	[S_NODE_INS] = "INSERT INTO nodes (id, kind, mode, uid, gid, rdev, "
@@ -227,12 +226,14 @@ void fc_state_conn_free(struct conn *c)
  * user, so SQLite keeps the WAL index in memory and takes no file lock per
  * transaction, and the page cache stays warm because no other connection
  * can change the file under it (with a connection per thread, every write
- * made every other thread re-read its pages).
+ * made every other thread re-read its pages). Through the gathering VFS,
+ * with synchronous=FULL as it asks: fc_state_durable says which commits
+ * wait for the disk.
  */
 int fc_state_conn_open(const char *path, struct conn **out)
 {
 	static const char setup[] = "PRAGMA locking_mode = EXCLUSIVE;"
-				    "PRAGMA synchronous = NORMAL;"
+				    "PRAGMA synchronous = FULL;"
 				    "PRAGMA foreign_keys = OFF;"
 				    "PRAGMA temp_store = MEMORY;"
 				    "PRAGMA cache_size = -16384;"
@@ -245,10 +246,16 @@ int fc_state_conn_open(const char *path, struct conn **out)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	rc = cf_wal_gather_register();
+	if (rc < 0) {
+		cf_err("state database: cannot register the SQLite VFS: %s",
+		       strerror(-rc));
+		goto out;
+	}
 	rc = sqlite3_open_v2(path, &c->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_NOMUTEX,
-			     NULL);
+			     CF_WAL_GATHER_VFS);
 	if (rc != SQLITE_OK) {
 		rc = fc_state_sql_fail(c, rc, "open state database");
 		goto out;
@@ -375,6 +382,17 @@ int fc_state_exec(struct conn *c, enum stmt_id id)
 	if (!s)
 		return -EIO;
 	return fc_state_run(c, s, stmt_sql[id]);
+}
+
+int fc_state_durable(struct conn *c, bool durable)
+{
+	int rc = cf_wal_gather_set(c->db, durable ? CF_WAL_GATHER_DURABLE
+						  : CF_WAL_GATHER_LAZY);
+
+	if (rc < 0)
+		cf_err("state database: its log is not open through %s",
+		       CF_WAL_GATHER_VFS);
+	return rc;
 }
 
 /* Begin a write transaction: holds st->lock until tx_end. */

@@ -677,10 +677,10 @@ int fc_state_write_done(struct fc_state *st, int64_t ino,
 	struct row r;
 	int rc;
 
-	/* Held across the transaction: the synchronous setting is ours. */
+	/* Held across the transaction: the durability setting is ours. */
 	fc_state_read_begin(st, &c);
 	if (durable) {
-		rc = fc_state_exec(c, S_SYNC_FULL);
+		rc = fc_state_durable(c, true);
 		if (rc < 0)
 			return fc_state_read_end(st, rc);
 	}
@@ -705,7 +705,7 @@ out:
 	rc = fc_state_tx_end(st, c, rc);
 sync:
 	if (durable)
-		fc_state_exec(c, S_SYNC_NORMAL);
+		fc_state_durable(c, false);
 	return fc_state_read_end(st, rc);
 }
 
@@ -716,7 +716,7 @@ int fc_state_sync(struct fc_state *st)
 	int rc;
 
 	fc_state_read_begin(st, &c);
-	rc = fc_state_exec(c, S_SYNC_FULL);
+	rc = fc_state_durable(c, true);
 	if (rc < 0)
 		return fc_state_read_end(st, rc);
 	rc = fc_state_tx_begin(st, &c);
@@ -726,6 +726,6 @@ int fc_state_sync(struct fc_state *st)
 			rc = fc_state_meta_set(c, "syncs", n + 1);
 		rc = fc_state_tx_end(st, c, rc);
 	}
-	fc_state_exec(c, S_SYNC_NORMAL);
+	fc_state_durable(c, false);
 	return fc_state_read_end(st, rc);
 }

@@ -13,7 +13,7 @@
  * transaction, runs each op inside its own SAVEPOINT (a failing op rolls
  * back only itself), commits once (WAL, synchronous=FULL: one fsync for
  * the whole batch) and then wakes every caller. The commit's WAL frames
- * leave in one write (srv_wal_gather.h). A batch made only of lazy ops
+ * leave in one write (cf_wal_gather.h). A batch made only of lazy ops
  * (srv_sq_write_lazy) commits without the fsync. Reads use pooled
  * connections and see only committed data, so a caller reads its own
  * writes once meta_write returned.
@@ -41,7 +41,7 @@
 #include "cf_log.h"
 #include "srv_meta_sqlite_int.h"
 #include "srv_schema.h"
-#include "srv_wal_gather.h"
+#include "cf_wal_gather.h"
 
 const uint8_t srv_root_id[SRV_NODE_ID_SIZE] = { 0 };
 
@@ -338,7 +338,7 @@ static int conn_open(struct srv_sq *ms, bool writer, struct srv_sq_conn **out)
 	if (writer)
 		flags |= SQLITE_OPEN_CREATE;
 	rc = sqlite3_open_v2(ms->path, &c->db, flags,
-			     writer ? SRV_WAL_GATHER_VFS : NULL);
+			     writer ? CF_WAL_GATHER_VFS : NULL);
 	if (rc != SQLITE_OK) {
 		if (!c->db) {
 			free(c);
@@ -442,7 +442,7 @@ int srv_sq_nested(struct srv_sq_conn *c, srv_sq_write_fn fn, void *arg,
 
 /*
  * A batch of lazy ops only commits without waiting for the disk (see
- * srv_wal_gather.h: the durability of synchronous=NORMAL). Until the WAL
+ * cf_wal_gather.h: the durability of synchronous=NORMAL). Until the WAL
  * file opens, with the first transaction, every commit waits.
  */
 static void set_durability(struct srv_sq *ms, const struct srv_sq_wop *batch)
@@ -453,8 +453,8 @@ static void set_durability(struct srv_sq *ms, const struct srv_sq_wop *batch)
 
 	for (op = batch; op && lazy; op = op->next)
 		lazy = op->lazy;
-	rc = srv_wal_gather_set(ms->wconn->db, lazy ? SRV_WAL_GATHER_LAZY
-						    : SRV_WAL_GATHER_DURABLE);
+	rc = cf_wal_gather_set(ms->wconn->db, lazy ? CF_WAL_GATHER_LAZY
+						   : CF_WAL_GATHER_DURABLE);
 	ms->sync_lazy = lazy && rc == 0;
 }
 
@@ -904,7 +904,7 @@ int srv_meta_sqlite_open(const char *path, struct srv_meta **out)
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = srv_wal_gather_register();
+	rc = cf_wal_gather_register();
 	if (rc == 0)
 		rc = conn_open(ms, true, &ms->wconn);
 	if (rc == 0)

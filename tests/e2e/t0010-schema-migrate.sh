@@ -86,7 +86,7 @@ flags="-std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -O1 -g -pthread
 	-Icommon -Ilibblock/include -Iserver"
 libs="-lsqlite3 -lcrypto -lpthread"
 # common without its libwebsockets glue, which the store does not use
-srcs="server/srv_meta_sqlite*.c server/srv_wal_gather.c $(ls common/*.c | grep -v '/cf_lws_log\.c$')"
+srcs="server/srv_meta_sqlite*.c $(ls common/*.c | grep -v '/cf_lws_log\.c$')"
 for v in 1 2; do
 	# shellcheck disable=SC2086
 	cc $flags -o "$tmp/open$v" "$tmp/open.c" "$tmp/schema$v.c" $srcs $libs ||

@@ -4,7 +4,8 @@
  * counts, the outbox order and its rename after a create met a taken
  * name, the upload queue (claim, done, the generation
  * race, failure), chunk rows and feed apply, each on a fresh database in
- * a temp directory.
+ * a temp directory; when commits wait for the disk. The test defines
+ * pwrite64 and fdatasync, which SQLite then calls, to count them.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -27,6 +31,21 @@
 #include "fc_state_int.h"
 
 #include "unit_fault.h"
+
+/* The system calls SQLite made, by kind. */
+static unsigned pwrites, syncs;
+
+ssize_t pwrite64(int fd, const void *buf, size_t size, off64_t off)
+{
+	pwrites++;
+	return syscall(SYS_pwrite64, fd, buf, size, off);
+}
+
+int fdatasync(int fd)
+{
+	syncs++;
+	return (int)syscall(SYS_fdatasync, fd);
+}
 
 struct fx {
 	char dir[64];
@@ -1411,6 +1430,67 @@ static off_t wal_size(const char *db)
 	return stat(path, &sb) == 0 ? sb.st_size : -1;
 }
 
+/*
+ * A commit reaches the log in one write and waits for the disk only when
+ * it is durable: an fsync(2) of a file, or fc_state_sync.
+ */
+static void test_fc_state__durable_only_when_asked(void **state)
+{
+	struct fx *f = *state;
+	struct fc_write_summary w = { .lo = 0, .hi = 10, .size = 10 };
+	unsigned p0, s0;
+	int64_t ino;
+
+	ino = mk(f->st, FC_ROOT_INO, "first", FC_KIND_FILE, 0);
+	p0 = pwrites;
+	s0 = syncs;
+	mk(f->st, FC_ROOT_INO, "second", FC_KIND_FILE, 0);
+	assert_int_equal(pwrites - p0, 1);
+	assert_int_equal(syncs, s0);
+
+	assert_int_equal(fc_state_write_done(f->st, ino, &w, 5, true), 0);
+	assert_true(syncs > s0);
+	s0 = syncs;
+	w.hi = w.size = 20;
+	assert_int_equal(fc_state_write_done(f->st, ino, &w, 5, false), 0);
+	mk(f->st, FC_ROOT_INO, "third", FC_KIND_FILE, 0);
+	assert_int_equal(syncs, s0);
+
+	assert_int_equal(fc_state_sync(f->st), 0);
+	assert_true(syncs > s0);
+	s0 = syncs;
+	mk(f->st, FC_ROOT_INO, "fourth", FC_KIND_FILE, 0);
+	assert_int_equal(syncs, s0);
+	assert_int_equal(get(f->st, ino).size, 20);
+}
+
+/* What a commit that returned wrote is there after a kill -9. */
+static void test_fc_state__commit_survives_kill(void **state)
+{
+	struct fx *f = *state;
+	struct fc_state *st;
+	struct fc_node n;
+	char path[128];
+	int status;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/killed.db", f->dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (fc_state_open(path, 1000, 1000, &st) < 0 ||
+		    !mk(st, FC_ROOT_INO, "kept", FC_KIND_FILE, 0))
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(fc_state_open(path, 1000, 1000, &st), 0);
+	assert_int_equal(fc_state_lookup(st, FC_ROOT_INO, "kept", 4, &n), 0);
+	fc_state_close(st);
+}
+
 /* A long burst grows the log; a checkpoint lets it start over, cut back. */
 static void test_fc_state__log_starts_over(void **state)
 {
@@ -1676,6 +1756,8 @@ int main(void)
 		T(test_fc_state__resync),
 		T(test_fc_state__edit_wins_over_removal),
 		T(test_fc_state__log_starts_over),
+		T(test_fc_state__durable_only_when_asked),
+		T(test_fc_state__commit_survives_kill),
 		T(test_fc_state__migrates_forward),
 		T(test_fc_state__allocation_failures),
 		cmocka_unit_test(test_fc_state__ids),

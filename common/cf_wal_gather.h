@@ -13,22 +13,22 @@
  * a write that fails then fails the commit. Anything else SQLite asks of
  * the WAL file (read, size, truncate, close) writes what is held first.
  *
- * Threading: srv_wal_gather_register is thread-safe; srv_wal_gather_set
+ * Threading: cf_wal_gather_register is thread-safe; cf_wal_gather_set
  * follows the connection's own rule (one thread at a time).
  */
-#ifndef CLOUDFS_SRV_WAL_GATHER_H
-#define CLOUDFS_SRV_WAL_GATHER_H
+#ifndef CLOUDFS_CF_WAL_GATHER_H
+#define CLOUDFS_CF_WAL_GATHER_H
 
 #include <sqlite3.h>
 
 /* The VFS name to pass to sqlite3_open_v2 once registered. */
-#define SRV_WAL_GATHER_VFS "cloudfs-wal-gather"
+#define CF_WAL_GATHER_VFS "cloudfs-wal-gather"
 
-enum srv_wal_gather_mode {
+enum cf_wal_gather_mode {
 	/* Each WAL write goes to the file at once (a new connection's mode). */
-	SRV_WAL_GATHER_OFF,
+	CF_WAL_GATHER_OFF,
 	/* Held until the next sync, which then reaches the disk: FULL. */
-	SRV_WAL_GATHER_DURABLE,
+	CF_WAL_GATHER_DURABLE,
 	/*
 	 * Held until the next sync, which writes them but returns without
 	 * waiting for the disk when it ends a commit: the durability of
@@ -37,14 +37,14 @@ enum srv_wal_gather_mode {
 	 * makes before a checkpoint and after writing a new WAL header still
 	 * reach the disk: SQLite orders the database on them.
 	 */
-	SRV_WAL_GATHER_LAZY,
+	CF_WAL_GATHER_LAZY,
 };
 
 /*
  * Register the VFS (not as the default); repeated calls are no-ops. 0, or
  * -ENOENT when SQLite has no default VFS, -ENOMEM.
  */
-int srv_wal_gather_register(void);
+int cf_wal_gather_register(void);
 
 /*
  * Set how db's WAL writes are made from now on. What is held when
@@ -52,6 +52,6 @@ int srv_wal_gather_register(void);
  * it would have. 0, or -ENOENT when db has no WAL file open through this
  * VFS (it opens with the first transaction), which then writes through.
  */
-int srv_wal_gather_set(sqlite3 *db, enum srv_wal_gather_mode mode);
+int cf_wal_gather_set(sqlite3 *db, enum cf_wal_gather_mode mode);
 
-#endif /* CLOUDFS_SRV_WAL_GATHER_H */
+#endif /* CLOUDFS_CF_WAL_GATHER_H */

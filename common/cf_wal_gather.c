@@ -17,7 +17,7 @@
  * The wrapper declares io methods version 1: SQLite maps and locks the
  * shared memory through the database file, never through the WAL.
  */
-#include "srv_wal_gather.h"
+#include "cf_wal_gather.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,7 +39,7 @@
 struct gather_file {
 	sqlite3_file base; /* first: what SQLite holds */
 	sqlite3_file *real; /* the default VFS's file, behind this struct */
-	enum srv_wal_gather_mode mode;
+	enum cf_wal_gather_mode mode;
 	unsigned char *buf; /* owned; the held run */
 	size_t len, cap;
 	sqlite3_int64 start; /* file offset of buf[0] */
@@ -122,13 +122,13 @@ static int gather_write(sqlite3_file *f, const void *p, int amt,
 	int rc = SQLITE_OK;
 
 	/* Only a write that continues the run joins it, if it fits. */
-	if (g->len && (g->mode == SRV_WAL_GATHER_OFF ||
+	if (g->len && (g->mode == CF_WAL_GATHER_OFF ||
 		       off != g->start + (sqlite3_int64)g->len ||
 		       !reserve(g, (size_t)amt)))
 		rc = flush(g);
 	if (rc != SQLITE_OK)
 		return rc;
-	if (g->mode == SRV_WAL_GATHER_OFF || amt <= 0 ||
+	if (g->mode == CF_WAL_GATHER_OFF || amt <= 0 ||
 	    !reserve(g, (size_t)amt))
 		return g->real->pMethods->xWrite(g->real, p, amt, off);
 	if (!g->len)
@@ -156,7 +156,7 @@ static int gather_sync(sqlite3_file *f, int flags)
 
 	if (rc != SQLITE_OK)
 		return rc;
-	if (commit && g->mode == SRV_WAL_GATHER_LAZY)
+	if (commit && g->mode == CF_WAL_GATHER_LAZY)
 		return SQLITE_OK;
 	return g->real->pMethods->xSync(g->real, flags);
 }
@@ -264,14 +264,14 @@ static void register_once(void)
 	 */
 	gather_vfs = *real_vfs;
 	gather_vfs.pNext = NULL;
-	gather_vfs.zName = SRV_WAL_GATHER_VFS;
+	gather_vfs.zName = CF_WAL_GATHER_VFS;
 	gather_vfs.szOsFile = (int)REAL_OFFSET + real_vfs->szOsFile;
 	gather_vfs.xOpen = gather_open;
 	if (sqlite3_vfs_register(&gather_vfs, 0) != SQLITE_OK)
 		register_result = -ENOMEM;
 }
 
-int srv_wal_gather_register(void)
+int cf_wal_gather_register(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -279,7 +279,7 @@ int srv_wal_gather_register(void)
 	return register_result;
 }
 
-int srv_wal_gather_set(sqlite3 *db, enum srv_wal_gather_mode mode)
+int cf_wal_gather_set(sqlite3 *db, enum cf_wal_gather_mode mode)
 {
 	sqlite3_file *f = NULL;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for server/srv_wal_gather.c: a gathering writer's commits are
+ * Unit tests for common/cf_wal_gather.c: a gathering writer's commits are
  * whole and visible to other connections at once, a commit leaves in one
  * write and LAZY skips only its sync, large transactions that spill
  * pages mid-way stay readable, a write that fails fails its commit and
@@ -26,7 +26,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "srv_wal_gather.h"
+#include "cf_wal_gather.h"
 
 /* The system calls SQLite made, by kind (the process's own, forks apart). */
 static unsigned pwrites, syncs;
@@ -53,10 +53,10 @@ static int setup(void **state)
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
 	assert_non_null(fx);
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_srv_wal_gather.XXXXXX");
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_cf_wal_gather.XXXXXX");
 	assert_non_null(mkdtemp(fx->dir));
 	snprintf(fx->path, sizeof(fx->path), "%s/db", fx->dir);
-	assert_int_equal(srv_wal_gather_register(), 0);
+	assert_int_equal(cf_wal_gather_register(), 0);
 	*state = fx;
 	return 0;
 }
@@ -95,17 +95,17 @@ static sqlite3 *open_db(const char *path, const char *vfs)
 }
 
 /* A writer as cloudfsd's: WAL, synchronous=FULL, gathering in mode. */
-static sqlite3 *open_writer(const char *path, enum srv_wal_gather_mode mode)
+static sqlite3 *open_writer(const char *path, enum cf_wal_gather_mode mode)
 {
-	sqlite3 *db = open_db(path, SRV_WAL_GATHER_VFS);
+	sqlite3 *db = open_db(path, CF_WAL_GATHER_VFS);
 
 	/* No WAL file yet: there is nothing to gather on. */
-	assert_int_equal(srv_wal_gather_set(db, mode), -ENOENT);
+	assert_int_equal(cf_wal_gather_set(db, mode), -ENOENT);
 	exec_ok(db, "PRAGMA page_size = 2048; PRAGMA journal_mode = WAL;"
 		    "PRAGMA synchronous = FULL;"
 		    "CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY,"
 		    " v BLOB NOT NULL);");
-	assert_int_equal(srv_wal_gather_set(db, mode), 0);
+	assert_int_equal(cf_wal_gather_set(db, mode), 0);
 	return db;
 }
 
@@ -152,7 +152,7 @@ static void assert_intact(sqlite3 *db)
 static void test_commits_visible_to_readers(void **state)
 {
 	struct fixture *fx = *state;
-	sqlite3 *w = open_writer(fx->path, SRV_WAL_GATHER_DURABLE);
+	sqlite3 *w = open_writer(fx->path, CF_WAL_GATHER_DURABLE);
 	sqlite3 *r = open_db(fx->path, NULL);
 	int64_t k;
 
@@ -160,7 +160,7 @@ static void test_commits_visible_to_readers(void **state)
 		/* Lazy commits are visible at once as well. */
 		if (k == 150)
 			assert_int_equal(
-				srv_wal_gather_set(w, SRV_WAL_GATHER_LAZY), 0);
+				cf_wal_gather_set(w, CF_WAL_GATHER_LAZY), 0);
 		exec_ok(w, "BEGIN IMMEDIATE");
 		insert(w, k, 100 + (size_t)(k % 7) * 500);
 		insert(w, -k, 10);
@@ -171,9 +171,8 @@ static void test_commits_visible_to_readers(void **state)
 	/* Checkpoints read the WAL back through the writer, too. */
 	exec_ok(w, "PRAGMA wal_checkpoint(PASSIVE)");
 	assert_intact(r);
-	assert_int_equal(srv_wal_gather_set(w, SRV_WAL_GATHER_OFF), 0);
-	assert_int_equal(srv_wal_gather_set(r, SRV_WAL_GATHER_DURABLE),
-			 -ENOENT);
+	assert_int_equal(cf_wal_gather_set(w, CF_WAL_GATHER_OFF), 0);
+	assert_int_equal(cf_wal_gather_set(r, CF_WAL_GATHER_DURABLE), -ENOENT);
 	sqlite3_close(w);
 	sqlite3_close(r);
 }
@@ -196,7 +195,7 @@ static void commit_pages(sqlite3 *w, int64_t k, int pages)
 static void test_commit_writes_once(void **state)
 {
 	struct fixture *fx = *state;
-	sqlite3 *w = open_writer(fx->path, SRV_WAL_GATHER_OFF);
+	sqlite3 *w = open_writer(fx->path, CF_WAL_GATHER_OFF);
 	unsigned w0, s0;
 
 	commit_pages(w, 1, 1);
@@ -206,7 +205,7 @@ static void test_commit_writes_once(void **state)
 	assert_true(pwrites - w0 >= 20);
 	assert_int_equal(syncs - s0, 1);
 
-	assert_int_equal(srv_wal_gather_set(w, SRV_WAL_GATHER_DURABLE), 0);
+	assert_int_equal(cf_wal_gather_set(w, CF_WAL_GATHER_DURABLE), 0);
 	w0 = pwrites;
 	s0 = syncs;
 	commit_pages(w, 200, 10);
@@ -224,7 +223,7 @@ static void test_commit_writes_once(void **state)
 static void test_lazy_skips_only_commit_syncs(void **state)
 {
 	struct fixture *fx = *state;
-	sqlite3 *w = open_writer(fx->path, SRV_WAL_GATHER_LAZY);
+	sqlite3 *w = open_writer(fx->path, CF_WAL_GATHER_LAZY);
 	sqlite3 *r = open_db(fx->path, NULL);
 	unsigned w0, s0;
 	int64_t k;
@@ -263,7 +262,7 @@ static void test_lazy_skips_only_commit_syncs(void **state)
 static void test_large_transaction(void **state)
 {
 	struct fixture *fx = *state;
-	sqlite3 *w = open_writer(fx->path, SRV_WAL_GATHER_DURABLE);
+	sqlite3 *w = open_writer(fx->path, CF_WAL_GATHER_DURABLE);
 	sqlite3 *r = open_db(fx->path, NULL);
 	int64_t k;
 
@@ -291,7 +290,7 @@ static void test_large_transaction(void **state)
  * commits again once the disk takes writes.
  */
 static void failed_write_fails_commit(const char *path,
-				      enum srv_wal_gather_mode mode)
+				      enum cf_wal_gather_mode mode)
 {
 	sqlite3 *w = open_writer(path, mode), *r = open_db(path, NULL);
 	char wal[128];
@@ -334,18 +333,18 @@ static void test_failed_write_fails_commit(void **state)
 {
 	struct fixture *fx = *state;
 
-	failed_write_fails_commit(fx->path, SRV_WAL_GATHER_DURABLE);
+	failed_write_fails_commit(fx->path, CF_WAL_GATHER_DURABLE);
 }
 
 static void test_failed_write_fails_lazy_commit(void **state)
 {
 	struct fixture *fx = *state;
 
-	failed_write_fails_commit(fx->path, SRV_WAL_GATHER_LAZY);
+	failed_write_fails_commit(fx->path, CF_WAL_GATHER_LAZY);
 }
 
 /* Child: commit k = 1, 2, ... and report each k after its COMMIT returned. */
-static void commit_forever(const char *path, enum srv_wal_gather_mode mode,
+static void commit_forever(const char *path, enum cf_wal_gather_mode mode,
 			   int out)
 {
 	sqlite3 *w = open_writer(path, mode);
@@ -362,7 +361,7 @@ static void commit_forever(const char *path, enum srv_wal_gather_mode mode,
 
 /* A commit that returned is in the file: kill -9 loses none of them. */
 static void kill_keeps_returned_commits(const char *path,
-					enum srv_wal_gather_mode mode)
+					enum cf_wal_gather_mode mode)
 {
 	int64_t k, last = 0;
 	int fds[2], status;
@@ -400,14 +399,14 @@ static void test_kill_keeps_returned_commits(void **state)
 {
 	struct fixture *fx = *state;
 
-	kill_keeps_returned_commits(fx->path, SRV_WAL_GATHER_DURABLE);
+	kill_keeps_returned_commits(fx->path, CF_WAL_GATHER_DURABLE);
 }
 
 static void test_kill_keeps_returned_lazy_commits(void **state)
 {
 	struct fixture *fx = *state;
 
-	kill_keeps_returned_commits(fx->path, SRV_WAL_GATHER_LAZY);
+	kill_keeps_returned_commits(fx->path, CF_WAL_GATHER_LAZY);
 }
 
 int main(void)
