@@ -667,18 +667,15 @@ static int do_truncate(struct fc_fs *fs, int64_t ino, uint64_t size,
 		a->flags |= FC_SET_MTIME;
 		a->mtime_ns = a->now_ns;
 	}
+	if (in)
+		in->size = size;
 	if (in && in->epoch) {
 		/* The epoch's own summary must not undo the new size. */
-		in->size = size;
 		if (in->lo < in->hi && in->hi > size)
 			in->hi = CF_MAX(size, in->lo);
 		in->set_mtime = false;
-	} else if (in) {
-		in->size = size;
 	}
 	rc = fc_state_setattr(fs->deps.state, ino, a, n);
-	if (rc == 0 && in)
-		in->complete = in->complete || false;
 out:
 	if (in)
 		pthread_mutex_unlock(&in->lock);
