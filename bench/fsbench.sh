@@ -5,11 +5,12 @@
 # cloudfsd on loopback, a real cloudfs mount, bench/fsbench for the I/O.
 #   - sequential write and read of FSBENCH_MIB (default 1024) MiB, reads
 #     warm (from the local cache) and cold (a fresh device, fetching from
-#     the server)
+#     the server); the same read through bench/fusefloor, a FUSE file
+#     system that only answers (zeros, from memory), shows what FUSE
+#     itself allows
 #   - create + write 4 KiB + close of FSBENCH_FILES (10,000) files, the
 #     time until all of them are committed on the server, and `ls -l` of
-#     that directory; the same creates through bench/fusefloor,
-#     a FUSE file system that only answers, show what FUSE itself allows
+#     that directory; the same creates through bench/fusefloor
 #   - time until `cloudfs sync` returns after writing the file, and the
 #     bytes the server received vs the file size, random and text data
 #   - client peak RSS while writing and uploading FSBENCH_BIG_MIB (4096)
@@ -101,6 +102,15 @@ mount_dev 1
 P1=$LAST
 M=$T/m1
 
+# the FUSE floor: a file system that does nothing but answer
+# (bench/fusefloor), what the kernel's round trips allow
+mkdir "$T/floor"
+"$FLOOR" "$T/floor" >"$T/floor.log" 2>&1 &
+FLOOR_PID=$!
+CLI="$CLI $FLOOR_PID"
+MNTS="$MNTS $T/floor"
+for i in $(seq 50); do mountpoint -q "$T/floor" && break; sleep 0.1; done
+
 # sequential write, then the upload it causes
 w_loc=$("$FSB" write "$T/local/seq.bin" "$MIB" random)
 rx0=$(metric cloudfs_received_bytes_total)
@@ -129,6 +139,11 @@ drop
 r_cold=$("$FSB" read "$T/m2/seq.bin")
 row "read $MIB MiB, cold (fetched from the server)" "$r_cold" "$r_loc"
 umount_dev 2 "$P2"
+truncate -s "${MIB}M" "$T/floor/seq.bin"
+drop
+r_floor=$("$FSB" read "$T/floor/seq.bin")
+row "  a read through a do-nothing FUSE fs" "$r_floor" "$r_loc"
+echo "  warm read vs the do-nothing FUSE fs: $(ratio "${r_cfs%% *}" "${r_floor%% *}") x"
 # FSBENCH_ONLY=seq: the sequential write and reads only
 [ "$ONLY" = seq ] && exit 0
 
@@ -143,15 +158,8 @@ rx1=$(metric cloudfs_received_bytes_total)
 echo "sync after copying $MIB MiB text: $(printf '%.1f' "$t_sync") s, wire $(( (rx1 - rx0) / 1048576 )) MiB ($(ratio $((rx1 - rx0)) $((MIB * 1048576))) x; gzip -1: $(ratio "$(gzip -1 -c "$T/local/text.bin" | wc -c)" $((MIB * 1048576))) x)"
 rm -f "$T/local/text.bin"
 
-# many small files; the FUSE floor is a file system that does nothing
-# but answer (bench/fusefloor): what the kernel's round trips allow
-mkdir "$T/local/many" "$M/many" "$T/floor"
-"$FLOOR" "$T/floor" >"$T/floor.log" 2>&1 &
-FLOOR_PID=$!
-CLI="$CLI $FLOOR_PID"
-MNTS="$MNTS $T/floor"
-for i in $(seq 50); do mountpoint -q "$T/floor" && break; sleep 0.1; done
-mkdir "$T/floor/many"
+# many small files, and the same through the FUSE floor
+mkdir "$T/local/many" "$M/many" "$T/floor/many"
 # the floor before cloudfs: cloudfs's uploads of the files it just made
 # would still be running while the floor is measured; and each run after
 # a sync, so none pays for the write-back of the one before

@@ -6,6 +6,8 @@
  * uses (writeback cache, default_permissions, the same timeouts, a
  * multithreaded loop), so `fsbench create` through it measures what the
  * kernel's round trips cost on this machine before any real work.
+ * Reads return zeros up to the file's size, from memory, in requests as
+ * large as cloudfs's: what a FUSE read costs without a disk behind it.
  *
  *   fusefloor MOUNTPOINT      (foreground; unmount with fusermount3 -u)
  */
@@ -23,6 +25,7 @@
 
 #define TIMEOUT_S 86400.0 /* cloudfs's entry and attribute timeouts */
 #define NAME_SLOTS (1u << 20)
+#define MAX_IO	   (1u << 20) /* cloudfs's max_read, max_write, readahead */
 
 struct node {
 	struct stat st;
@@ -111,7 +114,9 @@ static void ff_init(void *u, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
-	conn->max_write = 1u << 20;
+	conn->max_write = MAX_IO;
+	conn->max_read = MAX_IO;
+	conn->max_readahead = MAX_IO;
 }
 
 static void ff_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -218,6 +223,23 @@ static void ff_write_buf(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_write(req, size);
 }
 
+static void ff_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	static const char zeros[MAX_IO];
+	off_t end;
+
+	(void)fi;
+	pthread_mutex_lock(&lock);
+	end = nodes[ino].st.st_size;
+	pthread_mutex_unlock(&lock);
+	if (off >= end)
+		size = 0;
+	else if ((off_t)size > end - off)
+		size = (size_t)(end - off);
+	fuse_reply_buf(req, zeros, size < sizeof(zeros) ? size : sizeof(zeros));
+}
+
 static void ff_ok(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -249,6 +271,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.mkdir = ff_mkdir,
 	.create = ff_create,
 	.write_buf = ff_write_buf,
+	.read = ff_read,
 	.flush = ff_ok,
 	.release = ff_ok,
 	.fsync = ff_fsync,
@@ -257,7 +280,8 @@ static const struct fuse_lowlevel_ops ops = {
 
 int main(int argc, char **argv)
 {
-	char opt_o[] = "-o", opt_perm[] = "default_permissions";
+	char opt_o[] = "-o",
+	     opt_perm[] = "default_permissions,max_read=1048576";
 	char *args[] = { argv[0], opt_o, opt_perm, NULL };
 	struct fuse_args fa = FUSE_ARGS_INIT(3, args);
 	struct fuse_loop_config *cfg;
