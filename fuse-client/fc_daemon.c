@@ -196,11 +196,11 @@ static int detach(struct daemon *d)
 
 /* ----- hooks ----- */
 
-static void wake_uploader(void *arg)
+static void wake_uploader(void *arg, int64_t due_ns)
 {
 	struct daemon *d = arg;
 
-	fc_upload_wake(d->up);
+	fc_upload_wake_at(d->up, due_ns);
 }
 
 static void wake_pusher(void *arg)
@@ -215,7 +215,7 @@ static void pushed(void *arg)
 	struct daemon *d = arg;
 
 	/* creates reached the server: their first commits may go now */
-	wake_uploader(arg);
+	fc_upload_wake(d->up);
 	/* and a resync the pusher asked for starts without waiting */
 	fc_pull_wake(d->pull);
 }

@@ -46,10 +46,10 @@ void fc_fs_wake_pusher(struct fc_fs *fs)
 		fs->deps.wake_pusher(fs->deps.arg);
 }
 
-void fc_fs_wake_uploader(struct fc_fs *fs)
+void fc_fs_wake_uploader(struct fc_fs *fs, int64_t due_ns)
 {
 	if (fs->deps.wake_uploader)
-		fs->deps.wake_uploader(fs->deps.arg);
+		fs->deps.wake_uploader(fs->deps.arg, due_ns);
 }
 
 int64_t fc_fs_due_at(struct fc_fs *fs)
@@ -350,6 +350,7 @@ static void fs_destroy(void *userdata)
 {
 	struct fc_fs *fs = userdata;
 	struct fc_inode *in;
+	int64_t due = fc_fs_due_at(fs);
 	size_t i;
 
 	/* Unmounting: close the write epochs the kernel left open. */
@@ -357,7 +358,7 @@ static void fs_destroy(void *userdata)
 	for (i = 0; i < FC_FS_ITAB_SIZE; i++) {
 		for (in = fs->itab[i]; in; in = in->next) {
 			pthread_mutex_lock(&in->lock);
-			fc_fs_epoch_end(fs, in, false);
+			fc_fs_epoch_end(fs, in, false, due);
 			pthread_mutex_unlock(&in->lock);
 		}
 	}

@@ -100,8 +100,9 @@ struct fc_fs_deps {
 	fc_fetch_fn fetch;       /* content not cached yet */
 	fc_manifest_fn manifest; /* manifests of remotely changed files */
 	void *arg;
-	/* After release/fsync of a written file (content queued). */
-	void (*wake_uploader)(void *arg);
+	/* After release/fsync of a written file: content queued, due at
+	 * due_ns (realtime; 0: now). */
+	void (*wake_uploader)(void *arg, int64_t due_ns);
 	/* After any metadata op (outbox grew). */
 	void (*wake_pusher)(void *arg);
 	/* setxattr user.cloudfs.sync: upload, push and pull now. */

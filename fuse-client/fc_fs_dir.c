@@ -518,7 +518,7 @@ void fc_fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			if (fs->deps.wake_sync)
 				fs->deps.wake_sync(fs->deps.arg);
 			else
-				fc_fs_wake_uploader(fs);
+				fc_fs_wake_uploader(fs, 0);
 		}
 	} else if (!strncmp(name, FC_FS_XATTR_PREFIX,
 			    strlen(FC_FS_XATTR_PREFIX))) {

@@ -37,8 +37,8 @@ static int epoch_begin(struct fc_fs *fs, struct fc_inode *in)
 	return 0;
 }
 
-/* Close in's write epoch, if any (in->lock held). */
-int fc_fs_epoch_end(struct fc_fs *fs, struct fc_inode *in, bool durable)
+int fc_fs_epoch_end(struct fc_fs *fs, struct fc_inode *in, bool durable,
+		    int64_t due_ns)
 {
 	struct fc_write_summary w;
 	int rc;
@@ -52,8 +52,7 @@ int fc_fs_epoch_end(struct fc_fs *fs, struct fc_inode *in, bool durable)
 	w.set_mtime = in->set_mtime;
 	w.mtime_ns = in->mtime_ns;
 	w.ctime_ns = in->ctime_ns;
-	rc = fc_state_write_done(fs->deps.state, in->ino, &w, fc_fs_due_at(fs),
-				 durable);
+	rc = fc_state_write_done(fs->deps.state, in->ino, &w, due_ns, durable);
 	if (rc < 0)
 		return rc;
 	in->epoch = false;
@@ -203,12 +202,12 @@ fail:
 static void close_node(struct fc_fs *fs, struct fc_inode *in)
 {
 	bool queued = false, gone = false;
-	int64_t ino = in->ino;
+	int64_t ino = in->ino, due = fc_fs_due_at(fs);
 	struct stat sb;
 	int rc;
 
 	pthread_mutex_lock(&in->lock);
-	rc = fc_fs_epoch_end(fs, in, false);
+	rc = fc_fs_epoch_end(fs, in, false, due);
 	pthread_mutex_unlock(&in->lock);
 	if (rc < 0)
 		cf_err("inode %" PRId64 ": cannot record writes: %s", ino,
@@ -241,7 +240,7 @@ static void close_node(struct fc_fs *fs, struct fc_inode *in)
 	if (gone)
 		fc_fs_maybe_drop(fs, ino);
 	if (queued)
-		fc_fs_wake_uploader(fs);
+		fc_fs_wake_uploader(fs, due);
 }
 
 static int do_truncate(struct fc_fs *fs, int64_t ino, uint64_t size,
@@ -258,7 +257,7 @@ static int open_trunc(struct fc_fs *fs, struct fc_node *n)
 	a.due_ns = fc_fs_due_at(fs);
 	rc = do_truncate(fs, n->ino, 0, &a, n);
 	if (rc == 0)
-		fc_fs_wake_uploader(fs);
+		fc_fs_wake_uploader(fs, a.due_ns);
 	return rc;
 }
 
@@ -318,6 +317,7 @@ void fc_fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	struct fc_fs *fs = fc_fs_of(req);
 	struct fc_inode *in = inode_of(fi);
+	int64_t due = fc_fs_due_at(fs);
 	int rc = 0;
 
 	(void)ino;
@@ -326,13 +326,13 @@ void fc_fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	if (in->fd >= 0 && fdatasync(in->fd) < 0)
 		rc = -errno;
 	if (rc == 0) {
-		rc = fc_fs_epoch_end(fs, in, true);
+		rc = fc_fs_epoch_end(fs, in, true, due);
 		if (rc == 0)
 			rc = fc_state_sync(fs->deps.state);
 	}
 	pthread_mutex_unlock(&in->lock);
 	if (rc > 0)
-		fc_fs_wake_uploader(fs);
+		fc_fs_wake_uploader(fs, due);
 	fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
 
@@ -784,7 +784,7 @@ void fc_fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (a.flags & (FC_SET_MODE | FC_SET_UID | FC_SET_GID | FC_SET_MTIME))
 		fc_fs_wake_pusher(fs);
 	if (to_set & FUSE_SET_ATTR_SIZE)
-		fc_fs_wake_uploader(fs);
+		fc_fs_wake_uploader(fs, a.due_ns);
 	fc_fs_fill_stat(fs, &n, &st, false);
 	fuse_reply_attr(req, &st, fs->opts->attr_timeout);
 	return;

@@ -87,10 +87,10 @@ int64_t fc_fs_now_ns(void);
 /* The mount a request belongs to (libfuse userdata). */
 struct fc_fs *fc_fs_of(fuse_req_t req);
 
-/* Hooks: the outbox grew; content was queued for upload. */
+/* Hooks: the outbox grew; content was queued for upload at due_ns. */
 void fc_fs_wake_pusher(struct fc_fs *fs);
 
-void fc_fs_wake_uploader(struct fc_fs *fs);
+void fc_fs_wake_uploader(struct fc_fs *fs, int64_t due_ns);
 
 /* When content closed now is due for upload (now + debounce). */
 int64_t fc_fs_due_at(struct fc_fs *fs);
@@ -134,8 +134,12 @@ void fc_fs_fill_entry(struct fc_fs *fs, const struct fc_node *n,
 void fc_fs_reply_entry(fuse_req_t req, struct fc_fs *fs,
 		       const struct fc_node *n);
 
-/* Close in's write epoch, if any (in->lock held). */
-int fc_fs_epoch_end(struct fc_fs *fs, struct fc_inode *in, bool durable);
+/*
+ * Close in's write epoch, if any (in->lock held), queueing the file for
+ * upload at due_ns. 1 when something was queued, 0 or -errno.
+ */
+int fc_fs_epoch_end(struct fc_fs *fs, struct fc_inode *in, bool durable,
+		    int64_t due_ns);
 
 /*
  * The op handlers, wired up by the op table in fc_fs.c: each replies to

@@ -682,6 +682,7 @@ static void *worker_main(void *arg)
 {
 	struct fc_uploader *up = arg;
 	struct worker w;
+	unsigned slot;
 	int rc;
 
 	/*
@@ -697,20 +698,27 @@ static void *worker_main(void *arg)
 		worker_release(&w);
 		return NULL;
 	}
+	pthread_mutex_lock(&up->lock);
+	slot = up->slots++;
+	pthread_mutex_unlock(&up->lock);
 	for (;;) {
 		struct fc_upload u;
 		int64_t next = INT64_MAX, t = fc_upload_now_ns();
 		uint64_t wakes;
 		struct timespec ts;
 
-		pthread_mutex_lock(&up->lock);
-		wakes = up->wakes;
-		pthread_mutex_unlock(&up->lock);
 		if (stopping(up))
 			break;
+		pthread_mutex_lock(&up->lock);
+		wakes = up->wakes;
+		up->looking++;
+		pthread_mutex_unlock(&up->lock);
 		if (fc_remote_backoff_ms(up->d.remote) == 0) {
 			rc = fc_state_upload_claim(up->d.state, t, &u, &next);
 			if (rc == 0) {
+				pthread_mutex_lock(&up->lock);
+				up->looking--;
+				pthread_mutex_unlock(&up->lock);
 				upload_claimed(&w, &u);
 				continue;
 			}
@@ -727,9 +735,12 @@ static void *worker_main(void *arg)
 		ts.tv_sec = next / 1000000000;
 		ts.tv_nsec = next % 1000000000;
 		pthread_mutex_lock(&up->lock);
+		up->looking--;
+		up->asleep_until[slot] = next;
 		while (!up->stop && up->wakes == wakes &&
 		       pthread_cond_timedwait(&up->cond, &up->lock, &ts) == 0)
 			;
+		up->asleep_until[slot] = 0;
 		pthread_mutex_unlock(&up->lock);
 	}
 	worker_release(&w);
@@ -754,7 +765,10 @@ int fc_upload_new(const struct fc_upload_deps *deps, struct fc_uploader **out)
 	if (!up->d.parallel)
 		up->d.parallel = 4;
 	up->threads = calloc(up->d.threads, sizeof(*up->threads));
-	if (!up->threads) {
+	up->asleep_until = calloc(up->d.threads, sizeof(*up->asleep_until));
+	if (!up->threads || !up->asleep_until) {
+		free(up->threads);
+		free(up->asleep_until);
 		free(up);
 		return -ENOMEM;
 	}
@@ -784,11 +798,25 @@ int fc_upload_start(struct fc_uploader *up)
 
 void fc_upload_wake(struct fc_uploader *up)
 {
+	fc_upload_wake_at(up, 0);
+}
+
+void fc_upload_wake_at(struct fc_uploader *up, int64_t due_ns)
+{
+	bool on_time = false;
+	unsigned i;
+
 	if (!up)
 		return;
 	pthread_mutex_lock(&up->lock);
-	up->wakes++;
-	pthread_cond_broadcast(&up->cond);
+	/* A worker that read the queue before the caller's change must not
+	 * sleep on what it read. */
+	for (i = 0; i < up->slots && !up->looking && !on_time; i++)
+		on_time = up->asleep_until[i] && up->asleep_until[i] <= due_ns;
+	if (!on_time) {
+		up->wakes++;
+		pthread_cond_broadcast(&up->cond);
+	}
 	pthread_mutex_unlock(&up->lock);
 }
 
@@ -823,5 +851,6 @@ void fc_upload_free(struct fc_uploader *up)
 	pthread_cond_destroy(&up->cond);
 	pthread_mutex_destroy(&up->lock);
 	free(up->threads);
+	free(up->asleep_until);
 	free(up);
 }

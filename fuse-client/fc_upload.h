@@ -22,7 +22,8 @@
  * double the server's work for it).
  *
  * Threading: struct fc_uploader runs its own threads; fc_upload_wake,
- * fc_upload_progress and fc_upload_stop are safe from any thread.
+ * fc_upload_wake_at, fc_upload_progress and fc_upload_stop are safe from
+ * any thread.
  */
 #ifndef CLOUDFS_FC_UPLOAD_H
 #define CLOUDFS_FC_UPLOAD_H
@@ -94,6 +95,13 @@ int fc_upload_start(struct fc_uploader *u);
 
 /* Look at the queue now (an upload became due or sync was asked). */
 void fc_upload_wake(struct fc_uploader *u);
+
+/*
+ * An upload was queued for due_ns (realtime): wake a worker, unless one
+ * asleep will wake by then on its own and none is reading the queue. A
+ * burst of closes then costs no wake each.
+ */
+void fc_upload_wake_at(struct fc_uploader *u, int64_t due_ns);
 
 /* Snapshot of the progress. */
 void fc_upload_progress(struct fc_uploader *u, struct fc_upload_progress *out);

@@ -28,6 +28,13 @@ struct fc_uploader {
 	pthread_cond_t cond;
 	bool stop; /* protected by ->lock */
 	uint64_t wakes; /* protected by ->lock */
+	/*
+	 * Protected by ->lock: the workers reading the queue, whom any wake
+	 * may concern, and when each asleep one wakes on its own (by slot;
+	 * 0: not asleep), which a wake for later need not hurry.
+	 */
+	unsigned looking, slots;
+	int64_t *asleep_until; /* owned, one per thread */
 	struct fc_upload_progress prog; /* protected by ->lock */
 	bool server_full; /* protected by ->lock: ->prog.message says so */
 	atomic_bool stopping; /* lock-free copy of stop */

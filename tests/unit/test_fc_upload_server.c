@@ -6,6 +6,8 @@
  * parse a batch. Every file must end committed, one request at a time,
  * and a server without the route is asked for it only once.
  * One uploader thread, so the files go up as two groups, in turn.
+ * And how a close wakes it: not when it will look by the file's due time
+ * anyway, at once when it would look later.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -26,6 +28,7 @@
 #include "fc_fake_http.h"
 #include "fc_state.h"
 #include "fc_upload.h"
+#include "fc_upload_int.h"
 
 /* More than one group of small files (FC_UPLOAD_GROUP_MAX). */
 #define FILES (FC_UPLOAD_GROUP_MAX + 6)
@@ -82,8 +85,8 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A small file with its create already on the server, written and due. */
-static int64_t small_file(struct fx *f, int i)
+/* A small file, written and due for upload at due_ns. */
+static int64_t small_file(struct fx *f, int i, int64_t due_ns)
 {
 	struct fc_write_summary w = { 0 };
 	struct fc_create c = { 0 };
@@ -109,18 +112,19 @@ static int64_t small_file(struct fx *f, int i)
 	w.hi = w.size = (uint64_t)len;
 	w.set_mtime = true;
 	w.mtime_ns = w.ctime_ns = now_ns();
-	assert_int_equal(fc_state_write_done(f->st, n.ino, &w, 0, false), 0);
+	assert_int_equal(fc_state_write_done(f->st, n.ino, &w, due_ns, false),
+			 0);
 	return n.ino;
 }
 
-/* The creates count as pushed: the uploader takes only those files. */
-static void creates_pushed(struct fx *f)
+/* The want creates count as pushed: the uploader takes only those files. */
+static void creates_pushed(struct fx *f, size_t want)
 {
 	struct fc_op ops[FILES];
 	size_t n = 0, i;
 
 	assert_int_equal(fc_state_op_peek(f->st, now_ns(), ops, FILES, &n), 0);
-	assert_int_equal(n, FILES);
+	assert_int_equal(n, want);
 	for (i = 0; i < n; i++)
 		assert_int_equal(fc_state_op_done(f->st, ops[i].seq), 0);
 }
@@ -147,8 +151,8 @@ static int setup(void **state)
 	assert_int_equal(blk_volume_keys_derive(vk, &f->keys), 0);
 	f->r = client(5000);
 	for (i = 0; i < FILES; i++)
-		f->ino[i] = small_file(f, i);
-	creates_pushed(f);
+		f->ino[i] = small_file(f, i, 0);
+	creates_pushed(f, FILES);
 	*state = f;
 	return 0;
 }
@@ -167,13 +171,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Run the uploader until nothing is dirty (bounded), then stop it. */
-static void upload_all(struct fx *f)
+/* An uploader of one thread on f's state, started. */
+static struct fc_uploader *uploader(struct fx *f)
 {
 	struct fc_upload_deps d = { 0 };
 	struct fc_uploader *u;
-	uint64_t files = 1, bytes;
-	int i;
 
 	d.state = f->st;
 	d.cache = f->cache;
@@ -185,13 +187,36 @@ static void upload_all(struct fx *f)
 	d.threads = 1; /* one group: the files are claimed together */
 	assert_int_equal(fc_upload_new(&d, &u), 0);
 	assert_int_equal(fc_upload_start(u), 0);
-	for (i = 0; i < 200 && files; i++) {
-		fc_upload_wake(u);
+	return u;
+}
+
+/*
+ * Files still queued after waiting up to tenths * 0.1 s for the queue to
+ * hold at most want, waking u first each time if asked to.
+ */
+static uint64_t queue_wait(struct fx *f, struct fc_uploader *u, bool wake,
+			   uint64_t want, int tenths)
+{
+	uint64_t files = UINT64_MAX, bytes;
+	int i;
+
+	for (i = 0; i < 2 * tenths && files > want; i++) {
+		if (wake)
+			fc_upload_wake(u);
 		assert_int_equal(fc_state_queue_stats(f->st, &files, &bytes),
 				 0);
-		if (files)
+		if (files > want)
 			usleep(50000);
 	}
+	return files;
+}
+
+/* Run the uploader until nothing is dirty (bounded), then stop it. */
+static void upload_all(struct fx *f)
+{
+	struct fc_uploader *u = uploader(f);
+	uint64_t files = queue_wait(f, u, true, 0, 100);
+
 	fc_upload_free(u);
 	assert_int_equal(files, 0);
 }
@@ -263,6 +288,63 @@ static void test_fc_upload__batch_refused(void **state)
 	upload_with_batch_answer(*state, 400, 2);
 }
 
+/* The worker's wakes so far, once it is asleep (waited for). */
+static uint64_t wakes_when_asleep(struct fc_uploader *u)
+{
+	uint64_t wakes;
+	bool asleep;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		pthread_mutex_lock(&u->lock);
+		asleep = u->asleep_until[0] != 0;
+		wakes = u->wakes;
+		pthread_mutex_unlock(&u->lock);
+		if (asleep)
+			return wakes;
+		usleep(10000);
+	}
+	fail_msg("the upload worker never went to sleep");
+	return 0;
+}
+
+/*
+ * A worker with nothing left sleeps for long (IDLE_WAIT_S, 30 s). A file
+ * due after that costs no wake; one due before it is woken for and goes
+ * up at once; the later one stays queued.
+ */
+static void test_fc_upload__wake_only_to_hurry(void **state)
+{
+	struct fx *f = *state;
+	struct fc_uploader *u;
+	int64_t later = now_ns() + (int64_t)3600 * 1000000000, ino;
+	uint64_t wakes;
+	struct fc_node n;
+
+	reset(200);
+	u = uploader(f);
+	/* the worker finds the setup's files due on its own */
+	assert_int_equal(queue_wait(f, u, false, 0, 100), 0);
+	wakes = wakes_when_asleep(u);
+	ino = small_file(f, FILES, later);
+	creates_pushed(f, 1);
+	fc_upload_wake_at(u, later);
+	pthread_mutex_lock(&u->lock);
+	assert_int_equal(u->wakes, wakes);
+	pthread_mutex_unlock(&u->lock);
+
+	small_file(f, FILES + 1, now_ns());
+	creates_pushed(f, 1);
+	fc_upload_wake_at(u, now_ns());
+	pthread_mutex_lock(&u->lock);
+	assert_int_equal(u->wakes, wakes + 1);
+	pthread_mutex_unlock(&u->lock);
+	assert_int_equal(queue_wait(f, u, false, 1, 50), 1);
+	fc_upload_free(u);
+	assert_int_equal(fc_state_getattr(f->st, ino, &n), 0);
+	assert_true(n.dirty);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +352,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fc_upload__batch_refused,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_fc_upload__wake_only_to_hurry, setup, teardown),
 	};
 	int rc;
 
