@@ -5,8 +5,8 @@
  * write and LAZY skips only its sync, large transactions that spill
  * pages mid-way stay readable, a write that fails fails its commit and
  * leaves the connection usable, and a commit that returned survives a
- * kill -9 of its process. The test defines pwrite64 and fdatasync, which
- * SQLite then calls, to count them.
+ * kill -9 of its process. The writes and syncs are counted
+ * (unit_syscount.h).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,21 +26,8 @@
 #include <sqlite3.h>
 
 #include "cf_wal_gather.h"
+#include "unit_syscount.h"
 
-/* The system calls SQLite made, by kind (the process's own, forks apart). */
-static unsigned pwrites, syncs;
-
-ssize_t pwrite64(int fd, const void *buf, size_t size, off64_t off)
-{
-	pwrites++;
-	return syscall(SYS_pwrite64, fd, buf, size, off);
-}
-
-int fdatasync(int fd)
-{
-	syncs++;
-	return (int)syscall(SYS_fdatasync, fd);
-}
 
 struct fixture {
 	char dir[64];

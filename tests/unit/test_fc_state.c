@@ -4,8 +4,7 @@
  * counts, the outbox order and its rename after a create met a taken
  * name, the upload queue (claim, done, the generation
  * race, failure), chunk rows and feed apply, each on a fresh database in
- * a temp directory; when commits wait for the disk. The test defines
- * pwrite64 and fdatasync, which SQLite then calls, to count them.
+ * a temp directory; when commits wait for the disk (unit_syscount.h).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,7 +18,6 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,21 +29,7 @@
 #include "fc_state_int.h"
 
 #include "unit_fault.h"
-
-/* The system calls SQLite made, by kind. */
-static unsigned pwrites, syncs;
-
-ssize_t pwrite64(int fd, const void *buf, size_t size, off64_t off)
-{
-	pwrites++;
-	return syscall(SYS_pwrite64, fd, buf, size, off);
-}
-
-int fdatasync(int fd)
-{
-	syncs++;
-	return (int)syscall(SYS_fdatasync, fd);
-}
+#include "unit_syscount.h"
 
 struct fx {
 	char dir[64];
@@ -123,7 +107,8 @@ static size_t drain(struct fc_state *st, enum fc_op_kind *kinds, size_t max)
 			if (total < max)
 				kinds[total] = ops[i].kind;
 			total++;
-			assert_int_equal(fc_state_op_done(st, ops[i].seq), 0);
+			assert_int_equal(fc_state_op_done(st, ops[i].seq, NULL),
+					 0);
 		}
 	}
 	return total;
@@ -367,7 +352,7 @@ static void test_fc_state__outbox_order(void **state)
 	struct fc_op ops[4];
 	struct fc_node n;
 	size_t count;
-	int64_t d, file;
+	int64_t d, file, due = INT64_MAX;
 	uint64_t pending, failed;
 
 	d = mk(f->st, FC_ROOT_INO, "d", FC_KIND_DIR, 0);
@@ -401,11 +386,14 @@ static void test_fc_state__outbox_order(void **state)
 	assert_int_equal(ops[3].kind, FC_OP_RENAME);
 	assert_string_equal(ops[3].name, "g");
 	assert_string_equal(ops[3].name2, "h");
-	/* done on a create marks the node pushed */
-	assert_int_equal(fc_state_op_done(f->st, ops[0].seq), 0);
-	assert_int_equal(fc_state_op_done(f->st, ops[1].seq), 0);
+	/* done on a create marks the node pushed and tells when a file's
+	 * upload is due (mk: 5); a directory has none */
+	assert_int_equal(fc_state_op_done(f->st, ops[0].seq, &due), 0);
+	assert_int_equal(due, INT64_MAX);
+	assert_int_equal(fc_state_op_done(f->st, ops[1].seq, &due), 0);
+	assert_int_equal(due, 5);
 	assert_true(get(f->st, file).pushed);
-	assert_int_equal(fc_state_op_done(f->st, ops[1].seq), -ENOENT);
+	assert_int_equal(fc_state_op_done(f->st, ops[1].seq, NULL), -ENOENT);
 	/* a failure is kept, out of line */
 	assert_int_equal(fc_state_op_failed(f->st, ops[2].seq, -EPERM, "no"),
 			 0);
@@ -1153,7 +1141,7 @@ static void test_fc_state__edit_wins_over_removal(void **state)
 	assert_int_equal(ops[0].name_len, 2);
 	assert_memory_equal(ops[0].name, "r1", 2);
 	/* the feed waits for that op; once pushed, the node is pushed */
-	assert_int_equal(fc_state_op_done(st, ops[0].seq), 0);
+	assert_int_equal(fc_state_op_done(st, ops[0].seq, NULL), 0);
 	assert_true(get(st, f1.ino).pushed);
 
 	/* a rename over r2 on the server: its tombstone and the new entry
@@ -1663,7 +1651,7 @@ static int fault_pass(const char *path)
 		goto out;
 	rc = fc_state_op_peek(st, 1, ops, 8, &count);
 	for (i = 0; rc == 0 && i < count; i++)
-		rc = fc_state_op_done(st, ops[i].seq);
+		rc = fc_state_op_done(st, ops[i].seq, NULL);
 	if (rc == 0)
 		rc = fc_state_upload_claim(st, 1, &u, &next);
 	for (i = 0; rc == 0 && i < 3; i++) {
