@@ -210,12 +210,13 @@ static void wake_pusher(void *arg)
 	fc_push_wake(d->push, false);
 }
 
-static void pushed(void *arg)
+static void pushed(void *arg, int64_t due_ns)
 {
 	struct daemon *d = arg;
 
-	/* creates reached the server: their first commits may go now */
-	fc_upload_wake(d->up);
+	/* creates reached the server: their first commits may go when due */
+	if (due_ns != INT64_MAX)
+		fc_upload_wake_at(d->up, due_ns);
 	/* and a resync the pusher asked for starts without waiting */
 	fc_pull_wake(d->pull);
 }

@@ -41,6 +41,9 @@ struct fc_pusher {
 	struct fc_create_req reqs[PEEK_MAX]; /* pusher thread only */
 	int64_t seqs[PEEK_MAX]; /* pusher thread only */
 	int64_t retry_at; /* pusher thread only: head op's retry */
+	/* pusher thread only: the earliest upload due among the files whose
+	 * create this round pushed */
+	int64_t pushed_due;
 	bool renamed; /* pusher thread only: ops after it in ->ops are stale */
 };
 
@@ -558,7 +561,7 @@ static int push_one(struct fc_pusher *p, const struct fc_op *op)
 /* The server has op's effect: out of the outbox. 0, or -errno (logged). */
 static int op_done(struct fc_pusher *p, const struct fc_op *op)
 {
-	int rc = fc_state_op_done(p->d.state, op->seq);
+	int rc = fc_state_op_done(p->d.state, op->seq, &p->pushed_due);
 
 	if (rc == -ENOENT)
 		return 0; /* dropped meanwhile */
@@ -658,7 +661,8 @@ static size_t push_creates(struct fc_pusher *p, size_t i, size_t *n)
 	for (k = i; k < *n; k++)
 		if (gone[k - i])
 			p->seqs[nseq++] = p->ops[k].seq;
-	rc = nseq ? fc_state_ops_done(p->d.state, p->seqs, nseq) : 0;
+	rc = nseq ? fc_state_ops_done(p->d.state, p->seqs, nseq, &p->pushed_due)
+		  : 0;
 	if (rc < 0) {
 		cf_err("outbox: %zu applied ops: %s", nseq, strerror(-rc));
 		return 0;
@@ -685,6 +689,7 @@ static int64_t push_round(struct fc_pusher *p)
 	size_t n = 0, i, done = 0;
 	int rc;
 
+	p->pushed_due = INT64_MAX;
 	rc = fc_state_op_peek(p->d.state, t, p->ops, PEEK_MAX, &n);
 	if (rc < 0) {
 		cf_err("outbox: %s", strerror(-rc));
@@ -750,11 +755,11 @@ static int64_t push_round(struct fc_pusher *p)
 			 op_name(op->kind), name, strerror(-rc));
 		pthread_mutex_unlock(&p->lock);
 		if (done && p->d.pushed)
-			p->d.pushed(p->d.arg);
+			p->d.pushed(p->d.arg, p->pushed_due);
 		return now_ns() + (int64_t)HARD_PAUSE_S * 1000000000;
 	}
 	if (done && p->d.pushed)
-		p->d.pushed(p->d.arg);
+		p->d.pushed(p->d.arg, p->pushed_due);
 	if (i == n)
 		return now_ns(); /* all sent: look for more at once */
 	return p->retry_at > now_ns() ? p->retry_at

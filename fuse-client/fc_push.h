@@ -31,8 +31,12 @@
 struct fc_push_deps {
 	struct fc_state *state; /* borrowed until fc_push_free */
 	struct fc_remote *remote; /* borrowed until fc_push_free */
-	/* Called (pusher thread) after ops reached the server; may be NULL. */
-	void (*pushed)(void *arg);
+	/*
+	 * Called (pusher thread) after ops reached the server, with the
+	 * earliest upload due time of the files whose create was among them
+	 * (INT64_MAX: none); may be NULL.
+	 */
+	void (*pushed)(void *arg, int64_t due_ns);
 	/*
 	 * Called (pusher thread) for the entries a create renamed to a
 	 * conflicted copy name (kernel cache invalidation); may be NULL.

@@ -457,17 +457,19 @@ int fc_state_op_peek(struct fc_state *st, int64_t now_ns, struct fc_op *out,
 
 /*
  * The server applied op seq: remove it. A FC_OP_CREATE or FC_OP_RESTORE
- * marks its node pushed (the uploader may commit it now). -ENOENT when
- * seq is not pending.
+ * marks its node pushed (the uploader may commit it now) and lowers
+ * *io_due (if not NULL) to the node's upload due time, if it has one.
+ * -ENOENT when seq is not pending.
  */
-int fc_state_op_done(struct fc_state *st, int64_t seq);
+int fc_state_op_done(struct fc_state *st, int64_t seq, int64_t *io_due);
 
 /*
  * fc_state_op_done for seqs[0..count) in one transaction, so the nodes
  * they made become the uploader's all at once. Ops no longer pending are
- * skipped. 0, or an error with none of them done.
+ * skipped. 0, or an error with none of them done (*io_due unchanged).
  */
-int fc_state_ops_done(struct fc_state *st, const int64_t *seqs, size_t count);
+int fc_state_ops_done(struct fc_state *st, const int64_t *seqs, size_t count,
+		      int64_t *io_due);
 
 /*
  * How many outbox ops this process saw done or failed so far: a change

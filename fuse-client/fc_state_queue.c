@@ -407,7 +407,7 @@ int fc_state_op_peek(struct fc_state *st, int64_t now, struct fc_op *out,
 }
 
 /* Remove op seq in c's transaction; a create or restore marks its node. */
-static int op_done_in(struct conn *c, int64_t seq)
+static int op_done_in(struct conn *c, int64_t seq, int64_t *io_due)
 {
 	uint8_t node[FC_ID_SIZE];
 	sqlite3_stmt *s;
@@ -438,30 +438,26 @@ static int op_done_in(struct conn *c, int64_t seq)
 	rc = fc_state_run(c, s, "delete op");
 	if (rc < 0 || (kind != FC_OP_CREATE && kind != FC_OP_RESTORE))
 		return rc;
-	/* no row: the node was dropped meanwhile */
+	/* no row: the node was dropped meanwhile, or was pushed before */
 	s = fc_state_stmt(c, S_NODE_PUSHED);
 	if (!s)
 		return -EIO;
 	fc_state_bind_blob(s, 1, node, FC_ID_SIZE);
-	return fc_state_run(c, s, "mark pushed");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_type(s, 0) != SQLITE_NULL && io_due)
+			*io_due = CF_MIN(*io_due, sqlite3_column_int64(s, 0));
+		rc = sqlite3_step(s);
+	}
+	fc_state_reset(s);
+	return rc == SQLITE_DONE ? 0 : fc_state_sql_fail(c, rc, "mark pushed");
 }
 
-int fc_state_op_done(struct fc_state *st, int64_t seq)
+/* fc_state_ops_done; strict: an op no longer pending is an error. */
+static int ops_done(struct fc_state *st, const int64_t *seqs, size_t count,
+		    bool strict, int64_t *io_due)
 {
-	struct conn *c;
-	int rc;
-
-	rc = fc_state_tx_begin(st, &c);
-	if (rc < 0)
-		return rc;
-	rc = op_done_in(c, seq);
-	if (rc == 0)
-		st->ops_pushed++; /* a failed commit only costs a re-pull */
-	return fc_state_tx_end(st, c, rc);
-}
-
-int fc_state_ops_done(struct fc_state *st, const int64_t *seqs, size_t count)
-{
+	int64_t due = io_due ? *io_due : INT64_MAX;
 	struct conn *c;
 	size_t i, done = 0;
 	int rc;
@@ -470,15 +466,30 @@ int fc_state_ops_done(struct fc_state *st, const int64_t *seqs, size_t count)
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < count && rc >= 0; i++) {
-		rc = op_done_in(c, seqs[i]);
+		rc = op_done_in(c, seqs[i], &due);
 		if (rc == 0)
 			done++;
-		else if (rc == -ENOENT)
+		else if (rc == -ENOENT && !strict)
 			rc = 0; /* dropped meanwhile */
 	}
 	if (rc == 0)
-		st->ops_pushed += done; /* as above */
-	return fc_state_tx_end(st, c, rc);
+		st->ops_pushed +=
+			done; /* a failed commit only costs a re-pull */
+	rc = fc_state_tx_end(st, c, rc);
+	if (rc == 0 && io_due)
+		*io_due = due;
+	return rc;
+}
+
+int fc_state_op_done(struct fc_state *st, int64_t seq, int64_t *io_due)
+{
+	return ops_done(st, &seq, 1, true, io_due);
+}
+
+int fc_state_ops_done(struct fc_state *st, const int64_t *seqs, size_t count,
+		      int64_t *io_due)
+{
+	return ops_done(st, seqs, count, false, io_due);
 }
 
 uint64_t fc_state_ops_pushed(struct fc_state *st)

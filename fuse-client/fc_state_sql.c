@@ -59,7 +59,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_NODE_DEL] = "DELETE FROM nodes WHERE ino = ?1",
 	/* one column: a full row write would touch every index of nodes */
 	[S_NODE_PUSHED] = "UPDATE nodes SET pushed = 1 WHERE id = ?1 AND "
-			  "pushed = 0",
+			  "pushed = 0 RETURNING due",
 	[S_TARGET_GET] = "SELECT kind, target FROM nodes WHERE ino = ?1",
 	[S_TARGET_SET] = "UPDATE nodes SET target = ?2 WHERE ino = ?1",
 	[S_ENTRY_GET] = "SELECT eid, ino, remote FROM entries "

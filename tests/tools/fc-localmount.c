@@ -99,7 +99,7 @@ static int seed(struct fc_state *st, const char *spec)
 	while (rc == 0 && (rc = fc_state_op_peek(st, 1, ops, 64, &count)) == 0
 	       && count) {
 		for (i = 0; i < count && rc == 0; i++)
-			rc = fc_state_op_done(st, ops[i].seq);
+			rc = fc_state_op_done(st, ops[i].seq, NULL);
 	}
 	if (rc == 0)
 		rc = fc_state_upload_claim(st, INT64_MAX - 1, &u, &next);

@@ -122,8 +122,8 @@ static void make_remote_file(struct fx *f, const char *name, int64_t *ino,
 		assert_int_equal(fc_state_op_peek(f->st, 1, ops, 8, &count),
 				 0);
 		for (i = 0; i < count; i++)
-			assert_int_equal(fc_state_op_done(f->st, ops[i].seq),
-					 0);
+			assert_int_equal(
+				fc_state_op_done(f->st, ops[i].seq, NULL), 0);
 	} while (count);
 	assert_int_equal(fc_state_upload_claim(f->st, 1, &u, &next), 0);
 	blk_manifest_init(&m);

@@ -126,7 +126,7 @@ static void creates_pushed(struct fx *f, size_t want)
 	assert_int_equal(fc_state_op_peek(f->st, now_ns(), ops, FILES, &n), 0);
 	assert_int_equal(n, want);
 	for (i = 0; i < n; i++)
-		assert_int_equal(fc_state_op_done(f->st, ops[i].seq), 0);
+		assert_int_equal(fc_state_op_done(f->st, ops[i].seq, NULL), 0);
 }
 
 static int setup(void **state)
