@@ -28,7 +28,6 @@
 #include "cf_wal_gather.h"
 #include "unit_syscount.h"
 
-
 struct fixture {
 	char dir[64];
 	char path[96];
