@@ -320,10 +320,17 @@ static void conn_close(struct srv_sq_conn *c)
 	free(c);
 }
 
+/*
+ * The writer keeps its temp files in memory: each op of a batch runs in a
+ * savepoint, whose undo copy of every page it changes would otherwise be
+ * one write(2) each into a temp file (2.4 per create of a small file).
+ * They hold one batch's pages at most.
+ */
 static int conn_open(struct srv_sq *ms, bool writer, struct srv_sq_conn **out)
 {
 	static const char writer_pragmas[] = "PRAGMA foreign_keys = ON;"
-					     "PRAGMA synchronous = FULL;";
+					     "PRAGMA synchronous = FULL;"
+					     "PRAGMA temp_store = MEMORY;";
 	static const char reader_pragmas[] = "PRAGMA foreign_keys = ON;"
 					     "PRAGMA query_only = ON;";
 	struct srv_sq_conn *c;
