@@ -472,9 +472,9 @@ static int ops_done(struct fc_state *st, const int64_t *seqs, size_t count,
 		else if (rc == -ENOENT && !strict)
 			rc = 0; /* dropped meanwhile */
 	}
+	/* counted before the commit: a failed one only costs a re-pull */
 	if (rc == 0)
-		st->ops_pushed +=
-			done; /* a failed commit only costs a re-pull */
+		st->ops_pushed += done;
 	rc = fc_state_tx_end(st, c, rc);
 	if (rc == 0 && io_due)
 		*io_due = due;
