@@ -39,9 +39,9 @@
 #include <sqlite3.h>
 
 #include "cf_log.h"
+#include "cf_wal_gather.h"
 #include "srv_meta_sqlite_int.h"
 #include "srv_schema.h"
-#include "cf_wal_gather.h"
 
 const uint8_t srv_root_id[SRV_NODE_ID_SIZE] = { 0 };
 
